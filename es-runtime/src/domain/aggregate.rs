@@ -1,0 +1,363 @@
+//! Aggregates: consistency boundaries whose state comes only from their events.
+
+use crate::domain::event::{AnyEvent, Event, EventKind, EventPayload, Timestamp};
+use crate::domain::integrity;
+use crate::error::{Error, IntegrityError, Result};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::marker::PhantomData;
+use uuid::Uuid;
+
+/// The bookkeeping every aggregate carries: id, version, timestamps, head hash, pending events.
+///
+/// `#[aggregate]` adds one of these to the user's struct; read it through [`Aggregate`]'s methods.
+#[derive(Clone, Default)]
+pub struct AggregateMeta {
+    pub(crate) id: Uuid,
+    pub(crate) version: u64,
+    pub(crate) created_on: Timestamp,
+    pub(crate) last_modified: Timestamp,
+    pub(crate) head: String,
+    pub(crate) discarded: bool,
+    pub(crate) pending: Vec<Box<dyn AnyEvent>>,
+}
+
+impl fmt::Debug for AggregateMeta {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AggregateMeta")
+            .field("id", &self.id)
+            .field("version", &self.version)
+            .field("head", &self.head)
+            .field("discarded", &self.discarded)
+            .field("pending", &self.pending.len())
+            .finish()
+    }
+}
+
+/// Two aggregates' bookkeeping is equal when id, version, timestamps, head and discarded agree
+/// (pending events are not compared).
+impl PartialEq for AggregateMeta {
+    fn eq(&self, o: &Self) -> bool {
+        self.id == o.id
+            && self.version == o.version
+            && self.created_on == o.created_on
+            && self.last_modified == o.last_modified
+            && self.head == o.head
+            && self.discarded == o.discarded
+    }
+}
+
+impl AggregateMeta {
+    /// Bookkeeping restored from a snapshot.
+    pub fn restore(
+        id: Uuid,
+        version: u64,
+        created_on: Timestamp,
+        last_modified: Timestamp,
+        head: String,
+        discarded: bool,
+    ) -> Self {
+        AggregateMeta {
+            id,
+            version,
+            created_on,
+            last_modified,
+            head,
+            discarded,
+            pending: Vec::new(),
+        }
+    }
+}
+
+/// An event-sourced aggregate. Implemented by `#[aggregate]`.
+pub trait Aggregate: Clone + fmt::Debug + Send + Sync + 'static {
+    /// The aggregate type's stable topic.
+    const TOPIC: &'static str;
+    /// Topic of this aggregate's [`AttributeChanged`] events.
+    const ATTRIBUTE_CHANGED_TOPIC: &'static str;
+    /// Topic of this aggregate's [`Discarded`] events.
+    const DISCARDED_TOPIC: &'static str;
+
+    /// The bookkeeping.
+    fn meta(&self) -> &AggregateMeta;
+    /// The bookkeeping, mutably (for the runtime).
+    fn meta_mut(&mut self) -> &mut AggregateMeta;
+
+    /// Assigns an event-sourced attribute by name from a JSON value (replay of AttributeChanged).
+    fn set_attribute_value(&mut self, name: &str, value: serde_json::Value) -> Result<()> {
+        let _ = value;
+        Err(Error::UnknownAttribute {
+            aggregate: Self::TOPIC,
+            name: name.to_string(),
+        })
+    }
+
+    /// The aggregate's id.
+    fn id(&self) -> Uuid {
+        self.meta().id
+    }
+    /// How many events the aggregate has had applied.
+    fn version(&self) -> u64 {
+        self.meta().version
+    }
+    /// When the aggregate was created.
+    fn created_on(&self) -> Timestamp {
+        self.meta().created_on
+    }
+    /// When the last event was applied.
+    fn last_modified(&self) -> Timestamp {
+        self.meta().last_modified
+    }
+    /// Hash of the last event: determined by the whole history.
+    fn head(&self) -> &str {
+        &self.meta().head
+    }
+    /// True once discarded.
+    fn is_discarded(&self) -> bool {
+        self.meta().discarded
+    }
+    /// Events triggered but not yet collected (saved).
+    fn pending_events(&self) -> &[Box<dyn AnyEvent>] {
+        &self.meta().pending
+    }
+    /// Takes all pending events, in order; a second call returns none.
+    fn collect_pending(&mut self) -> Vec<Box<dyn AnyEvent>> {
+        std::mem::take(&mut self.meta_mut().pending)
+    }
+    /// Discards the aggregate (triggers [`Discarded`]).
+    fn discard(&mut self) -> Result<()> {
+        trigger(self, Discarded::<Self>::new())
+    }
+}
+
+/// Triggers an event on an existing aggregate: makes it (hashed, chained), applies it, and
+/// appends it to the pending events. Fails on a discarded aggregate.
+pub fn trigger<A: Aggregate, P: EventPayload<Aggregate = A>>(aggregate: &mut A, data: P) -> Result<()> {
+    let m = aggregate.meta();
+    if m.discarded {
+        return Err(Error::EntityIsDiscarded(m.id));
+    }
+    let event = Event::new(m.id, m.version, Timestamp::now(), m.head.clone(), data)?;
+    let pending = Box::new(event.clone());
+    apply_existing(event, aggregate)?;
+    aggregate.meta_mut().pending.push(pending);
+    Ok(())
+}
+
+/// Creates a new aggregate from a `Created` payload, with the given id; the Created event is
+/// pending.
+pub fn create<P: EventPayload>(id: Uuid, data: P) -> Result<P::Aggregate> {
+    let event = Event::new(id, 0, Timestamp::now(), integrity::genesis_hash().to_string(), data)?;
+    let pending = Box::new(event.clone());
+    let mut target = None;
+    apply_event(event, &mut target)?;
+    let mut aggregate = target.ok_or_else(|| Error::MismatchedEvent("created event built nothing".into()))?;
+    aggregate.meta_mut().pending.push(pending);
+    Ok(aggregate)
+}
+
+/// Applies an event to an aggregate that may not exist yet (replay). Checks the chain: the
+/// first event must be a Created event at version 0 following the genesis hash; later events
+/// must carry the aggregate's id, its next version and its head as previous hash.
+pub fn apply_event<P: EventPayload>(event: Event<P>, target: &mut Option<P::Aggregate>) -> Result<()> {
+    match target {
+        Some(aggregate) => apply_existing(event, aggregate),
+        None => {
+            let m = event.meta().clone();
+            if P::KIND != EventKind::Created {
+                return Err(Error::MismatchedEvent(format!(
+                    "{} cannot start the history of {}: the first event must be a created event",
+                    P::TOPIC,
+                    m.originator_id
+                )));
+            }
+            if m.originator_version != 0 {
+                return Err(IntegrityError::OriginatorVersion {
+                    originator_id: m.originator_id,
+                    event: m.originator_version,
+                    expected: 0,
+                }
+                .into());
+            }
+            if m.previous_hash != integrity::genesis_hash() {
+                return Err(IntegrityError::HeadHash {
+                    originator_id: m.originator_id,
+                    version: 0,
+                    expected: integrity::genesis_hash().to_string(),
+                    actual: m.previous_hash,
+                }
+                .into());
+            }
+            let (meta, data) = event.into_parts();
+            let mut aggregate = data.construct()?;
+            *aggregate.meta_mut() = AggregateMeta {
+                id: meta.originator_id,
+                version: 1,
+                created_on: meta.timestamp,
+                last_modified: meta.timestamp,
+                head: meta.hash,
+                discarded: false,
+                pending: Vec::new(),
+            };
+            *target = Some(aggregate);
+            Ok(())
+        }
+    }
+}
+
+fn apply_existing<A: Aggregate, P: EventPayload<Aggregate = A>>(event: Event<P>, aggregate: &mut A) -> Result<()> {
+    let am = aggregate.meta();
+    let em = event.meta();
+    if em.originator_id != am.id {
+        return Err(IntegrityError::OriginatorId {
+            event: em.originator_id,
+            aggregate: am.id,
+        }
+        .into());
+    }
+    if em.originator_version != am.version {
+        return Err(IntegrityError::OriginatorVersion {
+            originator_id: am.id,
+            event: em.originator_version,
+            expected: am.version,
+        }
+        .into());
+    }
+    if em.previous_hash != am.head {
+        return Err(IntegrityError::HeadHash {
+            originator_id: am.id,
+            version: em.originator_version,
+            expected: am.head.clone(),
+            actual: em.previous_hash.clone(),
+        }
+        .into());
+    }
+    let (meta, data) = event.into_parts();
+    data.mutate(aggregate)?;
+    let am = aggregate.meta_mut();
+    am.version += 1;
+    am.last_modified = meta.timestamp;
+    am.head = meta.hash;
+    if P::KIND == EventKind::Discarded {
+        am.discarded = true;
+    }
+    Ok(())
+}
+
+/// Replays stored events (of any type) into an aggregate, verifying each event's hash and the
+/// chain. Returns `None` for an empty history.
+pub fn replay<A: Aggregate>(events: impl IntoIterator<Item = Box<dyn AnyEvent>>) -> Result<Option<A>> {
+    let mut target: Option<A> = None;
+    for e in events {
+        e.verify_hash()?;
+        e.apply_to(&mut target)?;
+    }
+    Ok(target)
+}
+
+/// Replays further events onto an existing state (for example one restored from a snapshot).
+pub fn replay_onto<A: Aggregate>(
+    target: &mut Option<A>,
+    events: impl IntoIterator<Item = Box<dyn AnyEvent>>,
+) -> Result<()> {
+    for e in events {
+        e.verify_hash()?;
+        e.apply_to(target)?;
+    }
+    Ok(())
+}
+
+/// Built-in event: an event-sourced attribute was assigned.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct AttributeChanged<A> {
+    /// The attribute's name.
+    pub name: String,
+    /// The new value.
+    pub value: serde_json::Value,
+    #[serde(skip)]
+    _a: PhantomData<fn() -> A>,
+}
+
+impl<A> AttributeChanged<A> {
+    /// A change of attribute `name` to `value`.
+    pub fn new(name: impl Into<String>, value: serde_json::Value) -> Self {
+        AttributeChanged {
+            name: name.into(),
+            value,
+            _a: PhantomData,
+        }
+    }
+}
+
+impl<A> Clone for AttributeChanged<A> {
+    fn clone(&self) -> Self {
+        AttributeChanged::new(self.name.clone(), self.value.clone())
+    }
+}
+impl<A> fmt::Debug for AttributeChanged<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AttributeChanged")
+            .field("name", &self.name)
+            .field("value", &self.value)
+            .finish()
+    }
+}
+impl<A> PartialEq for AttributeChanged<A> {
+    fn eq(&self, o: &Self) -> bool {
+        self.name == o.name && self.value == o.value
+    }
+}
+
+impl<A: Aggregate> EventPayload for AttributeChanged<A> {
+    type Aggregate = A;
+    const TOPIC: &'static str = A::ATTRIBUTE_CHANGED_TOPIC;
+    const KIND: EventKind = EventKind::AttributeChanged;
+    fn mutate(self, aggregate: &mut A) -> Result<()> {
+        aggregate.set_attribute_value(&self.name, self.value)
+    }
+}
+
+/// Built-in event: the aggregate was discarded.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct Discarded<A> {
+    #[serde(skip)]
+    _a: PhantomData<fn() -> A>,
+}
+
+impl<A> Discarded<A> {
+    /// A discard.
+    pub fn new() -> Self {
+        Discarded { _a: PhantomData }
+    }
+}
+impl<A> Default for Discarded<A> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+impl<A> Clone for Discarded<A> {
+    fn clone(&self) -> Self {
+        Self::new()
+    }
+}
+impl<A> fmt::Debug for Discarded<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Discarded")
+    }
+}
+impl<A> PartialEq for Discarded<A> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<A: Aggregate> EventPayload for Discarded<A> {
+    type Aggregate = A;
+    const TOPIC: &'static str = A::DISCARDED_TOPIC;
+    const KIND: EventKind = EventKind::Discarded;
+    fn mutate(self, _aggregate: &mut A) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,509 @@
+//! Domain events: an immutable envelope ([`Event`]) around a payload the user defines.
+//!
+//! The payload (`P: EventPayload`) holds the domain facts; the envelope adds what every event
+//! carries: originator id and version, timestamp, previous hash and its own hash. An event's
+//! stored state is one JSON object, written once when the event is triggered:
+//!
+//! ```text
+//! {"topic":"…","originator_id":"…","originator_version":0,"timestamp":…,"previous_hash":"…",
+//!  "schema":1,"data":{…payload…},"hash":"…"}
+//! ```
+//!
+//! The hash is `SHA-256(salt || state without its "hash" member)`, so it is checked against the
+//! exact bytes that were stored (before any upcasting), and payloads need no canonical form.
+
+use crate::domain::aggregate::Aggregate;
+use crate::domain::integrity;
+use crate::error::{Error, IntegrityError, Result};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use std::any::Any;
+use std::borrow::Cow;
+use std::fmt::Debug;
+use uuid::Uuid;
+
+/// Microseconds since the Unix epoch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// The current time.
+    pub fn now() -> Self {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp(d.as_micros() as i64)
+    }
+    /// Microseconds since the Unix epoch.
+    pub fn as_micros(self) -> i64 {
+        self.0
+    }
+    /// Seconds since the Unix epoch, as a float.
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1e6
+    }
+}
+
+/// What kind of event this is, for predicates ("is this a Created event?").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// The first event of an aggregate: it constructs the aggregate.
+    Created,
+    /// An event-sourced attribute was assigned.
+    AttributeChanged,
+    /// The aggregate was discarded.
+    Discarded,
+    /// A message appended to a log (see the domain library's time-bucketed logs).
+    Logged,
+    /// Any other event.
+    Custom,
+}
+
+/// The envelope fields every event carries.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EventMeta {
+    /// Id of the aggregate (originator) that triggered the event.
+    pub originator_id: Uuid,
+    /// Version of the aggregate before this event (a Created event has version 0).
+    pub originator_version: u64,
+    /// When the event was triggered.
+    pub timestamp: Timestamp,
+    /// Hash of the event before it in the aggregate's sequence (the genesis hash for the first).
+    pub previous_hash: String,
+    /// This event's own hash.
+    pub hash: String,
+    /// The payload schema version the event was written with.
+    pub schema: u32,
+}
+
+/// A payload type: the domain facts of one kind of event of one aggregate type.
+///
+/// Normally implemented by `#[event]`; implement it by hand only for special cases.
+pub trait EventPayload:
+    Serialize + DeserializeOwned + Clone + Debug + PartialEq + Send + Sync + 'static
+{
+    /// The aggregate type this event belongs to.
+    type Aggregate: Aggregate;
+    /// The stable topic of this event type (what is stored beside each event).
+    const TOPIC: &'static str;
+    /// The kind of event.
+    const KIND: EventKind = EventKind::Custom;
+    /// The current schema version of the payload. Stored events of older versions are passed
+    /// through [`EventPayload::upcast`] before they are decoded.
+    const VERSION: u32 = 1;
+
+    /// Rewrites the JSON payload of schema `from_version` into schema `from_version + 1`.
+    fn upcast(from_version: u32, data: &mut serde_json::Value) -> Result<()> {
+        let _ = data;
+        Err(Error::Upcast(format!(
+            "{} has no upcaster from schema version {from_version}",
+            Self::TOPIC
+        )))
+    }
+
+    /// For a `Created` kind: builds the aggregate's state (the runtime sets id and version).
+    fn construct(self) -> Result<Self::Aggregate> {
+        Err(Error::MismatchedEvent(format!(
+            "{} cannot create an aggregate",
+            Self::TOPIC
+        )))
+    }
+
+    /// For other kinds: changes the aggregate's state.
+    fn mutate(self, aggregate: &mut Self::Aggregate) -> Result<()> {
+        let _ = aggregate;
+        Err(Error::MismatchedEvent(format!(
+            "{} cannot change an existing aggregate",
+            Self::TOPIC
+        )))
+    }
+}
+
+/// A user-written mutation for a free-standing event type (see `#[event(aggregate = ...)]`).
+pub trait Mutate<A> {
+    /// Changes the aggregate according to this event.
+    fn mutate(&self, aggregate: &mut A);
+}
+
+/// A domain event: envelope plus payload. Immutable once made; read the payload through `Deref`.
+#[derive(Clone, Debug)]
+pub struct Event<P> {
+    meta: EventMeta,
+    data: P,
+    raw: Box<RawValue>,
+}
+
+impl<P: PartialEq> PartialEq for Event<P> {
+    fn eq(&self, other: &Self) -> bool {
+        self.meta == other.meta && self.data == other.data
+    }
+}
+
+impl<P> std::ops::Deref for Event<P> {
+    type Target = P;
+    fn deref(&self) -> &P {
+        &self.data
+    }
+}
+
+impl<P: EventPayload> Event<P> {
+    /// Makes a new event: serialises the payload once and computes the hash.
+    pub fn new(
+        originator_id: Uuid,
+        originator_version: u64,
+        timestamp: Timestamp,
+        previous_hash: String,
+        data: P,
+    ) -> Result<Self> {
+        let raw = serde_json::value::to_raw_value(&data)?;
+        let mut meta = EventMeta {
+            originator_id,
+            originator_version,
+            timestamp,
+            previous_hash,
+            hash: String::new(),
+            schema: P::VERSION,
+        };
+        let mut canonical = Vec::with_capacity(160 + raw.get().len());
+        write_canonical(&mut canonical, P::TOPIC, &meta, raw.get());
+        meta.hash = integrity::hash_canonical(&canonical);
+        Ok(Event { meta, data, raw })
+    }
+
+    /// Decodes one event of this type from its stored state, verifying its hash.
+    pub fn from_state(state: &[u8]) -> Result<Self> {
+        let parsed = StateRef::parse(state)?;
+        if parsed.topic != P::TOPIC {
+            return Err(Error::TopicResolution(format!(
+                "state has topic {:?}, expected {:?}",
+                parsed.topic,
+                P::TOPIC
+            )));
+        }
+        Self::from_parsed(&parsed)
+    }
+
+    /// Decodes from parsed (and already hash-verified) state, upcasting older schemas.
+    pub fn from_parsed(s: &StateRef<'_>) -> Result<Self> {
+        let data: P = if s.schema == P::VERSION {
+            serde_json::from_str(s.data.get())
+                .map_err(|e| corrupt(format!("payload of {}: {e}", P::TOPIC)))?
+        } else if s.schema < P::VERSION {
+            let mut value: serde_json::Value = serde_json::from_str(s.data.get())
+                .map_err(|e| corrupt(format!("payload of {}: {e}", P::TOPIC)))?;
+            for v in s.schema..P::VERSION {
+                P::upcast(v, &mut value)?;
+            }
+            serde_json::from_value(value).map_err(|e| {
+                Error::Upcast(format!(
+                    "{} upcast from schema {} did not give schema {}: {e}",
+                    P::TOPIC,
+                    s.schema,
+                    P::VERSION
+                ))
+            })?
+        } else {
+            return Err(Error::Upcast(format!(
+                "{} stored with schema {} but this build knows only up to {}",
+                P::TOPIC,
+                s.schema,
+                P::VERSION
+            )));
+        };
+        Ok(Event {
+            meta: s.meta(),
+            data,
+            raw: s.data.to_owned(),
+        })
+    }
+
+    /// The payload.
+    pub fn data(&self) -> &P {
+        &self.data
+    }
+
+    /// Splits into envelope and payload.
+    pub fn into_parts(self) -> (EventMeta, P) {
+        (self.meta, self.data)
+    }
+}
+
+impl<P> Event<P> {
+    /// The envelope.
+    pub fn meta(&self) -> &EventMeta {
+        &self.meta
+    }
+    /// Id of the aggregate that triggered the event.
+    pub fn originator_id(&self) -> Uuid {
+        self.meta.originator_id
+    }
+    /// Version of the aggregate before this event.
+    pub fn originator_version(&self) -> u64 {
+        self.meta.originator_version
+    }
+    /// When the event was triggered.
+    pub fn timestamp(&self) -> Timestamp {
+        self.meta.timestamp
+    }
+    /// The hash of the previous event in the sequence.
+    pub fn previous_hash(&self) -> &str {
+        &self.meta.previous_hash
+    }
+    /// This event's hash.
+    pub fn hash(&self) -> &str {
+        &self.meta.hash
+    }
+    /// The payload JSON exactly as it was hashed.
+    pub fn data_json(&self) -> &str {
+        self.raw.get()
+    }
+}
+
+fn corrupt(msg: String) -> Error {
+    Error::DataIntegrity(IntegrityError::Corrupt(msg))
+}
+
+/// Writes the canonical (hashed) form of an event: its state without the `hash` member.
+fn write_canonical(out: &mut Vec<u8>, topic: &str, meta: &EventMeta, data: &str) {
+    use std::io::Write;
+    out.extend_from_slice(b"{\"topic\":");
+    // Writing a &str to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, topic);
+    let _ = write!(
+        out,
+        ",\"originator_id\":\"{}\",\"originator_version\":{},\"timestamp\":{},\"previous_hash\":",
+        meta.originator_id.as_hyphenated(),
+        meta.originator_version,
+        meta.timestamp.0
+    );
+    let _ = serde_json::to_writer(&mut *out, &meta.previous_hash);
+    let _ = write!(out, ",\"schema\":{},\"data\":", meta.schema);
+    out.extend_from_slice(data.as_bytes());
+    out.push(b'}');
+}
+
+/// Length of `,"hash":"<64 hex>"}` at the end of a state.
+const HASH_SUFFIX_LEN: usize = 75;
+const HASH_PREFIX: &[u8] = b",\"hash\":\"";
+
+/// Writes an event's full stored state.
+fn write_state(out: &mut Vec<u8>, topic: &str, meta: &EventMeta, data: &str) {
+    write_canonical(out, topic, meta, data);
+    out.pop();
+    out.extend_from_slice(HASH_PREFIX);
+    out.extend_from_slice(meta.hash.as_bytes());
+    out.extend_from_slice(b"\"}");
+}
+
+/// A stored event state, parsed without copying its payload, after its hash has been verified.
+#[derive(Debug, Deserialize)]
+pub struct StateRef<'a> {
+    /// The event's topic.
+    #[serde(borrow)]
+    pub topic: Cow<'a, str>,
+    /// Aggregate id.
+    pub originator_id: Uuid,
+    /// Aggregate version before the event.
+    pub originator_version: u64,
+    /// When it happened.
+    pub timestamp: Timestamp,
+    /// Hash of the previous event.
+    #[serde(borrow)]
+    pub previous_hash: Cow<'a, str>,
+    /// Payload schema version.
+    pub schema: u32,
+    /// The payload, unparsed.
+    #[serde(borrow)]
+    pub data: &'a RawValue,
+    /// The event's hash.
+    #[serde(borrow)]
+    pub hash: Cow<'a, str>,
+}
+
+impl<'a> StateRef<'a> {
+    /// Verifies the hash over the exact bytes, then parses the envelope.
+    pub fn parse(state: &'a [u8]) -> Result<Self> {
+        let n = state.len();
+        if n < HASH_SUFFIX_LEN + 2
+            || &state[n - HASH_SUFFIX_LEN..n - HASH_SUFFIX_LEN + HASH_PREFIX.len()] != HASH_PREFIX
+            || &state[n - 2..] != b"\"}"
+        {
+            return Err(corrupt("event state does not end with its hash".into()));
+        }
+        let canonical = &state[..n - HASH_SUFFIX_LEN];
+        let stored_hash = &state[n - 66..n - 2];
+        let computed = {
+            use sha2::{Digest, Sha256};
+            let mut h = Sha256::new();
+            h.update(&integrity::config().salt);
+            h.update(canonical);
+            h.update(b"}");
+            integrity::hex(&h.finalize())
+        };
+        let parsed: StateRef<'a> = serde_json::from_slice(state)
+            .map_err(|e| corrupt(format!("event state is not valid: {e}")))?;
+        if computed.as_bytes() != stored_hash || parsed.hash.as_bytes() != stored_hash {
+            return Err(Error::DataIntegrity(IntegrityError::EventHash {
+                originator_id: parsed.originator_id,
+                version: parsed.originator_version,
+                stored: parsed.hash.into_owned(),
+                computed,
+            }));
+        }
+        Ok(parsed)
+    }
+
+    /// The envelope as owned values.
+    pub fn meta(&self) -> EventMeta {
+        EventMeta {
+            originator_id: self.originator_id,
+            originator_version: self.originator_version,
+            timestamp: self.timestamp,
+            previous_hash: self.previous_hash.clone().into_owned(),
+            hash: self.hash.clone().into_owned(),
+            schema: self.schema,
+        }
+    }
+}
+
+/// An event of any type, as stored, published and replayed without knowing its type.
+pub trait AnyEvent: Debug + Send + Sync + 'static {
+    /// The event type's topic.
+    fn topic(&self) -> &'static str;
+    /// The topic of the aggregate type it belongs to.
+    fn aggregate_topic(&self) -> &'static str;
+    /// The kind of event.
+    fn kind(&self) -> EventKind;
+    /// The envelope.
+    fn meta(&self) -> &EventMeta;
+    /// The payload JSON exactly as hashed.
+    fn data_json(&self) -> &str;
+    /// Appends the stored state (JSON, with hash) to `out`.
+    fn write_state(&self, out: &mut Vec<u8>);
+    /// Recomputes the hash from the event's content and compares.
+    fn verify_hash(&self) -> Result<()>;
+    /// For downcasting to `Event<P>`.
+    fn as_any(&self) -> &dyn Any;
+    /// A boxed copy.
+    fn clone_box(&self) -> Box<dyn AnyEvent>;
+    /// Applies the event to an `Option<A>` passed as `&mut dyn Any` (replay).
+    fn apply_to(self: Box<Self>, target: &mut dyn Any) -> Result<()>;
+    /// Value equality across types.
+    fn eq_dyn(&self, other: &dyn AnyEvent) -> bool;
+}
+
+impl<P: EventPayload> AnyEvent for Event<P> {
+    fn topic(&self) -> &'static str {
+        P::TOPIC
+    }
+    fn aggregate_topic(&self) -> &'static str {
+        <P::Aggregate as Aggregate>::TOPIC
+    }
+    fn kind(&self) -> EventKind {
+        P::KIND
+    }
+    fn meta(&self) -> &EventMeta {
+        &self.meta
+    }
+    fn data_json(&self) -> &str {
+        self.raw.get()
+    }
+    fn write_state(&self, out: &mut Vec<u8>) {
+        write_state(out, P::TOPIC, &self.meta, self.raw.get());
+    }
+    fn verify_hash(&self) -> Result<()> {
+        let mut canonical = Vec::with_capacity(160 + self.raw.get().len());
+        write_canonical(&mut canonical, P::TOPIC, &self.meta, self.raw.get());
+        let computed = integrity::hash_canonical(&canonical);
+        if computed != self.meta.hash {
+            return Err(Error::DataIntegrity(IntegrityError::EventHash {
+                originator_id: self.meta.originator_id,
+                version: self.meta.originator_version,
+                stored: self.meta.hash.clone(),
+                computed,
+            }));
+        }
+        Ok(())
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn clone_box(&self) -> Box<dyn AnyEvent> {
+        Box::new(self.clone())
+    }
+    fn apply_to(self: Box<Self>, target: &mut dyn Any) -> Result<()> {
+        match target.downcast_mut::<Option<P::Aggregate>>() {
+            Some(t) => crate::domain::aggregate::apply_event(*self, t),
+            None => Err(Error::MismatchedEvent(format!(
+                "{} belongs to {}, not to the aggregate being replayed",
+                P::TOPIC,
+                <P::Aggregate as Aggregate>::TOPIC
+            ))),
+        }
+    }
+    fn eq_dyn(&self, other: &dyn AnyEvent) -> bool {
+        other
+            .as_any()
+            .downcast_ref::<Self>()
+            .is_some_and(|o| o == self)
+    }
+}
+
+impl Clone for Box<dyn AnyEvent> {
+    fn clone(&self) -> Self {
+        self.clone_box()
+    }
+}
+
+impl PartialEq for dyn AnyEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.eq_dyn(other)
+    }
+}
+
+impl dyn AnyEvent {
+    /// The event as `Event<P>`, if it is one.
+    pub fn downcast_ref<P: EventPayload>(&self) -> Option<&Event<P>> {
+        self.as_any().downcast_ref::<Event<P>>()
+    }
+    /// True if the event is an `Event<P>`.
+    pub fn is<P: EventPayload>(&self) -> bool {
+        self.as_any().is::<Event<P>>()
+    }
+    /// Id of the aggregate that triggered the event.
+    pub fn originator_id(&self) -> Uuid {
+        self.meta().originator_id
+    }
+    /// Version of the aggregate before this event.
+    pub fn originator_version(&self) -> u64 {
+        self.meta().originator_version
+    }
+    /// The stored state as a new vector.
+    pub fn to_state(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(256);
+        self.write_state(&mut v);
+        v
+    }
+}
+
+/// Decodes a stored event of any registered type: verifies its hash, resolves its topic, and
+/// decodes (upcasting if needed). `topic` is the topic stored beside the state; it must agree
+/// with the topic inside the state.
+pub fn decode_event(topic: &str, state: &[u8]) -> Result<Box<dyn AnyEvent>> {
+    let parsed = StateRef::parse(state)?;
+    if parsed.topic != topic {
+        return Err(corrupt(format!(
+            "stored topic {topic:?} does not match the topic {:?} inside the state",
+            parsed.topic
+        )));
+    }
+    let ty = crate::domain::topic::resolve(topic)?;
+    (ty.decode)(&parsed)
+}
+
+/// The decode function registered for each event type.
+pub fn decode_parsed<P: EventPayload>(s: &StateRef<'_>) -> Result<Box<dyn AnyEvent>> {
+    Ok(Box::new(Event::<P>::from_parsed(s)?))
+}

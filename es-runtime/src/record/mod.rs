@@ -1,0 +1,192 @@
+//! Record managers: where sequenced items are stored, behind one async trait.
+//!
+//! A record manager is bound to one table kind ([`RecordKind`]), one application name and one
+//! pipeline id. Event tables give each written item a notification id in one gap-free sequence
+//! per (application, pipeline); snapshot and timestamp-sequenced tables do not.
+
+pub mod memory;
+
+use crate::error::Result;
+use async_trait::async_trait;
+use uuid::Uuid;
+
+/// One stored item: a position in a sequence, with the topic and (mapped) state of an event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SequencedItem {
+    /// The sequence (for aggregates: the originator id).
+    pub sequence_id: Uuid,
+    /// The position in the sequence (for aggregates: the originator version; for
+    /// timestamp-sequenced tables: microseconds since the epoch).
+    pub position: i64,
+    /// The topic (event type), possibly encrypted by the mapper.
+    pub topic: String,
+    /// The mapped state: JSON, possibly compressed and encrypted.
+    pub state: Vec<u8>,
+}
+
+/// The same item, named as an aggregate's event: see §8.1 of the manual.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// The aggregate id.
+    pub originator_id: Uuid,
+    /// The aggregate version before the event.
+    pub originator_version: i64,
+    /// The topic.
+    pub topic: String,
+    /// The mapped state.
+    pub state: Vec<u8>,
+}
+
+impl From<SequencedItem> for StoredEvent {
+    fn from(i: SequencedItem) -> Self {
+        StoredEvent {
+            originator_id: i.sequence_id,
+            originator_version: i.position,
+            topic: i.topic,
+            state: i.state,
+        }
+    }
+}
+
+impl From<StoredEvent> for SequencedItem {
+    fn from(e: StoredEvent) -> Self {
+        SequencedItem {
+            sequence_id: e.originator_id,
+            position: e.originator_version,
+            topic: e.topic,
+            state: e.state,
+        }
+    }
+}
+
+/// An item of an application's notification log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notification {
+    /// The notification id: 1, 2, 3, ... without gaps, per (application, pipeline).
+    pub id: i64,
+    /// The stored item.
+    pub item: SequencedItem,
+    /// Causal dependencies (JSON), recorded by process applications on their first new event.
+    pub causal_dependencies: Option<String>,
+}
+
+/// A record that a process application has processed notification `notification_id` of
+/// `upstream_application` in its own pipeline: written in the same transaction as the events
+/// that processing produced (exactly-once).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Tracking {
+    /// The application whose notification was processed.
+    pub upstream_application: String,
+    /// The processed notification id.
+    pub notification_id: i64,
+}
+
+/// Everything one save writes, atomically.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecordBatch {
+    /// The items, in order.
+    pub items: Vec<SequencedItem>,
+    /// The tracking record of a process application, if any.
+    pub tracking: Option<Tracking>,
+    /// Causal dependencies (JSON), stored with the first item.
+    pub causal_dependencies: Option<String>,
+}
+
+impl RecordBatch {
+    /// A batch of just these items.
+    pub fn items(items: Vec<SequencedItem>) -> Self {
+        RecordBatch {
+            items,
+            ..Default::default()
+        }
+    }
+}
+
+/// Which table a record manager serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    /// Aggregate events, with notification ids.
+    Events,
+    /// Snapshots (one or more per aggregate, by version).
+    Snapshots,
+    /// Items sequenced by timestamp (no notification ids).
+    TimestampSequenced,
+}
+
+/// Position bounds, limit and order for reading one sequence.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ItemQuery {
+    /// Only positions greater than this.
+    pub gt: Option<i64>,
+    /// Only positions greater than or equal to this.
+    pub gte: Option<i64>,
+    /// Only positions less than this.
+    pub lt: Option<i64>,
+    /// Only positions less than or equal to this.
+    pub lte: Option<i64>,
+    /// At most this many items.
+    pub limit: Option<usize>,
+    /// Select from the end of the range (descending query).
+    pub query_descending: bool,
+    /// Return the selected items in descending order.
+    pub results_descending: bool,
+}
+
+impl ItemQuery {
+    /// The whole sequence, ascending.
+    pub fn all() -> Self {
+        Self::default()
+    }
+    /// True if `position` is inside the bounds.
+    pub fn contains(&self, position: i64) -> bool {
+        self.gt.is_none_or(|b| position > b)
+            && self.gte.is_none_or(|b| position >= b)
+            && self.lt.is_none_or(|b| position < b)
+            && self.lte.is_none_or(|b| position <= b)
+    }
+}
+
+/// Storage of sequenced items in one table of one backend.
+///
+/// Every backend passes the same conformance suite (`es-runtime/tests/conformance`).
+#[async_trait]
+pub trait RecordManager: Send + Sync + 'static {
+    /// Which table this manager serves.
+    fn kind(&self) -> RecordKind;
+
+    /// The application name records are written under.
+    fn application_name(&self) -> &str;
+
+    /// The pipeline id notifications and tracking records are written under.
+    fn pipeline_id(&self) -> i64;
+
+    /// Writes all items (and the tracking record) in one transaction. If any position is taken
+    /// or the tracking record exists, nothing is written and the error is
+    /// [`crate::Error::RecordConflict`].
+    async fn write(&self, batch: &RecordBatch) -> Result<()>;
+
+    /// One item; [`crate::Error::NotFound`] if there is none at that position.
+    async fn get_item(&self, sequence_id: Uuid, position: i64) -> Result<SequencedItem>;
+
+    /// Items of one sequence within the query's bounds, limit and order.
+    async fn get_items(&self, sequence_id: Uuid, query: &ItemQuery) -> Result<Vec<SequencedItem>>;
+
+    /// The ids of all sequences that have items.
+    async fn list_sequence_ids(&self) -> Result<Vec<Uuid>>;
+
+    /// Deletes one item (used to remove snapshots and in tests; events are normally immutable).
+    async fn delete_item(&self, sequence_id: Uuid, position: i64) -> Result<()>;
+
+    /// Notifications with ids in `start..=end`, ascending, at most `limit` (event tables only).
+    /// Never returns id n+1 unless id n is visible too.
+    async fn get_notifications(&self, start: i64, end: i64, limit: Option<usize>) -> Result<Vec<Notification>>;
+
+    /// The highest notification id visible (0 when there is none).
+    async fn max_notification_id(&self) -> Result<i64>;
+
+    /// The highest notification id of `upstream` tracked in this pipeline (0 when none).
+    async fn max_tracking_id(&self, upstream_application: &str) -> Result<i64>;
+
+    /// True if notification `notification_id` of `upstream` has been tracked in this pipeline.
+    async fn has_tracking_record(&self, upstream_application: &str, notification_id: i64) -> Result<bool>;
+}
