@@ -6,8 +6,9 @@ use es_runtime::domain::event::decode_event;
 use es_runtime::prelude::*;
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Counter {
+    #[serde(skip)]
     meta: es_runtime::__private::AggregateMeta,
     count: i64,
 }
@@ -71,8 +72,14 @@ fn trigger_applies_and_replay_rebuilds_the_same_state_and_head() {
     assert_eq!(c.count, 6);
     assert_eq!(c.version(), 3);
     assert_eq!(events.len(), 3);
-    let stored: Vec<(String, Vec<u8>)> = events.iter().map(|e| (e.topic().to_string(), e.to_state())).collect();
-    let decoded: Vec<Box<dyn AnyEvent>> = stored.iter().map(|(t, s)| decode_event(t, s).unwrap()).collect();
+    let stored: Vec<(String, Vec<u8>)> = events
+        .iter()
+        .map(|e| (e.topic().to_string(), e.to_state()))
+        .collect();
+    let decoded: Vec<Box<dyn AnyEvent>> = stored
+        .iter()
+        .map(|(t, s)| decode_event(t, s).unwrap())
+        .collect();
     for (a, b) in events.iter().zip(&decoded) {
         assert!(**a == **b);
     }
@@ -85,7 +92,9 @@ fn trigger_applies_and_replay_rebuilds_the_same_state_and_head() {
 fn damaged_state_is_an_event_hash_error() {
     let (_, events) = history();
     let mut state = events[1].to_state();
-    let s = String::from_utf8(state.clone()).unwrap().replace("\"by\":2", "\"by\":9");
+    let s = String::from_utf8(state.clone())
+        .unwrap()
+        .replace("\"by\":2", "\"by\":9");
     state = s.into_bytes();
     match decode_event(events[1].topic(), &state) {
         Err(Error::DataIntegrity(IntegrityError::EventHash { .. })) => {}
@@ -115,7 +124,10 @@ fn discarded_aggregate_rejects_commands() {
     c.discard().unwrap();
     assert!(c.is_discarded());
     let before = c.clone();
-    assert!(matches!(trigger(&mut c, Added { by: 1 }), Err(Error::EntityIsDiscarded(_))));
+    assert!(matches!(
+        trigger(&mut c, Added { by: 1 }),
+        Err(Error::EntityIsDiscarded(_))
+    ));
     assert_eq!(c, before);
 }
 
@@ -125,5 +137,8 @@ fn unknown_topic_is_a_topic_resolution_error() {
     let state = String::from_utf8(events[1].to_state()).unwrap();
     let err = decode_event("tests::Nope", state.as_bytes()).unwrap_err();
     assert!(matches!(err, Error::DataIntegrity(_)), "{err}");
-    assert!(matches!(es_runtime::domain::topic::resolve("tests::Nope"), Err(Error::TopicResolution(_))));
+    assert!(matches!(
+        es_runtime::domain::topic::resolve("tests::Nope"),
+        Err(Error::TopicResolution(_))
+    ));
 }

@@ -70,7 +70,11 @@ impl AggregateMeta {
 }
 
 /// An event-sourced aggregate. Implemented by `#[aggregate]`.
-pub trait Aggregate: Clone + fmt::Debug + Send + Sync + 'static {
+///
+/// Its state (without the bookkeeping) is serde-serialisable so that snapshots can be taken.
+pub trait Aggregate:
+    Clone + fmt::Debug + Serialize + serde::de::DeserializeOwned + Send + Sync + 'static
+{
     /// The aggregate type's stable topic.
     const TOPIC: &'static str;
     /// Topic of this aggregate's [`AttributeChanged`] events.
@@ -132,7 +136,10 @@ pub trait Aggregate: Clone + fmt::Debug + Send + Sync + 'static {
 
 /// Triggers an event on an existing aggregate: makes it (hashed, chained), applies it, and
 /// appends it to the pending events. Fails on a discarded aggregate.
-pub fn trigger<A: Aggregate, P: EventPayload<Aggregate = A>>(aggregate: &mut A, data: P) -> Result<()> {
+pub fn trigger<A: Aggregate, P: EventPayload<Aggregate = A>>(
+    aggregate: &mut A,
+    data: P,
+) -> Result<()> {
     let m = aggregate.meta();
     if m.discarded {
         return Err(Error::EntityIsDiscarded(m.id));
@@ -147,11 +154,18 @@ pub fn trigger<A: Aggregate, P: EventPayload<Aggregate = A>>(aggregate: &mut A, 
 /// Creates a new aggregate from a `Created` payload, with the given id; the Created event is
 /// pending.
 pub fn create<P: EventPayload>(id: Uuid, data: P) -> Result<P::Aggregate> {
-    let event = Event::new(id, 0, Timestamp::now(), integrity::genesis_hash().to_string(), data)?;
+    let event = Event::new(
+        id,
+        0,
+        Timestamp::now(),
+        integrity::genesis_hash().to_string(),
+        data,
+    )?;
     let pending = Box::new(event.clone());
     let mut target = None;
     apply_event(event, &mut target)?;
-    let mut aggregate = target.ok_or_else(|| Error::MismatchedEvent("created event built nothing".into()))?;
+    let mut aggregate =
+        target.ok_or_else(|| Error::MismatchedEvent("created event built nothing".into()))?;
     aggregate.meta_mut().pending.push(pending);
     Ok(aggregate)
 }
@@ -159,7 +173,10 @@ pub fn create<P: EventPayload>(id: Uuid, data: P) -> Result<P::Aggregate> {
 /// Applies an event to an aggregate that may not exist yet (replay). Checks the chain: the
 /// first event must be a Created event at version 0 following the genesis hash; later events
 /// must carry the aggregate's id, its next version and its head as previous hash.
-pub fn apply_event<P: EventPayload>(event: Event<P>, target: &mut Option<P::Aggregate>) -> Result<()> {
+pub fn apply_event<P: EventPayload>(
+    event: Event<P>,
+    target: &mut Option<P::Aggregate>,
+) -> Result<()> {
     match target {
         Some(aggregate) => apply_existing(event, aggregate),
         None => {
@@ -205,7 +222,10 @@ pub fn apply_event<P: EventPayload>(event: Event<P>, target: &mut Option<P::Aggr
     }
 }
 
-fn apply_existing<A: Aggregate, P: EventPayload<Aggregate = A>>(event: Event<P>, aggregate: &mut A) -> Result<()> {
+fn apply_existing<A: Aggregate, P: EventPayload<Aggregate = A>>(
+    event: Event<P>,
+    aggregate: &mut A,
+) -> Result<()> {
     let am = aggregate.meta();
     let em = event.meta();
     if em.originator_id != am.id {
@@ -246,7 +266,9 @@ fn apply_existing<A: Aggregate, P: EventPayload<Aggregate = A>>(event: Event<P>,
 
 /// Replays stored events (of any type) into an aggregate, verifying each event's hash and the
 /// chain. Returns `None` for an empty history.
-pub fn replay<A: Aggregate>(events: impl IntoIterator<Item = Box<dyn AnyEvent>>) -> Result<Option<A>> {
+pub fn replay<A: Aggregate>(
+    events: impl IntoIterator<Item = Box<dyn AnyEvent>>,
+) -> Result<Option<A>> {
     let mut target: Option<A> = None;
     for e in events {
         e.verify_hash()?;

@@ -24,7 +24,9 @@ use std::fmt::Debug;
 use uuid::Uuid;
 
 /// Microseconds since the Unix epoch.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Timestamp(pub i64);
 
@@ -499,8 +501,13 @@ pub fn decode_event(topic: &str, state: &[u8]) -> Result<Box<dyn AnyEvent>> {
             parsed.topic
         )));
     }
-    let ty = crate::domain::topic::resolve(topic)?;
-    (ty.decode)(&parsed)
+    decode_parsed_any(&parsed)
+}
+
+/// Decodes a parsed, hash-verified state of any registered type (resolving its topic).
+pub fn decode_parsed_any(parsed: &StateRef<'_>) -> Result<Box<dyn AnyEvent>> {
+    let ty = crate::domain::topic::resolve(&parsed.topic)?;
+    (ty.decode)(parsed)
 }
 
 /// The decode function registered for each event type.

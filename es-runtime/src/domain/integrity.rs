@@ -22,7 +22,9 @@ impl HashConfig {
     /// Reads `SALT_FOR_DATA_INTEGRITY` and `GENESIS_HASH` (both optional).
     pub fn from_env() -> Self {
         HashConfig {
-            salt: std::env::var("SALT_FOR_DATA_INTEGRITY").unwrap_or_default().into_bytes(),
+            salt: std::env::var("SALT_FOR_DATA_INTEGRITY")
+                .unwrap_or_default()
+                .into_bytes(),
             genesis_hash: std::env::var("GENESIS_HASH").unwrap_or_default(),
         }
     }

@@ -68,7 +68,9 @@ pub fn resolve(topic: &str) -> Result<&'static EventType> {
     if let Some(ty) = t.by_topic.get(topic) {
         return Ok(ty);
     }
-    let rt = runtime().read().map_err(|_| Error::TopicResolution("registry lock poisoned".into()))?;
+    let rt = runtime()
+        .read()
+        .map_err(|_| Error::TopicResolution("registry lock poisoned".into()))?;
     rt.get(topic).copied().ok_or_else(|| {
         Error::TopicResolution(format!(
             "no event type is registered for topic {topic:?} (is the crate defining it linked into this binary?)"
@@ -85,7 +87,9 @@ pub fn register(ty: EventType) -> Result<()> {
         }
         return Ok(());
     }
-    let mut rt = runtime().write().map_err(|_| Error::TopicResolution("registry lock poisoned".into()))?;
+    let mut rt = runtime()
+        .write()
+        .map_err(|_| Error::TopicResolution("registry lock poisoned".into()))?;
     if let Some(prev) = rt.get(ty.topic) {
         if prev.type_name != ty.type_name {
             return Err(conflict(ty.topic, (prev.type_name, ty.type_name)));

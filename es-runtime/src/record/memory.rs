@@ -33,7 +33,12 @@ impl InMemoryDatabase {
     }
 
     /// A record manager over this database.
-    pub fn record_manager(&self, kind: RecordKind, application_name: &str, pipeline_id: i64) -> InMemoryRecordManager {
+    pub fn record_manager(
+        &self,
+        kind: RecordKind,
+        application_name: &str,
+        pipeline_id: i64,
+    ) -> InMemoryRecordManager {
         InMemoryRecordManager {
             db: self.clone(),
             kind,
@@ -87,8 +92,16 @@ impl RecordManager for InMemoryRecordManager {
         let key = self.key();
         // Check everything first, so a conflict writes nothing.
         if let Some(t) = &batch.tracking {
-            let tk = (self.application_name.clone(), t.upstream_application.clone(), self.pipeline_id);
-            if st.tracking.get(&tk).is_some_and(|s| s.contains(&t.notification_id)) {
+            let tk = (
+                self.application_name.clone(),
+                t.upstream_application.clone(),
+                self.pipeline_id,
+            );
+            if st
+                .tracking
+                .get(&tk)
+                .is_some_and(|s| s.contains(&t.notification_id))
+            {
                 return Err(Error::RecordConflict(format!(
                     "notification {} of {} already tracked",
                     t.notification_id, t.upstream_application
@@ -98,7 +111,9 @@ impl RecordManager for InMemoryRecordManager {
         let table = st.tables.entry(key).or_default();
         let mut seen = HashSet::new();
         for i in &batch.items {
-            let taken = table.get(&i.sequence_id).is_some_and(|s| s.contains_key(&i.position));
+            let taken = table
+                .get(&i.sequence_id)
+                .is_some_and(|s| s.contains_key(&i.position));
             if taken || !seen.insert((i.sequence_id, i.position)) {
                 return Err(Error::RecordConflict(format!(
                     "position {} of sequence {} is taken",
@@ -118,13 +133,21 @@ impl RecordManager for InMemoryRecordManager {
                 .entry((self.application_name.clone(), self.pipeline_id))
                 .or_default();
             for (n, i) in batch.items.iter().enumerate() {
-                let deps = if n == 0 { batch.causal_dependencies.clone() } else { None };
+                let deps = if n == 0 {
+                    batch.causal_dependencies.clone()
+                } else {
+                    None
+                };
                 log.push((i.sequence_id, i.position, deps));
             }
         }
         if let Some(t) = &batch.tracking {
             st.tracking
-                .entry((self.application_name.clone(), t.upstream_application.clone(), self.pipeline_id))
+                .entry((
+                    self.application_name.clone(),
+                    t.upstream_application.clone(),
+                    self.pipeline_id,
+                ))
                 .or_default()
                 .insert(t.notification_id);
         }
@@ -138,7 +161,11 @@ impl RecordManager for InMemoryRecordManager {
             .and_then(|t| t.get(&sequence_id))
             .and_then(|s| s.get(&position))
             .cloned()
-            .ok_or_else(|| Error::NotFound(format!("item at position {position} of sequence {sequence_id}")))
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "item at position {position} of sequence {sequence_id}"
+                ))
+            })
     }
 
     async fn get_items(&self, sequence_id: Uuid, q: &ItemQuery) -> Result<Vec<SequencedItem>> {
@@ -179,21 +206,38 @@ impl RecordManager for InMemoryRecordManager {
         Ok(st
             .tables
             .get(&self.key())
-            .map(|t| t.iter().filter(|(_, s)| !s.is_empty()).map(|(k, _)| *k).collect())
+            .map(|t| {
+                t.iter()
+                    .filter(|(_, s)| !s.is_empty())
+                    .map(|(k, _)| *k)
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
     async fn delete_item(&self, sequence_id: Uuid, position: i64) -> Result<()> {
         let mut st = self.db.lock()?;
-        if let Some(s) = st.tables.get_mut(&self.key()).and_then(|t| t.get_mut(&sequence_id)) {
+        if let Some(s) = st
+            .tables
+            .get_mut(&self.key())
+            .and_then(|t| t.get_mut(&sequence_id))
+        {
             s.remove(&position);
         }
         Ok(())
     }
 
-    async fn get_notifications(&self, start: i64, end: i64, limit: Option<usize>) -> Result<Vec<Notification>> {
+    async fn get_notifications(
+        &self,
+        start: i64,
+        end: i64,
+        limit: Option<usize>,
+    ) -> Result<Vec<Notification>> {
         let st = self.db.lock()?;
-        let Some(log) = st.logs.get(&(self.application_name.clone(), self.pipeline_id)) else {
+        let Some(log) = st
+            .logs
+            .get(&(self.application_name.clone(), self.pipeline_id))
+        else {
             return Ok(Vec::new());
         };
         let table = st.tables.get(&self.key());
@@ -230,7 +274,11 @@ impl RecordManager for InMemoryRecordManager {
         let st = self.db.lock()?;
         Ok(st
             .tracking
-            .get(&(self.application_name.clone(), upstream.to_string(), self.pipeline_id))
+            .get(&(
+                self.application_name.clone(),
+                upstream.to_string(),
+                self.pipeline_id,
+            ))
             .and_then(|s| s.iter().max().copied())
             .unwrap_or(0))
     }
@@ -239,7 +287,11 @@ impl RecordManager for InMemoryRecordManager {
         let st = self.db.lock()?;
         Ok(st
             .tracking
-            .get(&(self.application_name.clone(), upstream.to_string(), self.pipeline_id))
+            .get(&(
+                self.application_name.clone(),
+                upstream.to_string(),
+                self.pipeline_id,
+            ))
             .is_some_and(|s| s.contains(&notification_id)))
     }
 }
