@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+pub mod application;
 pub mod domain;
 pub mod error;
 pub mod mapper;

@@ -1,62 +1,10 @@
 //! The domain core used without macros: what `#[aggregate]` generates, written out by hand.
 
-use es_runtime::__private::{inventory, EventType};
+mod common;
+use common::{Added, Counter, Started};
 use es_runtime::domain::aggregate::{create, replay, trigger};
 use es_runtime::domain::event::decode_event;
 use es_runtime::prelude::*;
-use serde::{Deserialize, Serialize};
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Counter {
-    #[serde(skip)]
-    meta: es_runtime::__private::AggregateMeta,
-    count: i64,
-}
-
-impl Aggregate for Counter {
-    const TOPIC: &'static str = "tests::Counter";
-    const ATTRIBUTE_CHANGED_TOPIC: &'static str = "tests::Counter.AttributeChanged";
-    const DISCARDED_TOPIC: &'static str = "tests::Counter.Discarded";
-    fn meta(&self) -> &es_runtime::__private::AggregateMeta {
-        &self.meta
-    }
-    fn meta_mut(&mut self) -> &mut es_runtime::__private::AggregateMeta {
-        &mut self.meta
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Started {
-    count: i64,
-}
-impl EventPayload for Started {
-    type Aggregate = Counter;
-    const TOPIC: &'static str = "tests::Counter.Started";
-    const KIND: EventKind = EventKind::Created;
-    fn construct(self) -> Result<Counter> {
-        Ok(Counter {
-            meta: Default::default(),
-            count: self.count,
-        })
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Added {
-    by: i64,
-}
-impl EventPayload for Added {
-    type Aggregate = Counter;
-    const TOPIC: &'static str = "tests::Counter.Added";
-    fn mutate(self, c: &mut Counter) -> Result<()> {
-        c.count += self.by;
-        Ok(())
-    }
-}
-
-inventory::submit! { EventType { topic: "tests::Counter.Started", type_name: "Started", decode: es_runtime::__private::decode_parsed::<Started> } }
-inventory::submit! { EventType { topic: "tests::Counter.Added", type_name: "Added", decode: es_runtime::__private::decode_parsed::<Added> } }
-inventory::submit! { EventType { topic: "tests::Counter.Discarded", type_name: "Discarded<Counter>", decode: es_runtime::__private::decode_parsed::<Discarded<Counter>> } }
 
 fn history() -> (Counter, Vec<Box<dyn AnyEvent>>) {
     let mut c = create(Uuid::new_v4(), Started { count: 1 }).unwrap();

@@ -168,7 +168,8 @@ impl Mapper {
         }
     }
 
-    fn encode_topic(&self, topic: &str) -> Result<String> {
+    /// The topic as stored (encrypted if the mapper encrypts).
+    pub fn encode_topic(&self, topic: &str) -> Result<String> {
         match &self.cipher {
             None => Ok(topic.to_string()),
             Some(c) => {

@@ -8,13 +8,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use uuid::Uuid;
 
 type Sequences = HashMap<Uuid, BTreeMap<i64, SequencedItem>>;
+/// One notification log entry: (sequence, position, causal dependencies).
+type LogEntry = (Uuid, i64, Option<String>);
 
 #[derive(Default)]
 struct State {
     /// (application, kind) -> sequences
     tables: HashMap<(String, RecordKind), Sequences>,
     /// (application, pipeline) -> notification log: (sequence, position, causal deps)
-    logs: HashMap<(String, i64), Vec<(Uuid, i64, Option<String>)>>,
+    logs: HashMap<(String, i64), Vec<LogEntry>>,
     /// (application, upstream, pipeline) -> tracked ids
     tracking: HashMap<(String, String, i64), HashSet<i64>>,
 }
