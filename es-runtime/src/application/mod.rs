@@ -7,9 +7,11 @@
 //! # let _ = app; Ok(()) }
 //! ```
 
+pub mod config;
 pub mod repository;
 pub mod snapshot;
 
+pub use config::{connect, connect_backend};
 pub use repository::Repository;
 
 use crate::domain::aggregate::Aggregate;
@@ -263,6 +265,28 @@ impl Application {
         }
     }
 
+    /// An application configured from the environment: `ES_DATABASE_URL` or `DB_URI` (see
+    /// [`config`]), `CIPHER_KEY` (base64 AES key, optional), `SNAPSHOT_PERIOD` (optional).
+    pub async fn from_env(name: impl Into<String>) -> Result<Application> {
+        let url = std::env::var("ES_DATABASE_URL")
+            .or_else(|_| std::env::var("DB_URI"))
+            .unwrap_or_else(|_| default_url().to_string());
+        let mut b = Application::builder(name).database(connect(&url).await?);
+        if let Ok(key) = std::env::var("CIPHER_KEY") {
+            b = b.cipher(
+                Cipher::from_base64(&key)
+                    .map_err(|e| Error::Configuration(format!("CIPHER_KEY: {e}")))?,
+            );
+        }
+        if let Ok(p) = std::env::var("SNAPSHOT_PERIOD") {
+            let n: u64 = p.parse().map_err(|_| {
+                Error::Configuration(format!("SNAPSHOT_PERIOD must be a whole number, got {p:?}"))
+            })?;
+            b = b.snapshot_period(n);
+        }
+        b.build().await
+    }
+
     /// The application's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -322,17 +346,10 @@ impl Application {
             .zip(&taken)
             .map(|(a, t)| a.current_version() - t.len() as u64)
             .collect();
-        let events: Vec<Box<dyn AnyEvent>> = taken
-            .iter()
-            .flatten()
-            .filter(|e| self.persist.as_ref().is_none_or(|p| p(e.as_ref())))
-            .cloned()
-            .collect();
-        if let Err(e) = self
-            .events
-            .store_batch(&events, tracking, causal_dependencies)
-            .await
-        {
+        let written = self
+            .write_events(&taken, tracking, causal_dependencies)
+            .await;
+        if let Err(e) = written {
             for (a, t) in aggregates.iter_mut().zip(taken) {
                 a.restore_pending(t);
             }
@@ -349,6 +366,37 @@ impl Application {
             }
         }
         Ok(())
+    }
+
+    async fn write_events(
+        &self,
+        taken: &[Vec<Box<dyn AnyEvent>>],
+        tracking: Option<Tracking>,
+        causal_dependencies: Option<String>,
+    ) -> Result<()> {
+        let mapper = self.events.mapper();
+        let mut items = Vec::with_capacity(taken.iter().map(Vec::len).sum());
+        for e in taken.iter().flatten() {
+            if self.persist.as_ref().is_none_or(|p| p(e.as_ref())) {
+                items.push(mapper.to_item(e.as_ref())?);
+            }
+        }
+        if items.is_empty() && tracking.is_none() {
+            return Ok(());
+        }
+        let batch = RecordBatch {
+            items,
+            tracking,
+            causal_dependencies,
+        };
+        self.events
+            .records()
+            .write(&batch)
+            .await
+            .map_err(|e| match e {
+                Error::RecordConflict(m) => Error::Concurrency(m),
+                other => other,
+            })
     }
 
     /// The batch a save of these aggregates would write, taking their pending events: for
@@ -403,6 +451,15 @@ impl Application {
         if let Some(Ok(mut c)) = self.cache.as_ref().map(|c| c.lock()) {
             c.remove(&id);
         }
+    }
+}
+
+/// The database used when no URL is configured.
+fn default_url() -> &'static str {
+    if cfg!(feature = "sqlite") {
+        "sqlite://es.db"
+    } else {
+        "memory:"
     }
 }
 

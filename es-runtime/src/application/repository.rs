@@ -1,7 +1,7 @@
 //! The repository: aggregates by id, rebuilt from their events (and the nearest snapshot).
 
 use super::Application;
-use crate::domain::aggregate::{replay_onto, Aggregate};
+use crate::domain::aggregate::Aggregate;
 use crate::domain::event::AnyEvent;
 use crate::error::{Error, Result};
 use crate::record::ItemQuery;
@@ -105,9 +105,6 @@ impl<A: Aggregate> Repository<'_, A> {
         if let Some(v) = at {
             q = q.lt(v as i64);
         }
-        self.app
-            .events
-            .for_each_page(id, &q, |page| replay_onto(target, page))
-            .await
+        self.app.events.replay_into(id, &q, target).await
     }
 }

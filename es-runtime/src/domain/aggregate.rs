@@ -134,6 +134,33 @@ pub trait Aggregate:
     }
 }
 
+/// The envelope of an event being applied, borrowed.
+#[derive(Clone, Copy, Debug)]
+pub struct MetaRef<'a> {
+    /// Aggregate id.
+    pub originator_id: Uuid,
+    /// Aggregate version before the event.
+    pub originator_version: u64,
+    /// When it happened.
+    pub timestamp: Timestamp,
+    /// Hash of the previous event.
+    pub previous_hash: &'a str,
+    /// The event's own hash.
+    pub hash: &'a str,
+}
+
+impl<'a> From<&'a crate::domain::event::EventMeta> for MetaRef<'a> {
+    fn from(m: &'a crate::domain::event::EventMeta) -> Self {
+        MetaRef {
+            originator_id: m.originator_id,
+            originator_version: m.originator_version,
+            timestamp: m.timestamp,
+            previous_hash: &m.previous_hash,
+            hash: &m.hash,
+        }
+    }
+}
+
 /// Triggers an event on an existing aggregate: makes it (hashed, chained), applies it, and
 /// appends it to the pending events. Fails on a discarded aggregate.
 pub fn trigger<A: Aggregate, P: EventPayload<Aggregate = A>>(
@@ -145,9 +172,8 @@ pub fn trigger<A: Aggregate, P: EventPayload<Aggregate = A>>(
         return Err(Error::EntityIsDiscarded(m.id));
     }
     let event = Event::new(m.id, m.version, Timestamp::now(), m.head.clone(), data)?;
-    let pending = Box::new(event.clone());
-    apply_existing(event, aggregate)?;
-    aggregate.meta_mut().pending.push(pending);
+    apply_existing(MetaRef::from(event.meta()), event.data().clone(), aggregate)?;
+    aggregate.meta_mut().pending.push(Box::new(event));
     Ok(())
 }
 
@@ -161,12 +187,15 @@ pub fn create<P: EventPayload>(id: Uuid, data: P) -> Result<P::Aggregate> {
         integrity::genesis_hash().to_string(),
         data,
     )?;
-    let pending = Box::new(event.clone());
     let mut target = None;
-    apply_event(event, &mut target)?;
+    apply_data(
+        MetaRef::from(event.meta()),
+        event.data().clone(),
+        &mut target,
+    )?;
     let mut aggregate =
         target.ok_or_else(|| Error::MismatchedEvent("created event built nothing".into()))?;
-    aggregate.meta_mut().pending.push(pending);
+    aggregate.meta_mut().pending.push(Box::new(event));
     Ok(aggregate)
 }
 
@@ -177,10 +206,19 @@ pub fn apply_event<P: EventPayload>(
     event: Event<P>,
     target: &mut Option<P::Aggregate>,
 ) -> Result<()> {
+    let (meta, data) = event.into_parts();
+    apply_data(MetaRef::from(&meta), data, target)
+}
+
+/// [`apply_event`] with the envelope borrowed and the payload given apart.
+pub fn apply_data<P: EventPayload>(
+    m: MetaRef<'_>,
+    data: P,
+    target: &mut Option<P::Aggregate>,
+) -> Result<()> {
     match target {
-        Some(aggregate) => apply_existing(event, aggregate),
+        Some(aggregate) => apply_existing(m, data, aggregate),
         None => {
-            let m = event.meta().clone();
             if P::KIND != EventKind::Created {
                 return Err(Error::MismatchedEvent(format!(
                     "{} cannot start the history of {}: the first event must be a created event",
@@ -201,18 +239,17 @@ pub fn apply_event<P: EventPayload>(
                     originator_id: m.originator_id,
                     version: 0,
                     expected: integrity::genesis_hash().to_string(),
-                    actual: m.previous_hash,
+                    actual: m.previous_hash.to_string(),
                 }
                 .into());
             }
-            let (meta, data) = event.into_parts();
             let mut aggregate = data.construct()?;
             *aggregate.meta_mut() = AggregateMeta {
-                id: meta.originator_id,
+                id: m.originator_id,
                 version: 1,
-                created_on: meta.timestamp,
-                last_modified: meta.timestamp,
-                head: meta.hash,
+                created_on: m.timestamp,
+                last_modified: m.timestamp,
+                head: m.hash.to_string(),
                 discarded: false,
                 pending: Vec::new(),
             };
@@ -223,41 +260,41 @@ pub fn apply_event<P: EventPayload>(
 }
 
 fn apply_existing<A: Aggregate, P: EventPayload<Aggregate = A>>(
-    event: Event<P>,
+    m: MetaRef<'_>,
+    data: P,
     aggregate: &mut A,
 ) -> Result<()> {
     let am = aggregate.meta();
-    let em = event.meta();
-    if em.originator_id != am.id {
+    if m.originator_id != am.id {
         return Err(IntegrityError::OriginatorId {
-            event: em.originator_id,
+            event: m.originator_id,
             aggregate: am.id,
         }
         .into());
     }
-    if em.originator_version != am.version {
+    if m.originator_version != am.version {
         return Err(IntegrityError::OriginatorVersion {
             originator_id: am.id,
-            event: em.originator_version,
+            event: m.originator_version,
             expected: am.version,
         }
         .into());
     }
-    if em.previous_hash != am.head {
+    if m.previous_hash != am.head {
         return Err(IntegrityError::HeadHash {
             originator_id: am.id,
-            version: em.originator_version,
+            version: m.originator_version,
             expected: am.head.clone(),
-            actual: em.previous_hash.clone(),
+            actual: m.previous_hash.to_string(),
         }
         .into());
     }
-    let (meta, data) = event.into_parts();
     data.mutate(aggregate)?;
     let am = aggregate.meta_mut();
     am.version += 1;
-    am.last_modified = meta.timestamp;
-    am.head = meta.hash;
+    am.last_modified = m.timestamp;
+    am.head.clear();
+    am.head.push_str(m.hash);
     if P::KIND == EventKind::Discarded {
         am.discarded = true;
     }

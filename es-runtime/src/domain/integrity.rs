@@ -56,6 +56,15 @@ pub fn hash_canonical(canonical: &[u8]) -> String {
     hex(&h.finalize())
 }
 
+/// Writes the lower-case hex of 32 bytes into a 64-byte buffer.
+pub fn hex_into(bytes: &[u8], out: &mut [u8; 64]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in bytes.iter().take(32).enumerate() {
+        out[2 * i] = DIGITS[(b >> 4) as usize];
+        out[2 * i + 1] = DIGITS[(b & 15) as usize];
+    }
+}
+
 /// Lower-case hex of some bytes.
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";

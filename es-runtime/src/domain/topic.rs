@@ -5,7 +5,7 @@
 //! final binary. If nothing else from it is used, add `use my_events_crate as _;` to the
 //! binary. [`register`] is a manual fallback for types registered at run time.
 
-use crate::domain::event::{AnyEvent, StateRef};
+use crate::domain::event::{AnyEvent, EventPayload, StateRef};
 use crate::error::{Error, Result};
 use std::collections::HashMap;
 use std::sync::{OnceLock, RwLock};
@@ -19,6 +19,20 @@ pub struct EventType {
     pub type_name: &'static str,
     /// Decodes a parsed, hash-verified state of this type.
     pub decode: fn(&StateRef<'_>) -> Result<Box<dyn AnyEvent>>,
+    /// Decodes and applies a parsed, hash-verified state to an `Option<Aggregate>` (replay).
+    pub apply: fn(&StateRef<'_>, &mut dyn std::any::Any) -> Result<()>,
+}
+
+impl EventType {
+    /// The registration of payload type `P` (what the macros submit to `inventory`).
+    pub const fn of<P: EventPayload>(type_name: &'static str) -> EventType {
+        EventType {
+            topic: P::TOPIC,
+            type_name,
+            decode: crate::domain::event::decode_parsed::<P>,
+            apply: crate::domain::event::apply_parsed::<P>,
+        }
+    }
 }
 
 inventory::collect!(EventType);

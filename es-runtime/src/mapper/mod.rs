@@ -126,7 +126,21 @@ impl Mapper {
     /// sequence and position, resolves the topic and decodes.
     pub fn from_item(&self, item: &SequencedItem) -> Result<Box<dyn AnyEvent>> {
         let json = self.decode_bytes(&item.state)?;
-        let parsed = StateRef::parse(&json)?;
+        let parsed = self.check(item, &json)?;
+        decode_parsed_any(&parsed)
+    }
+
+    /// Decodes a stored item and applies it to an `Option<A>` passed as `&mut dyn Any`, with
+    /// the same checks as [`Mapper::from_item`] but without building the event (replay).
+    pub fn apply_item(&self, item: &SequencedItem, target: &mut dyn std::any::Any) -> Result<()> {
+        let json = self.decode_bytes(&item.state)?;
+        let parsed = self.check(item, &json)?;
+        let ty = crate::domain::topic::resolve(&parsed.topic)?;
+        (ty.apply)(&parsed, target)
+    }
+
+    fn check<'j>(&self, item: &SequencedItem, json: &'j [u8]) -> Result<StateRef<'j>> {
+        let parsed = StateRef::parse(json)?;
         if self.cipher.is_none() && parsed.topic != item.topic {
             return Err(IntegrityError::Corrupt(format!(
                 "stored topic {:?} does not match the topic {:?} inside the state",
@@ -145,7 +159,7 @@ impl Mapper {
             ))
             .into());
         }
-        decode_parsed_any(&parsed)
+        Ok(parsed)
     }
 
     /// Maps several items, in order.

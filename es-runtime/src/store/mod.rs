@@ -152,6 +152,23 @@ impl EventStore {
         Ok(out)
     }
 
+    /// Replays the events the query selects onto `target` (an `Option<A>` as `&mut dyn Any`),
+    /// page by page, without building event objects: the repository's fast path.
+    pub async fn replay_into(
+        &self,
+        originator_id: Uuid,
+        query: &EventQuery,
+        target: &mut dyn std::any::Any,
+    ) -> Result<()> {
+        let mapper = &self.mapper;
+        self.for_each_item_page(originator_id, query, |items| {
+            items
+                .iter()
+                .try_for_each(|i| mapper.apply_item(i, &mut *target))
+        })
+        .await
+    }
+
     /// Reads the events page by page and hands each decoded page to `f` (bounded memory).
     pub async fn for_each_page(
         &self,
@@ -159,10 +176,21 @@ impl EventStore {
         query: &EventQuery,
         mut f: impl FnMut(Vec<Box<dyn AnyEvent>>) -> Result<()>,
     ) -> Result<()> {
+        let mapper = &self.mapper;
+        self.for_each_item_page(originator_id, query, |items| f(mapper.from_items(items)?))
+            .await
+    }
+
+    async fn for_each_item_page(
+        &self,
+        originator_id: Uuid,
+        query: &EventQuery,
+        mut f: impl FnMut(&[SequencedItem]) -> Result<()>,
+    ) -> Result<()> {
         let mut q = query.items;
         let Some(page) = query.page_size else {
             let items = self.records.get_items(originator_id, &q).await?;
-            return f(self.mapper.from_items(&items)?);
+            return f(&items);
         };
         // Paging reads in the direction of the query; results come in that direction too.
         let descending = q.query_descending;
@@ -176,7 +204,7 @@ impl EventStore {
                 break;
             };
             remaining -= n;
-            f(self.mapper.from_items(&items)?)?;
+            f(&items)?;
             if n < page {
                 break;
             }

@@ -53,6 +53,6 @@ impl EventPayload for Added {
     }
 }
 
-inventory::submit! { EventType { topic: "tests::Counter.Started", type_name: "Started", decode: es_runtime::__private::decode_parsed::<Started> } }
-inventory::submit! { EventType { topic: "tests::Counter.Added", type_name: "Added", decode: es_runtime::__private::decode_parsed::<Added> } }
-inventory::submit! { EventType { topic: "tests::Counter.Discarded", type_name: "Discarded<Counter>", decode: es_runtime::__private::decode_parsed::<Discarded<Counter>> } }
+inventory::submit! { EventType::of::<Started>("Started") }
+inventory::submit! { EventType::of::<Added>("Added") }
+inventory::submit! { EventType::of::<Discarded<Counter>>("Discarded<Counter>") }
