@@ -180,6 +180,12 @@ fn peak_rss_kb() -> u64 {
 #[tokio::main]
 async fn main() -> Result<()> {
     let a = args();
+    if a.workloads.iter().all(|w| w.starts_with("raw_")) {
+        for w in &a.workloads {
+            raw::run(w, &a.backend, a.n, a.replay_len).await?;
+        }
+        return Ok(());
+    }
     let db = database(&a.backend).await?;
     let name = format!("bench{}", &Uuid::new_v4().simple().to_string()[..8]);
     let plain = app(&db, &name, false, false).await?;

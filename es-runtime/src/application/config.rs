@@ -52,9 +52,11 @@ pub async fn connect_backend(name: &str) -> Result<Arc<dyn Database>> {
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
         "mysql" => std::env::var("ES_MYSQL_URL")
             .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into()),
-        other => return Err(Error::Configuration(format!(
+        other => {
+            return Err(Error::Configuration(format!(
             "unknown backend {other:?}: use memory, sqlite-memory, sqlite-file, postgres or mysql"
-        ))),
+        )))
+        }
     };
     connect(&url).await
 }
