@@ -20,6 +20,11 @@ pub mod store;
 
 pub use error::{Error, IntegrityError, Result};
 
+/// The sqlx crate es uses for PostgreSQL and MySQL, so that pools and transactions handed to
+/// es are of the same version.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub use sqlx;
+
 /// The names most programs need: `use es_runtime::prelude::*;`.
 pub mod prelude {
     pub use crate::domain::aggregate::{Aggregate, AttributeChanged, Discarded};

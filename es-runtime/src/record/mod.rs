@@ -5,6 +5,12 @@
 //! per (application, pipeline); snapshot and timestamp-sequenced tables do not.
 
 pub mod memory;
+#[cfg(feature = "mysql")]
+pub mod mysql;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod sql;
 
 use crate::error::Result;
 use async_trait::async_trait;
