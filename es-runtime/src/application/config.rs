@@ -17,6 +17,10 @@ use crate::error::{Error, Result};
 use crate::record::memory::InMemoryDatabase;
 use std::sync::Arc;
 
+/// Tables made through [`connect`] are named `es_stored_events`, `es_snapshots`, ...: the prefix
+/// keeps them apart from other libraries' tables of the same plain names in a shared database.
+pub const TABLE_PREFIX: &str = "es_";
+
 /// Connects to the database a URL names (and creates the tables if they are missing).
 pub async fn connect(url: &str) -> Result<Arc<dyn Database>> {
     let scheme = url
@@ -104,16 +108,55 @@ async fn connect_sqlite(url: &str) -> Result<Arc<dyn Database>> {
 
 #[cfg(feature = "postgres")]
 async fn connect_postgres(url: &str) -> Result<Arc<dyn Database>> {
-    let _ = url;
-    Err(Error::Configuration(
-        "PostgreSQL backend not wired yet".into(),
-    ))
+    let db = crate::record::postgres::PostgresDatabase::connect(url)
+        .await?
+        .with_table_prefix(TABLE_PREFIX)?;
+    db.setup_tables().await?;
+    Ok(Arc::new(db))
+}
+
+#[cfg(feature = "postgres")]
+impl Database for crate::record::postgres::PostgresDatabase {
+    fn record_manager(
+        &self,
+        kind: crate::record::RecordKind,
+        application_name: &str,
+        pipeline_id: i64,
+    ) -> Arc<dyn crate::record::RecordManager> {
+        Arc::new(crate::record::postgres::PostgresDatabase::record_manager(
+            self,
+            kind,
+            application_name,
+            pipeline_id,
+        ))
+    }
 }
 
 #[cfg(feature = "mysql")]
 async fn connect_mysql(url: &str) -> Result<Arc<dyn Database>> {
-    let _ = url;
-    Err(Error::Configuration("MySQL backend not wired yet".into()))
+    let url = url.replacen("mariadb://", "mysql://", 1);
+    let db = crate::record::mysql::MySqlDatabase::connect(&url)
+        .await?
+        .with_table_prefix(TABLE_PREFIX)?;
+    db.setup_tables().await?;
+    Ok(Arc::new(db))
+}
+
+#[cfg(feature = "mysql")]
+impl Database for crate::record::mysql::MySqlDatabase {
+    fn record_manager(
+        &self,
+        kind: crate::record::RecordKind,
+        application_name: &str,
+        pipeline_id: i64,
+    ) -> Arc<dyn crate::record::RecordManager> {
+        Arc::new(crate::record::mysql::MySqlDatabase::record_manager(
+            self,
+            kind,
+            application_name,
+            pipeline_id,
+        ))
+    }
 }
 
 #[cfg(test)]
