@@ -431,6 +431,29 @@ impl Application {
         Ok(a.version())
     }
 
+    /// The latest snapshot of aggregate `id` at or below version `lte` (the latest of all when
+    /// `None`), or `None` if there is none.
+    pub async fn get_snapshot<A: Aggregate>(
+        &self,
+        id: Uuid,
+        lte: Option<u64>,
+    ) -> Result<Option<A>> {
+        let Some(snaps) = &self.snapshots else {
+            return Ok(None);
+        };
+        let q = crate::record::ItemQuery {
+            lte: lte.map(|v| v as i64),
+            limit: Some(1),
+            query_descending: true,
+            results_descending: true,
+            ..Default::default()
+        };
+        match snaps.get_items(id, &q).await?.first() {
+            Some(item) => Ok(Some(snapshot::from_item(self.events.mapper(), item)?)),
+            None => Ok(None),
+        }
+    }
+
     /// The snapshot record manager, if snapshotting.
     pub fn snapshot_records(&self) -> Option<&Arc<dyn RecordManager>> {
         self.snapshots.as_ref()
