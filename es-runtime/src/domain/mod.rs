@@ -4,4 +4,6 @@
 pub mod aggregate;
 pub mod event;
 pub mod integrity;
+pub mod library;
+pub mod pubsub;
 pub mod topic;
