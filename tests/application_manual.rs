@@ -110,14 +110,14 @@ async fn chapter_9_custom_application_on_every_backend() {
 #[aggregate]
 pub struct Example {
     #[attribute]
-    foo: String,
+    note: String,
 }
 
 #[aggregate]
 impl Example {
     #[event(Created)]
-    pub fn create(foo: String) -> Self {
-        Example { foo }
+    pub fn create(note: String) -> Self {
+        Example { note }
     }
 }
 
@@ -140,7 +140,7 @@ async fn chapter_13_snapshotting_on_every_backend() {
             "{backend}: one event, no snapshot"
         );
 
-        let set = |e: &mut Example, v: &str| e.set_foo(v.to_string()).unwrap();
+        let set = |e: &mut Example, v: &str| e.set_note(v.to_string()).unwrap();
         set(&mut entity, "bar2");
         app.save(&mut entity).await.unwrap();
         let snap = app
@@ -149,12 +149,12 @@ async fn chapter_13_snapshotting_on_every_backend() {
             .unwrap()
             .expect("snapshot after two events");
         assert_eq!(
-            (snap.foo.as_str(), snap.version()),
+            (snap.note.as_str(), snap.version()),
             ("bar2", 2),
             "{backend}"
         );
         assert!(app.repository::<Example>().contains(id).await.unwrap());
-        assert_eq!(app.get::<Example>(id).await.unwrap().foo, "bar2");
+        assert_eq!(app.get::<Example>(id).await.unwrap().note, "bar2");
 
         for v in ["bar3", "bar4", "bar5"] {
             set(&mut entity, v);
@@ -165,7 +165,7 @@ async fn chapter_13_snapshotting_on_every_backend() {
                 .await
                 .unwrap()
                 .unwrap()
-                .foo,
+                .note,
             "bar4",
             "{backend}"
         );
@@ -174,13 +174,13 @@ async fn chapter_13_snapshotting_on_every_backend() {
             set(&mut entity, v);
             app.save(&mut entity).await.unwrap();
         }
-        assert_eq!(app.get::<Example>(id).await.unwrap().foo, "bar7");
+        assert_eq!(app.get::<Example>(id).await.unwrap().note, "bar7");
         assert_eq!(
             app.get_snapshot::<Example>(id, None)
                 .await
                 .unwrap()
                 .unwrap()
-                .foo,
+                .note,
             "bar6",
             "{backend}"
         );
@@ -206,19 +206,19 @@ async fn chapter_13_snapshotting_on_every_backend() {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!((s.version(), s.foo.as_str()), (2, "bar2"), "{backend}");
+        assert_eq!((s.version(), s.note.as_str()), (2, "bar2"), "{backend}");
         let s = app
             .get_snapshot::<Example>(id, Some(4))
             .await
             .unwrap()
             .unwrap();
-        assert_eq!((s.version(), s.foo.as_str()), (4, "bar4"), "{backend}");
+        assert_eq!((s.version(), s.note.as_str()), (4, "bar4"), "{backend}");
 
         // Historical entities.
         let repo = app.repository::<Example>();
-        for (v, foo) in [(1, "bar1"), (2, "bar2"), (3, "bar3"), (4, "bar4")] {
+        for (v, note) in [(1, "bar1"), (2, "bar2"), (3, "bar3"), (4, "bar4")] {
             let e = repo.get_at_version(id, v).await.unwrap();
-            assert_eq!((e.version(), e.foo.as_str()), (v, foo), "{backend}");
+            assert_eq!((e.version(), e.note.as_str()), (v, note), "{backend}");
         }
     }
 }
