@@ -24,7 +24,7 @@ impl Account {
 async fn postgres_save_commits_and_rolls_back_with_the_users_rows() {
     use es_runtime::application::{Application, Saveable};
     use es_runtime::record::postgres::PostgresDatabase;
-    use es_runtime::record::{RecordKind, RecordManager};
+    use es_runtime::record::RecordKind;
     use es_runtime::sqlx;
     use std::sync::Arc;
 
@@ -104,7 +104,7 @@ async fn postgres_save_commits_and_rolls_back_with_the_users_rows() {
 async fn mysql_save_commits_and_rolls_back_with_the_users_rows() {
     use es_runtime::application::{Application, Saveable};
     use es_runtime::record::mysql::MySqlDatabase;
-    use es_runtime::record::{RecordKind, RecordManager};
+    use es_runtime::record::RecordKind;
     use es_runtime::sqlx;
     use std::sync::Arc;
 
