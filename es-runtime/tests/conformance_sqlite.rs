@@ -1,5 +1,7 @@
 //! The conformance suite against SQLite: a file in WAL mode, and in memory.
 
+#![cfg(feature = "sqlite")]
+
 #[macro_use]
 mod conformance;
 

@@ -74,6 +74,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use uuid::Uuid;
 
+/// The rusqlite crate es uses, so that connections and transactions handed to es are of the
+/// same version.
+pub use rusqlite;
+
 /// Rows per `INSERT` statement (SQLite allows 32,766 bound values; a row binds 8).
 const ROWS_PER_INSERT: usize = 500;
 
