@@ -1,4 +1,7 @@
 //! Placeholder until the application layer lands: builds and prints the registered topics.
 fn main() {
-    println!("es topics registered: {}", es_runtime::domain::topic::topics().len());
+    println!(
+        "es topics registered: {}",
+        es_runtime::domain::topic::topics().len()
+    );
 }

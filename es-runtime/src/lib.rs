@@ -11,9 +11,12 @@
 
 #![warn(missing_docs)]
 
+pub mod application;
 pub mod domain;
 pub mod error;
+pub mod mapper;
 pub mod record;
+pub mod store;
 
 pub use error::{Error, IntegrityError, Result};
 
@@ -25,7 +28,9 @@ pub use sqlx;
 /// The names most programs need: `use es_runtime::prelude::*;`.
 pub mod prelude {
     pub use crate::domain::aggregate::{Aggregate, AttributeChanged, Discarded};
-    pub use crate::domain::event::{AnyEvent, Event, EventKind, EventMeta, EventPayload, Mutate, Timestamp};
+    pub use crate::domain::event::{
+        AnyEvent, Event, EventKind, EventMeta, EventPayload, Mutate, Timestamp,
+    };
     pub use crate::error::{Error, IntegrityError, Result};
     pub use uuid::Uuid;
 }
@@ -33,8 +38,12 @@ pub mod prelude {
 /// Items used by macro-generated code. Not a stable API: do not use directly.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::domain::aggregate::{apply_event, create, trigger, Aggregate, AggregateMeta, AttributeChanged, Discarded};
-    pub use crate::domain::event::{decode_parsed, Event, EventKind, EventPayload, Mutate, StateRef};
+    pub use crate::domain::aggregate::{
+        apply_event, create, trigger, Aggregate, AggregateMeta, AttributeChanged, Discarded,
+    };
+    pub use crate::domain::event::{
+        decode_parsed, Event, EventKind, EventPayload, Mutate, StateRef,
+    };
     pub use crate::domain::topic::EventType;
     pub use crate::error::{Error, Result};
     pub use inventory;

@@ -24,7 +24,9 @@ use std::fmt::Debug;
 use uuid::Uuid;
 
 /// Microseconds since the Unix epoch.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Timestamp(pub i64);
 
@@ -187,34 +189,9 @@ impl<P: EventPayload> Event<P> {
 
     /// Decodes from parsed (and already hash-verified) state, upcasting older schemas.
     pub fn from_parsed(s: &StateRef<'_>) -> Result<Self> {
-        let data: P = if s.schema == P::VERSION {
-            serde_json::from_str(s.data.get())
-                .map_err(|e| corrupt(format!("payload of {}: {e}", P::TOPIC)))?
-        } else if s.schema < P::VERSION {
-            let mut value: serde_json::Value = serde_json::from_str(s.data.get())
-                .map_err(|e| corrupt(format!("payload of {}: {e}", P::TOPIC)))?;
-            for v in s.schema..P::VERSION {
-                P::upcast(v, &mut value)?;
-            }
-            serde_json::from_value(value).map_err(|e| {
-                Error::Upcast(format!(
-                    "{} upcast from schema {} did not give schema {}: {e}",
-                    P::TOPIC,
-                    s.schema,
-                    P::VERSION
-                ))
-            })?
-        } else {
-            return Err(Error::Upcast(format!(
-                "{} stored with schema {} but this build knows only up to {}",
-                P::TOPIC,
-                s.schema,
-                P::VERSION
-            )));
-        };
         Ok(Event {
             meta: s.meta(),
-            data,
+            data: decode_data::<P>(s)?,
             raw: s.data.to_owned(),
         })
     }
@@ -334,22 +311,24 @@ impl<'a> StateRef<'a> {
         }
         let canonical = &state[..n - HASH_SUFFIX_LEN];
         let stored_hash = &state[n - 66..n - 2];
-        let computed = {
+        let digest = {
             use sha2::{Digest, Sha256};
             let mut h = Sha256::new();
             h.update(&integrity::config().salt);
             h.update(canonical);
             h.update(b"}");
-            integrity::hex(&h.finalize())
+            h.finalize()
         };
+        let mut computed = [0u8; 64];
+        integrity::hex_into(&digest, &mut computed);
         let parsed: StateRef<'a> = serde_json::from_slice(state)
             .map_err(|e| corrupt(format!("event state is not valid: {e}")))?;
-        if computed.as_bytes() != stored_hash || parsed.hash.as_bytes() != stored_hash {
+        if computed[..] != *stored_hash || parsed.hash.as_bytes() != stored_hash {
             return Err(Error::DataIntegrity(IntegrityError::EventHash {
                 originator_id: parsed.originator_id,
                 version: parsed.originator_version,
                 stored: parsed.hash.into_owned(),
-                computed,
+                computed: String::from_utf8_lossy(&computed).into_owned(),
             }));
         }
         Ok(parsed)
@@ -499,8 +478,64 @@ pub fn decode_event(topic: &str, state: &[u8]) -> Result<Box<dyn AnyEvent>> {
             parsed.topic
         )));
     }
-    let ty = crate::domain::topic::resolve(topic)?;
-    (ty.decode)(&parsed)
+    decode_parsed_any(&parsed)
+}
+
+/// Decodes a parsed, hash-verified state of any registered type (resolving its topic).
+pub fn decode_parsed_any(parsed: &StateRef<'_>) -> Result<Box<dyn AnyEvent>> {
+    let ty = crate::domain::topic::resolve(&parsed.topic)?;
+    (ty.decode)(parsed)
+}
+
+/// Decodes the payload of a parsed state (upcasting older schemas) without building an event.
+fn decode_data<P: EventPayload>(s: &StateRef<'_>) -> Result<P> {
+    if s.schema == P::VERSION {
+        return serde_json::from_str(s.data.get())
+            .map_err(|e| corrupt(format!("payload of {}: {e}", P::TOPIC)));
+    }
+    if s.schema > P::VERSION {
+        return Err(Error::Upcast(format!(
+            "{} stored with schema {} but this build knows only up to {}",
+            P::TOPIC,
+            s.schema,
+            P::VERSION
+        )));
+    }
+    let mut value: serde_json::Value = serde_json::from_str(s.data.get())
+        .map_err(|e| corrupt(format!("payload of {}: {e}", P::TOPIC)))?;
+    for v in s.schema..P::VERSION {
+        P::upcast(v, &mut value)?;
+    }
+    serde_json::from_value(value).map_err(|e| {
+        Error::Upcast(format!(
+            "{} upcast from schema {} did not give schema {}: {e}",
+            P::TOPIC,
+            s.schema,
+            P::VERSION
+        ))
+    })
+}
+
+/// The replay function registered for each event type: decodes the payload of a parsed,
+/// hash-verified state and applies it to an `Option<A>` passed as `&mut dyn Any`, without
+/// building an [`Event`] (the repository's fast path).
+pub fn apply_parsed<P: EventPayload>(s: &StateRef<'_>, target: &mut dyn Any) -> Result<()> {
+    let Some(t) = target.downcast_mut::<Option<P::Aggregate>>() else {
+        return Err(Error::MismatchedEvent(format!(
+            "{} belongs to {}, not to the aggregate being replayed",
+            P::TOPIC,
+            <P::Aggregate as Aggregate>::TOPIC
+        )));
+    };
+    let data = decode_data::<P>(s)?;
+    let m = crate::domain::aggregate::MetaRef {
+        originator_id: s.originator_id,
+        originator_version: s.originator_version,
+        timestamp: s.timestamp,
+        previous_hash: &s.previous_hash,
+        hash: &s.hash,
+    };
+    crate::domain::aggregate::apply_data(m, data, t)
 }
 
 /// The decode function registered for each event type.
