@@ -104,16 +104,21 @@ async fn connect_sqlite(url: &str) -> Result<Arc<dyn Database>> {
 
 #[cfg(feature = "postgres")]
 async fn connect_postgres(url: &str) -> Result<Arc<dyn Database>> {
-    let _ = url;
-    Err(Error::Configuration(
-        "PostgreSQL backend not wired yet".into(),
-    ))
+    let db = crate::record::postgres::PostgresDatabase::connect(url).await?;
+    db.setup_tables().await?;
+    Ok(Arc::new(db))
 }
 
 #[cfg(feature = "mysql")]
 async fn connect_mysql(url: &str) -> Result<Arc<dyn Database>> {
-    let _ = url;
-    Err(Error::Configuration("MySQL backend not wired yet".into()))
+    // sqlx speaks MariaDB through the mysql scheme.
+    let url = match url.strip_prefix("mariadb:") {
+        Some(rest) => format!("mysql:{rest}"),
+        None => url.to_string(),
+    };
+    let db = crate::record::mysql::MySqlDatabase::connect(&url).await?;
+    db.setup_tables().await?;
+    Ok(Arc::new(db))
 }
 
 #[cfg(test)]
