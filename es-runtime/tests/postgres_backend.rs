@@ -319,3 +319,25 @@ async fn pg_eight_writers_with_tailing_reader_see_ids_1_to_4000_without_gaps() {
     server_support::tailing_reader(ms, reader, 500).await;
     db.drop_tables().await.unwrap();
 }
+
+#[tokio::test]
+async fn pg_a_foreign_table_of_the_same_name_is_a_configuration_error() {
+    let Some(db) = database("foreign").await else {
+        return;
+    };
+    let other = db.clone().with_table_prefix("other_").unwrap();
+    let table = other.table_name("stored_events");
+    // Another library's table under the name es would use.
+    sqlx::query(&format!(
+        "CREATE TABLE {table} (application_name VARCHAR(32), originator_id UUID, \
+         originator_version BIGINT, topic TEXT, state TEXT)"
+    ))
+    .execute(db.pool())
+    .await
+    .unwrap();
+    match other.setup_tables().await {
+        Err(Error::Configuration(m)) => assert!(m.contains(&table), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    db.drop_tables().await.unwrap();
+}

@@ -4,7 +4,7 @@
 //!
 //! [`PostgresDatabase::setup_tables`] creates the tables below (and [`PostgresDatabase::ddl`]
 //! returns the same SQL, for users who create schemas with their own tooling). `{p}` is the
-//! table prefix, optionally qualified by a schema (see [`PostgresDatabase::with_schema`]).
+//! table prefix (`es_` unless configured), optionally qualified by a schema (see [`PostgresDatabase::with_schema`]).
 //!
 //! ```sql
 //! CREATE TABLE {p}stored_events (
@@ -65,6 +65,10 @@ use uuid::Uuid;
 
 const BACKEND: &str = "postgres";
 
+/// The table prefix used unless [`PostgresDatabase::with_table_prefix`] says otherwise: es
+/// tables do not collide with other libraries' `stored_events`.
+pub const DEFAULT_PREFIX: &str = "es_";
+
 /// Maps an sqlx error from PostgreSQL to an es error.
 fn map_err(e: sqlx::Error) -> Error {
     if let sqlx::Error::Database(db) = &e {
@@ -75,7 +79,7 @@ fn map_err(e: sqlx::Error) -> Error {
                 "{msg} ({})",
                 db.constraint().unwrap_or("unique constraint")
             )),
-            "42P01" | "42883" | "3F000" => Error::Configuration(format!(
+            "42P01" | "42883" | "3F000" | "42703" => Error::Configuration(format!(
                 "postgres: {msg}: create the tables with PostgresDatabase::setup_tables or the SQL of PostgresDatabase::ddl"
             )),
             "0A000" => Error::Configuration(format!("postgres: {msg}")),
@@ -158,7 +162,7 @@ impl PostgresDatabase {
             pool,
             names: Arc::new(Names {
                 schema: None,
-                prefix: String::new(),
+                prefix: DEFAULT_PREFIX.to_string(),
             }),
         }
     }
@@ -176,7 +180,8 @@ impl PostgresDatabase {
         })
     }
 
-    /// Prefixes every table name with `prefix` (ASCII letters, digits and underscores).
+    /// Prefixes every table name with `prefix` (ASCII letters, digits and underscores; the
+    /// default is [`DEFAULT_PREFIX`], `""` gives the bare names).
     pub fn with_table_prefix(self, prefix: &str) -> Result<Self> {
         check_identifier("table prefix", prefix, true)?;
         Ok(PostgresDatabase {
@@ -326,11 +331,46 @@ $es$;
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        sqlx::raw_sql(&self.ddl())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)
+        if let Err(e) = sqlx::raw_sql(&self.ddl()).execute(&mut *tx).await {
+            drop(tx);
+            // A foreign table of the same name makes the DDL fail: name it if that is why.
+            self.check_layout().await?;
+            return Err(map_err(e));
+        }
+        tx.commit().await.map_err(map_err)?;
+        self.check_layout().await
+    }
+
+    /// Fails with [`Error::Configuration`] when a table of the same name exists with another
+    /// layout (for instance another library's `stored_events`).
+    async fn check_layout(&self) -> Result<()> {
+        let checks = [
+            ("stored_events", "application_name, originator_id, originator_version, pipeline_id, notification_id, xid, insert_order, topic, state, causal_dependencies"),
+            ("notification_tracking", "application_name, upstream_application_name, pipeline_id, notification_id"),
+            ("snapshots", "application_name, originator_id, originator_version, topic, state"),
+            ("timestamp_sequenced_items", "application_name, sequence_id, position, topic, state"),
+        ];
+        for (table, cols) in checks {
+            let t = self.names.table(table);
+            if let Err(e) = sqlx::query(&format!("SELECT {cols} FROM {t} LIMIT 0"))
+                .execute(&self.pool)
+                .await
+            {
+                let undefined_column = e
+                    .as_database_error()
+                    .and_then(|d| d.code())
+                    .is_some_and(|c| c == "42703");
+                if !undefined_column {
+                    return Err(map_err(e));
+                }
+                return Err(Error::Configuration(format!(
+                    "postgres: table {t} exists with a layout es does not use ({}): \
+                     choose another table prefix or schema",
+                    map_err(e)
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Drops the tables and functions (and the schema, if one is configured). For tests.
