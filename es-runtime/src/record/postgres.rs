@@ -28,7 +28,7 @@
 //!     PRIMARY KEY (application_name, originator_id, originator_version));
 //! CREATE TABLE {p}timestamp_sequenced_items (application_name, sequence_id, position, topic,
 //!     state, PRIMARY KEY (application_name, sequence_id, position));  -- + index on position
-//! -- and two PL/pgSQL functions: {p}es_sequence_notifications and {p}es_notifications
+//! -- and two PL/pgSQL functions: {p}sequence_notifications and {p}notifications
 //! ```
 //!
 //! # Notification ids
@@ -36,7 +36,7 @@
 //! Writers never wait for each other: a save is one `INSERT` (all rows of the batch through
 //! `UNNEST` arrays, plus the tracking record) that leaves `notification_id` NULL and records the
 //! writing transaction's id (`xid`). Ids are assigned by a *sequencer*, run by readers before
-//! they read (one round trip, inside the `es_notifications` / `es_sequence_notifications`
+//! they read (one round trip, inside the `{p}notifications` / `{p}sequence_notifications`
 //! functions): under an advisory lock per (application, pipeline) it numbers, after the current
 //! maximum, the pending rows whose transaction id is below `pg_snapshot_xmin` of its own snapshot,
 //! ordered by (xid, insertion order).
@@ -58,7 +58,7 @@ use super::{ItemQuery, Notification, RecordBatch, RecordKind, RecordManager, Seq
 use crate::error::{Error, Result};
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::{Connection, Postgres, Row, Transaction};
 use std::str::FromStr;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -68,6 +68,9 @@ const BACKEND: &str = "postgres";
 /// The table prefix used unless [`PostgresDatabase::with_table_prefix`] says otherwise: es
 /// tables do not collide with other libraries' `stored_events`.
 pub const DEFAULT_PREFIX: &str = "es_";
+
+/// How long connecting (and acquiring a pooled connection) may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Maps an sqlx error from PostgreSQL to an es error.
 fn map_err(e: sqlx::Error) -> Error {
@@ -142,17 +145,31 @@ impl PostgresDatabase {
         let opts = PgConnectOptions::from_str(url)
             .map_err(|e| Error::Configuration(format!("postgres: invalid connection URL: {e}")))?;
         let (host, port) = (opts.get_host().to_string(), opts.get_port());
+        let unreachable = |e: sqlx::Error| match map_err(e) {
+            Error::Operational(m) => Error::Operational(format!(
+                "cannot connect to PostgreSQL at {host}:{port}: {m}"
+            )),
+            other => other,
+        };
+        // One direct attempt first: a pool retries refused connections until its acquire
+        // timeout, while an unreachable server should be reported at once.
+        let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&opts))
+            .await
+            .map_err(|_| {
+                Error::Operational(format!(
+                    "cannot connect to PostgreSQL at {host}:{port}: no answer within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                ))
+            })?
+            .map_err(unreachable)?;
+        // Closing the probe is a courtesy to the server; its failure changes nothing.
+        let _ = probe.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
-            .acquire_timeout(std::time::Duration::from_secs(10))
+            .acquire_timeout(CONNECT_TIMEOUT)
             .connect_with(opts)
             .await
-            .map_err(|e| match map_err(e) {
-                Error::Operational(m) => Error::Operational(format!(
-                    "cannot connect to PostgreSQL at {host}:{port}: {m}"
-                )),
-                other => other,
-            })?;
+            .map_err(unreachable)?;
         Ok(Self::from_pool(pool))
     }
 
@@ -212,8 +229,8 @@ impl PostgresDatabase {
         let tracking = n.table("notification_tracking");
         let snapshots = n.table("snapshots");
         let timed = n.table("timestamp_sequenced_items");
-        let sequencer = n.table("es_sequence_notifications");
-        let reader = n.table("es_notifications");
+        let sequencer = n.table("sequence_notifications");
+        let reader = n.table("notifications");
         let schema = n
             .schema
             .as_ref()
@@ -386,8 +403,8 @@ $es$;
                 n.table("notification_tracking"),
                 n.table("snapshots"),
                 n.table("timestamp_sequenced_items"),
-                n.table("es_notifications"),
-                n.table("es_sequence_notifications"),
+                n.table("notifications"),
+                n.table("sequence_notifications"),
             ),
         };
         sqlx::raw_sql(&sql)
@@ -492,9 +509,9 @@ impl Statements {
             notifications: format!(
                 "SELECT notification_id, originator_id, originator_version, topic, state, causal_dependencies \
                  FROM {}($1, $2, $3, $4, $5, $6)",
-                n.table("es_notifications")
+                n.table("notifications")
             ),
-            max_notification: format!("SELECT {}($1, $2, $3)", n.table("es_sequence_notifications")),
+            max_notification: format!("SELECT {}($1, $2, $3)", n.table("sequence_notifications")),
             max_tracking: format!(
                 "SELECT COALESCE(MAX(notification_id), 0) FROM {tracking} \
                  WHERE application_name = $1 AND upstream_application_name = $2 AND pipeline_id = $3"
