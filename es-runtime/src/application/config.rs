@@ -17,6 +17,64 @@ use crate::error::{Error, Result};
 use crate::record::memory::InMemoryDatabase;
 use std::sync::Arc;
 
+/// What [`Application::from_config`](super::Application::from_config) needs to know.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The database URL (see the table above).
+    pub database_url: String,
+    /// The cipher, if events are to be encrypted.
+    pub cipher: Option<crate::mapper::Cipher>,
+    /// Take a snapshot every this many events.
+    pub snapshot_period: Option<u64>,
+}
+
+impl Config {
+    /// Reads `ES_DATABASE_URL` or `DB_URI` (default: an SQLite file `es.db` with the `sqlite`
+    /// feature, else memory), `CIPHER_KEY` (base64 AES key, 16, 24 or 32 bytes) and
+    /// `SNAPSHOT_PERIOD` from the environment.
+    pub fn from_env() -> Result<Config> {
+        Self::from_vars(|k| std::env::var(k).ok())
+    }
+
+    /// Like [`Config::from_env`], reading variables through `var`.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config> {
+        let database_url = var("ES_DATABASE_URL")
+            .or_else(|| var("DB_URI"))
+            .unwrap_or_else(|| default_url().to_string());
+        let cipher = match var("CIPHER_KEY") {
+            Some(k) => Some(
+                crate::mapper::Cipher::from_base64(&k)
+                    .map_err(|e| Error::Configuration(format!("CIPHER_KEY: {e}")))?,
+            ),
+            None => None,
+        };
+        let snapshot_period = match var("SNAPSHOT_PERIOD") {
+            Some(p) => Some(p.trim().parse::<u64>().map_err(|_| {
+                Error::Configuration(format!("SNAPSHOT_PERIOD must be a whole number, got {p:?}"))
+            })?),
+            None => None,
+        };
+        Ok(Config {
+            database_url,
+            cipher,
+            snapshot_period,
+        })
+    }
+}
+
+/// The database used when no URL is configured.
+pub fn default_url() -> &'static str {
+    if cfg!(feature = "sqlite") {
+        "sqlite://es.db"
+    } else {
+        "memory:"
+    }
+}
+
+/// Tables made through [`connect`] are named `es_stored_events`, `es_snapshots`, ...: the prefix
+/// keeps them apart from other libraries' tables of the same plain names in a shared database.
+pub const TABLE_PREFIX: &str = "es_";
+
 /// Connects to the database a URL names (and creates the tables if they are missing).
 pub async fn connect(url: &str) -> Result<Arc<dyn Database>> {
     let scheme = url
@@ -104,21 +162,55 @@ async fn connect_sqlite(url: &str) -> Result<Arc<dyn Database>> {
 
 #[cfg(feature = "postgres")]
 async fn connect_postgres(url: &str) -> Result<Arc<dyn Database>> {
-    let db = crate::record::postgres::PostgresDatabase::connect(url).await?;
+    let db = crate::record::postgres::PostgresDatabase::connect(url)
+        .await?
+        .with_table_prefix(TABLE_PREFIX)?;
+    db.setup_tables().await?;
+    Ok(Arc::new(db))
+}
+
+#[cfg(feature = "postgres")]
+impl Database for crate::record::postgres::PostgresDatabase {
+    fn record_manager(
+        &self,
+        kind: crate::record::RecordKind,
+        application_name: &str,
+        pipeline_id: i64,
+    ) -> Arc<dyn crate::record::RecordManager> {
+        Arc::new(crate::record::postgres::PostgresDatabase::record_manager(
+            self,
+            kind,
+            application_name,
+            pipeline_id,
+        ))
+    }
+}
+
+#[cfg(feature = "mysql")]
+async fn connect_mysql(url: &str) -> Result<Arc<dyn Database>> {
+    let url = url.replacen("mariadb://", "mysql://", 1);
+    let db = crate::record::mysql::MySqlDatabase::connect(&url)
+        .await?
+        .with_table_prefix(TABLE_PREFIX)?;
     db.setup_tables().await?;
     Ok(Arc::new(db))
 }
 
 #[cfg(feature = "mysql")]
-async fn connect_mysql(url: &str) -> Result<Arc<dyn Database>> {
-    // sqlx speaks MariaDB through the mysql scheme.
-    let url = match url.strip_prefix("mariadb:") {
-        Some(rest) => format!("mysql:{rest}"),
-        None => url.to_string(),
-    };
-    let db = crate::record::mysql::MySqlDatabase::connect(&url).await?;
-    db.setup_tables().await?;
-    Ok(Arc::new(db))
+impl Database for crate::record::mysql::MySqlDatabase {
+    fn record_manager(
+        &self,
+        kind: crate::record::RecordKind,
+        application_name: &str,
+        pipeline_id: i64,
+    ) -> Arc<dyn crate::record::RecordManager> {
+        Arc::new(crate::record::mysql::MySqlDatabase::record_manager(
+            self,
+            kind,
+            application_name,
+            pipeline_id,
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -135,6 +227,48 @@ mod tests {
         assert!(
             e.contains("unsupported database URL") && e.contains("oracle://scott:***@db/x"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_environment_values_are_configuration_errors_naming_the_variable() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let e = Config::from_vars(vars(&[("CIPHER_KEY", "%%%")])).unwrap_err();
+        assert!(
+            matches!(&e, Error::Configuration(m) if m.contains("CIPHER_KEY") && m.contains("base64")),
+            "{e}"
+        );
+        let e = Config::from_vars(vars(&[("CIPHER_KEY", "c2hvcnQ=")])).unwrap_err();
+        assert!(
+            matches!(&e, Error::Configuration(m) if m.contains("CIPHER_KEY") && m.contains("16, 24 or 32")),
+            "{e}"
+        );
+        let e = Config::from_vars(vars(&[("SNAPSHOT_PERIOD", "ten")])).unwrap_err();
+        assert!(
+            matches!(&e, Error::Configuration(m) if m.contains("SNAPSHOT_PERIOD")),
+            "{e}"
+        );
+        let c =
+            Config::from_vars(vars(&[("DB_URI", "memory:"), ("SNAPSHOT_PERIOD", "5")])).unwrap();
+        assert_eq!(
+            (c.database_url.as_str(), c.snapshot_period),
+            ("memory:", Some(5))
+        );
+        let c = Config::from_vars(vars(&[
+            ("DB_URI", "memory:"),
+            ("ES_DATABASE_URL", "sqlite::memory:"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.database_url, "sqlite::memory:",
+            "ES_DATABASE_URL wins over DB_URI"
         );
     }
 

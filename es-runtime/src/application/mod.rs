@@ -11,7 +11,7 @@ pub mod config;
 pub mod repository;
 pub mod snapshot;
 
-pub use config::{connect, connect_backend};
+pub use config::{connect, connect_backend, Config};
 pub use repository::Repository;
 
 use crate::domain::aggregate::Aggregate;
@@ -226,6 +226,12 @@ impl ApplicationBuilder {
             }
             (None, false) => None,
         };
+        // One cheap read now, so a missing table or an unreachable database is an error of
+        // construction rather than of the first command.
+        records.max_notification_id().await?;
+        if let Some(s) = &snapshots {
+            s.max_notification_id().await?;
+        }
         let mut mapper = Mapper::new();
         if let Some(c) = self.cipher {
             mapper = mapper.with_cipher(c);
@@ -265,23 +271,19 @@ impl Application {
         }
     }
 
-    /// An application configured from the environment: `ES_DATABASE_URL` or `DB_URI` (see
-    /// [`config`]), `CIPHER_KEY` (base64 AES key, optional), `SNAPSHOT_PERIOD` (optional).
+    /// An application configured from the environment: see [`Config::from_env`].
     pub async fn from_env(name: impl Into<String>) -> Result<Application> {
-        let url = std::env::var("ES_DATABASE_URL")
-            .or_else(|_| std::env::var("DB_URI"))
-            .unwrap_or_else(|_| default_url().to_string());
-        let mut b = Application::builder(name).database(connect(&url).await?);
-        if let Ok(key) = std::env::var("CIPHER_KEY") {
-            b = b.cipher(
-                Cipher::from_base64(&key)
-                    .map_err(|e| Error::Configuration(format!("CIPHER_KEY: {e}")))?,
-            );
+        Self::from_config(name, Config::from_env()?).await
+    }
+
+    /// An application configured by a [`Config`]: connects (creating the tables if missing),
+    /// and checks the tables can be read, so configuration errors show at construction time.
+    pub async fn from_config(name: impl Into<String>, config: Config) -> Result<Application> {
+        let mut b = Application::builder(name).database(connect(&config.database_url).await?);
+        if let Some(c) = config.cipher {
+            b = b.cipher(c);
         }
-        if let Ok(p) = std::env::var("SNAPSHOT_PERIOD") {
-            let n: u64 = p.parse().map_err(|_| {
-                Error::Configuration(format!("SNAPSHOT_PERIOD must be a whole number, got {p:?}"))
-            })?;
+        if let Some(n) = config.snapshot_period {
             b = b.snapshot_period(n);
         }
         b.build().await
@@ -429,6 +431,29 @@ impl Application {
         Ok(a.version())
     }
 
+    /// The latest snapshot of aggregate `id` at or below version `lte` (the latest of all when
+    /// `None`), or `None` if there is none.
+    pub async fn get_snapshot<A: Aggregate>(
+        &self,
+        id: Uuid,
+        lte: Option<u64>,
+    ) -> Result<Option<A>> {
+        let Some(snaps) = &self.snapshots else {
+            return Ok(None);
+        };
+        let q = crate::record::ItemQuery {
+            lte: lte.map(|v| v as i64),
+            limit: Some(1),
+            query_descending: true,
+            results_descending: true,
+            ..Default::default()
+        };
+        match snaps.get_items(id, &q).await?.first() {
+            Some(item) => Ok(Some(snapshot::from_item(self.events.mapper(), item)?)),
+            None => Ok(None),
+        }
+    }
+
     /// The snapshot record manager, if snapshotting.
     pub fn snapshot_records(&self) -> Option<&Arc<dyn RecordManager>> {
         self.snapshots.as_ref()
@@ -451,15 +476,6 @@ impl Application {
         if let Some(Ok(mut c)) = self.cache.as_ref().map(|c| c.lock()) {
             c.remove(&id);
         }
-    }
-}
-
-/// The database used when no URL is configured.
-fn default_url() -> &'static str {
-    if cfg!(feature = "sqlite") {
-        "sqlite://es.db"
-    } else {
-        "memory:"
     }
 }
 

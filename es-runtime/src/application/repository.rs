@@ -4,7 +4,6 @@ use super::Application;
 use crate::domain::aggregate::Aggregate;
 use crate::domain::event::AnyEvent;
 use crate::error::{Error, Result};
-use crate::record::ItemQuery;
 use crate::store::EventQuery;
 use std::marker::PhantomData;
 use uuid::Uuid;
@@ -76,19 +75,9 @@ impl<A: Aggregate> Repository<'_, A> {
     pub(super) async fn load(&self, id: Uuid, at: Option<u64>) -> Result<Option<A>> {
         let mut target: Option<A> = None;
         let mut from = 0i64;
-        if let Some(snapshots) = &self.app.snapshots {
-            let q = ItemQuery {
-                lte: at.map(|v| v as i64),
-                limit: Some(1),
-                query_descending: true,
-                results_descending: true,
-                ..Default::default()
-            };
-            if let Some(item) = snapshots.get_items(id, &q).await?.first() {
-                let a: A = super::snapshot::from_item(self.app.events.mapper(), item)?;
-                from = a.version() as i64;
-                target = Some(a);
-            }
+        if let Some(a) = self.app.get_snapshot::<A>(id, at).await? {
+            from = a.version() as i64;
+            target = Some(a);
         }
         self.replay_from(id, &mut target, from, at).await?;
         Ok(target)

@@ -320,22 +320,6 @@ impl MySqlDatabase {
     }
 }
 
-impl crate::application::Database for MySqlDatabase {
-    fn record_manager(
-        &self,
-        kind: RecordKind,
-        application_name: &str,
-        pipeline_id: i64,
-    ) -> Arc<dyn RecordManager> {
-        Arc::new(MySqlDatabase::record_manager(
-            self,
-            kind,
-            application_name,
-            pipeline_id,
-        ))
-    }
-}
-
 /// The statements of one manager, made once.
 #[derive(Debug)]
 struct Statements {

@@ -425,22 +425,6 @@ $es$;
     }
 }
 
-impl crate::application::Database for PostgresDatabase {
-    fn record_manager(
-        &self,
-        kind: RecordKind,
-        application_name: &str,
-        pipeline_id: i64,
-    ) -> Arc<dyn RecordManager> {
-        Arc::new(PostgresDatabase::record_manager(
-            self,
-            kind,
-            application_name,
-            pipeline_id,
-        ))
-    }
-}
-
 /// The statements of one manager, made once.
 #[derive(Debug)]
 struct Statements {
