@@ -243,7 +243,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
     )
     .await?;
-    let db = PostgresDatabase::from_pool(pool.clone()).with_schema(&schema)?;
+    let background = !std::env::args().any(|a| a == "--no-background");
+    let db = PostgresDatabase::from_pool(pool.clone())
+        .with_schema(&schema)?
+        .with_background_sequencing(background);
     db.setup_tables().await?;
     let rounds = arg("--rounds", 3).max(1);
     let per_round = n.div_ceil(rounds);
@@ -278,6 +281,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("  tailing readers made {reads} reads; ids 1..=n in each round, no gap observed");
     println!(
+        "  (es background sequencer: {})",
+        if background { "on" } else { "off" }
+    );
+    println!(
         "ratios: es/table_lock = {:.2}x, es/none = {:.2}",
         es / locked,
         es / none
@@ -288,7 +295,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .max_connections(1)
         .connect(&url)
         .await?;
-    let db1 = PostgresDatabase::from_pool(one.clone()).with_schema(&schema)?;
+    let db1 = PostgresDatabase::from_pool(one.clone())
+        .with_schema(&schema)?
+        .with_background_sequencing(false);
+    // The same with the background sequencer, which needs a second connection.
+    let two = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&url)
+        .await?;
+    let db2 = PostgresDatabase::from_pool(two).with_schema(&schema)?;
     let raw_sql = format!(
         "INSERT INTO {schema}.plain (application_name, pipeline_id, originator_id, originator_version, topic, state) \
          SELECT 'raw', 0, i.id, i.pos, i.topic, i.state \
@@ -305,16 +320,37 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             })
             .collect();
         let m = db1.record_manager(RecordKind::Events, &format!("single{per_tx}"), 0);
+        let m2 = db2.record_manager(RecordKind::Events, &format!("bg{per_tx}"), 0);
         let es_batches: Vec<RecordBatch> =
             rows.iter().map(|r| RecordBatch::items(r.clone())).collect();
         // Alternate blocks of 100 transactions so both sides see the same load on the machine.
-        let (mut es_secs, mut raw_secs) = (0f64, 0f64);
-        for (block, rblock) in es_batches.chunks(100).zip(rows.chunks(100)) {
+        let bg_batches: Vec<RecordBatch> = rows
+            .iter()
+            .map(|r| {
+                let seq = Uuid::new_v4();
+                let items = r.iter().map(|i| SequencedItem {
+                    sequence_id: seq,
+                    ..i.clone()
+                });
+                RecordBatch::items(items.collect())
+            })
+            .collect();
+        let (mut es_secs, mut bg_secs, mut raw_secs) = (0f64, 0f64, 0f64);
+        for ((block, bblock), rblock) in es_batches
+            .chunks(100)
+            .zip(bg_batches.chunks(100))
+            .zip(rows.chunks(100))
+        {
             let start = Instant::now();
             for b in block {
                 m.write(b).await?;
             }
             es_secs += start.elapsed().as_secs_f64();
+            let start = Instant::now();
+            for b in bblock {
+                m2.write(b).await?;
+            }
+            bg_secs += start.elapsed().as_secs_f64();
             let start = Instant::now();
             for r in rblock {
                 sqlx::query(&raw_sql)
@@ -334,13 +370,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             es_secs,
             "events",
         );
+        let b = report(
+            &format!("es save + background sequencer, {per_tx}/tx"),
+            events,
+            bg_secs,
+            "events",
+        );
         let r = report(
             &format!("raw sqlx, {per_tx} event(s)/tx"),
             events,
             raw_secs,
             "events",
         );
-        println!("  es/raw = {:.0}%", 100.0 * e / r);
+        println!(
+            "  es/raw = {:.0}%, es with background sequencer/raw = {:.0}%",
+            100.0 * e / r,
+            100.0 * b / r
+        );
         let max = m.max_notification_id().await?;
         assert_eq!(max as usize, events);
     }

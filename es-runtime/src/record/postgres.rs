@@ -130,6 +130,60 @@ impl Names {
 pub struct PostgresDatabase {
     pool: PgPool,
     names: Arc<Names>,
+    background: Arc<Background>,
+}
+
+/// What identifies one notification sequence to the sequencer.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct SequenceKey {
+    application_name: Arc<str>,
+    pipeline_id: i64,
+    lock_key: i64,
+}
+
+/// The background sequencer of one database: after each write, a task (spawned on first use, on
+/// the caller's tokio runtime) assigns the new rows their ids, coalescing prompts that arrive
+/// while it works. Readers still sequence before they read; this only makes ids appear sooner
+/// and takes that work off the read path.
+#[derive(Debug)]
+struct Background {
+    enabled: bool,
+    sender: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedSender<SequenceKey>>>,
+}
+
+impl Background {
+    fn new(enabled: bool) -> Arc<Self> {
+        Arc::new(Background {
+            enabled,
+            sender: std::sync::Mutex::new(None),
+        })
+    }
+}
+
+async fn run_sequencer(
+    pool: PgPool,
+    function: String,
+    mut prompts: tokio::sync::mpsc::UnboundedReceiver<SequenceKey>,
+) {
+    let sql = format!("SELECT {function}($1, $2, $3)");
+    while let Some(first) = prompts.recv().await {
+        let mut keys = vec![first];
+        while let Ok(k) = prompts.try_recv() {
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+        for k in keys {
+            // Best effort: readers assign ids themselves before reading, so a failure here only
+            // leaves the work to them.
+            let _ = sqlx::query(&sql)
+                .bind(&*k.application_name)
+                .bind(k.pipeline_id)
+                .bind(k.lock_key)
+                .execute(&pool)
+                .await;
+        }
+    }
 }
 
 impl PostgresDatabase {
@@ -181,6 +235,7 @@ impl PostgresDatabase {
                 schema: None,
                 prefix: DEFAULT_PREFIX.to_string(),
             }),
+            background: Background::new(true),
         }
     }
 
@@ -193,6 +248,7 @@ impl PostgresDatabase {
                 schema: Some(schema.to_ascii_lowercase()),
                 prefix: self.names.prefix.clone(),
             }),
+            background: Background::new(self.background.enabled),
             pool: self.pool,
         })
     }
@@ -206,8 +262,49 @@ impl PostgresDatabase {
                 schema: self.names.schema.clone(),
                 prefix: prefix.to_ascii_lowercase(),
             }),
+            background: Background::new(self.background.enabled),
             pool: self.pool,
         })
+    }
+
+    /// Turns the background sequencer on (the default) or off. When on, each write prompts a
+    /// task that assigns notification ids soon after the write, using one pooled connection at a
+    /// time; when off, ids are assigned only when the log is read (or
+    /// [`PostgresRecordManager::sequence_notifications`] is called). Either way readers never
+    /// see a gap.
+    pub fn with_background_sequencing(self, on: bool) -> Self {
+        PostgresDatabase {
+            background: Background::new(on),
+            ..self
+        }
+    }
+
+    /// Prompts the background sequencer, if it is on and a tokio runtime is running.
+    fn prompt_sequencer(&self, key: &SequenceKey) {
+        if !self.background.enabled {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let Ok(mut sender) = self.background.sender.lock() else {
+            return;
+        };
+        if let Some(tx) = sender.as_ref() {
+            if tx.send(key.clone()).is_ok() {
+                return;
+            }
+        }
+        // First use, or the runtime that ran the task has shut down: start a new task here.
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        if tx.send(key.clone()).is_ok() {
+            runtime.spawn(run_sequencer(
+                self.pool.clone(),
+                self.names.table("sequence_notifications"),
+                rx,
+            ));
+            *sender = Some(tx);
+        }
     }
 
     /// The connection pool.
@@ -518,6 +615,7 @@ pub struct PostgresRecordManager {
     application_name: String,
     pipeline_id: i64,
     lock_key: i64,
+    key: SequenceKey,
     sql: Arc<Statements>,
 }
 
@@ -536,12 +634,18 @@ impl PostgresRecordManager {
             &pipeline_id.to_le_bytes(),
         ]);
         let sql = Arc::new(Statements::new(&db.names, kind));
+        let key = SequenceKey {
+            application_name: application_name.into(),
+            pipeline_id,
+            lock_key,
+        };
         PostgresRecordManager {
             db,
             kind,
             application_name: application_name.to_string(),
             pipeline_id,
             lock_key,
+            key,
             sql,
         }
     }
@@ -625,7 +729,12 @@ impl RecordManager for PostgresRecordManager {
             return Ok(());
         }
         let mut conn = self.db.pool.acquire().await.map_err(map_err)?;
-        self.write_on(&mut conn, batch).await
+        self.write_on(&mut conn, batch).await?;
+        drop(conn);
+        if self.kind == RecordKind::Events && !batch.items.is_empty() {
+            self.db.prompt_sequencer(&self.key);
+        }
+        Ok(())
     }
 
     async fn get_item(&self, sequence_id: Uuid, position: i64) -> Result<SequencedItem> {
