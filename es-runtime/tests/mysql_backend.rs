@@ -298,3 +298,29 @@ async fn mysql_eight_writers_with_tailing_reader_see_ids_1_to_4000_without_gaps(
     server_support::tailing_reader(ms, reader, 500).await;
     db.drop_tables().await.unwrap();
 }
+
+#[tokio::test]
+async fn mysql_a_foreign_table_of_the_same_name_is_a_configuration_error() {
+    let Some(db) = database("foreign").await else {
+        return;
+    };
+    let other = db
+        .clone()
+        .with_table_prefix(&format!("{}_", unique_name("other")))
+        .unwrap();
+    let table = other.table_name("stored_events");
+    sqlx::query(&format!(
+        "CREATE TABLE {table} (application_name VARCHAR(32), originator_id BINARY(16), \
+         originator_version BIGINT, topic TEXT, state TEXT)"
+    ))
+    .execute(db.pool())
+    .await
+    .unwrap();
+    let result = other.setup_tables().await;
+    other.drop_tables().await.unwrap();
+    match result {
+        Err(Error::Configuration(m)) => assert!(m.contains(&table), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    db.drop_tables().await.unwrap();
+}

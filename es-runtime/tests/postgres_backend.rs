@@ -2,6 +2,7 @@
 //! own transaction, faults, error mapping). The shared conformance suite covers the rest.
 #![cfg(feature = "postgres")]
 
+mod common;
 mod server_support;
 
 use es_runtime::record::postgres::{PostgresDatabase, PostgresRecordManager};
@@ -318,4 +319,103 @@ async fn pg_eight_writers_with_tailing_reader_see_ids_1_to_4000_without_gaps() {
     let reader = Arc::new(db.record_manager(RecordKind::Events, "app", 0));
     server_support::tailing_reader(ms, reader, 500).await;
     db.drop_tables().await.unwrap();
+}
+
+#[tokio::test]
+async fn pg_a_foreign_table_of_the_same_name_is_a_configuration_error() {
+    let Some(db) = database("foreign").await else {
+        return;
+    };
+    let other = db.clone().with_table_prefix("other_").unwrap();
+    let table = other.table_name("stored_events");
+    // Another library's table under the name es would use.
+    sqlx::query(&format!(
+        "CREATE TABLE {table} (application_name VARCHAR(32), originator_id UUID, \
+         originator_version BIGINT, topic TEXT, state TEXT)"
+    ))
+    .execute(db.pool())
+    .await
+    .unwrap();
+    match other.setup_tables().await {
+        Err(Error::Configuration(m)) => assert!(m.contains(&table), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    db.drop_tables().await.unwrap();
+}
+
+#[tokio::test]
+async fn pg_corrupt_rows_and_unknown_topics_are_typed_errors_on_read() {
+    use common::{Added, Counter, Started};
+    use es_runtime::domain::aggregate::{create, trigger};
+    use es_runtime::mapper::Mapper;
+    use es_runtime::prelude::Aggregate;
+    use es_runtime::store::{EventQuery, EventStore};
+    use es_runtime::IntegrityError;
+    let Some(db) = database("corrupt").await else {
+        return;
+    };
+    let store = EventStore::new(
+        Arc::new(db.record_manager(RecordKind::Events, "app", 0)),
+        Mapper::new(),
+    );
+    let mut c: Counter = create(Uuid::new_v4(), Started { count: 1 }).unwrap();
+    trigger(&mut c, Added { by: 1 }).unwrap();
+    store.store_all(&c.collect_pending()).await.unwrap();
+    assert_eq!(
+        store
+            .get_events(c.id(), &EventQuery::all())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let events = db.table_name("stored_events");
+    let tamper = |sql: String| {
+        let pool = db.pool().clone();
+        let id = c.id();
+        async move { sqlx::query(&sql).bind(id).execute(&pool).await.unwrap() }
+    };
+    // A changed byte of the stored state: the hash no longer matches.
+    tamper(format!(
+        "UPDATE {events} SET state = convert_to(replace(convert_from(state, 'UTF8'), '\"by\":1', '\"by\":7'), 'UTF8') \
+         WHERE originator_id = $1 AND originator_version = 1"
+    ))
+    .await;
+    let err = store
+        .get_events(c.id(), &EventQuery::all())
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, Error::DataIntegrity(IntegrityError::EventHash { .. })),
+        "{err:?}"
+    );
+    // Bytes that are not an event at all.
+    tamper(format!("UPDATE {events} SET state = '\\xff0001'::bytea WHERE originator_id = $1 AND originator_version = 1")).await;
+    let err = store
+        .get_events(c.id(), &EventQuery::all())
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(err, Error::DataIntegrity(_)), "{err:?}");
+    // An event of a type this program does not know (stored correctly, never registered).
+    trigger(&mut c, Unregistered { note: 1 }).unwrap();
+    store.store_all(&c.collect_pending()).await.unwrap();
+    let err = store.get_event(c.id(), 2).await.err().unwrap();
+    assert!(matches!(err, Error::TopicResolution(_)), "{err:?}");
+    db.drop_tables().await.unwrap();
+}
+
+/// An event type that is deliberately not registered: reading it back cannot resolve its topic.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Unregistered {
+    note: i64,
+}
+
+impl es_runtime::prelude::EventPayload for Unregistered {
+    type Aggregate = common::Counter;
+    const TOPIC: &'static str = "tests::Counter.Unregistered";
+    fn mutate(self, _c: &mut common::Counter) -> es_runtime::Result<()> {
+        Ok(())
+    }
 }
