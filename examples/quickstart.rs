@@ -1,6 +1,6 @@
 //! The quick start, end to end: an event-sourced `World` saved in a real database.
 //!
-//! Runs on the embedded default (the in-memory store) or on the database named by
+//! Runs on the embedded default (an SQLite database in memory) or on the database named by
 //! `DB_URI` / `ES_DATABASE_URL` (`sqlite:…`, `postgres://…`, `mysql://…`, `memory:`). Set
 //! `CIPHER_KEY` (base64, 16/24/32 bytes) to encrypt; without one, the example makes a key.
 //! It prints each check and exits non-zero if any fails.
@@ -67,7 +67,12 @@ async fn main() -> ExitCode {
 
 async fn run() -> Result<usize> {
     if std::env::var("DB_URI").is_err() && std::env::var("ES_DATABASE_URL").is_err() {
-        std::env::set_var("DB_URI", "memory:");
+        let embedded = if cfg!(feature = "sqlite") {
+            "sqlite::memory:"
+        } else {
+            "memory:"
+        };
+        std::env::set_var("DB_URI", embedded);
     }
     if std::env::var("CIPHER_KEY").is_err() {
         std::env::set_var("CIPHER_KEY", Cipher::random_key(32)?);

@@ -41,6 +41,15 @@ pub async fn databases() -> Vec<(&'static str, Arc<dyn Database>)> {
         "memory",
         Arc::new(es_runtime::record::memory::InMemoryDatabase::new()),
     )];
+    #[cfg(feature = "sqlite")]
+    v.push((
+        "sqlite",
+        es_runtime::application::connect("sqlite::memory:")
+            .await
+            .expect("sqlite in memory"),
+    ));
+    #[cfg(not(feature = "sqlite"))]
+    println!("skipped sqlite: built without the sqlite feature");
     #[cfg(feature = "postgres")]
     if let Some(url) = server_url("ES_POSTGRES_URL", "postgres") {
         let db = es_runtime::record::postgres::PostgresDatabase::connect_with(&url, 3)
