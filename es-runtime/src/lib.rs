@@ -15,6 +15,7 @@ pub mod application;
 pub mod domain;
 pub mod error;
 pub mod mapper;
+pub mod model;
 pub mod record;
 pub mod store;
 
