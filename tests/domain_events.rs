@@ -134,9 +134,9 @@ fn kinds_work_as_predicates() {
         kinds,
         [EventKind::Created, EventKind::AttributeChanged, EventKind::Custom, EventKind::Logged, EventKind::Discarded]
     );
-    let is_created = |e: &Box<dyn AnyEvent>| e.is_created();
-    assert!(is_created(&evs[0]));
-    assert!(!is_created(&evs[4]));
+    let is_created = |e: &dyn AnyEvent| e.is_created();
+    assert!(is_created(&*evs[0]));
+    assert!(!is_created(&*evs[4]));
     assert!(evs[1].is_attribute_changed());
     assert!(evs[3].is_logged());
     assert!(evs[4].is_discarded());
