@@ -19,7 +19,10 @@ impl World {
     /// Creates a world ruled by `ruler`.
     #[event(Created)]
     pub fn create(ruler: String) -> Self {
-        World { history: vec![], ruler }
+        World {
+            history: vec![],
+            ruler,
+        }
     }
 
     /// Something happened.
@@ -53,19 +56,35 @@ fn run() -> Result<Vec<(&'static str, bool)>> {
     world.make_it_so("dinosaurs".into())?;
     world.make_things_so(&["trucks", "internet"])?;
     world.set_ruler("money".into())?;
-    checks.push(("history is dinosaurs, trucks, internet", world.history() == ["dinosaurs", "trucks", "internet"]));
+    checks.push((
+        "history is dinosaurs, trucks, internet",
+        world.history() == ["dinosaurs", "trucks", "internet"],
+    ));
     checks.push(("ruler is money", world.ruler() == "money"));
     checks.push(("version counts five events", world.version() == 5));
 
     let events = world.collect_pending();
     checks.push(("five events are pending", events.len() == 5));
-    checks.push(("the first is the Created event", events[0].is::<world::Created>()));
-    checks.push(("the last is an AttributeChanged event", events[4].is_attribute_changed()));
-    checks.push(("nothing is pending after collecting", world.pending_events().is_empty()));
+    checks.push((
+        "the first is the Created event",
+        events[0].is::<world::Created>(),
+    ));
+    checks.push((
+        "the last is an AttributeChanged event",
+        events[4].is_attribute_changed(),
+    ));
+    checks.push((
+        "nothing is pending after collecting",
+        world.pending_events().is_empty(),
+    ));
 
-    let copy: World = replay(events.iter().cloned())?.ok_or(Error::NotFound("empty history".into()))?;
+    let copy: World =
+        replay(events.iter().cloned())?.ok_or(Error::NotFound("empty history".into()))?;
     checks.push(("replay rebuilds an equal world", copy == world));
-    checks.push(("the copy's head hash is the last event's hash", copy.head() == events[4].hash()));
+    checks.push((
+        "the copy's head hash is the last event's hash",
+        copy.head() == events[4].hash(),
+    ));
 
     let mut damaged = events.clone();
     damaged.remove(2);
@@ -77,7 +96,10 @@ fn run() -> Result<Vec<(&'static str, bool)>> {
     world.discard()?;
     checks.push((
         "a discarded world refuses commands",
-        matches!(world.make_it_so("more".into()), Err(Error::EntityIsDiscarded(_))),
+        matches!(
+            world.make_it_so("more".into()),
+            Err(Error::EntityIsDiscarded(_))
+        ),
     ));
     checks.push(("and its history is unchanged", world.history().len() == 3));
     Ok(checks)

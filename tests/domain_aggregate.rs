@@ -37,11 +37,16 @@ fn a_command_with_many_events_publishes_them_as_one_list_on_save() {
     let received: Arc<Mutex<Vec<Vec<Box<dyn AnyEvent>>>>> = Arc::default();
     let r = received.clone();
     // Only this test's aggregate type: other tests publish to the same process-wide hub.
-    let only_worlds = pubsub::predicate(|evs| evs.iter().all(|e| e.aggregate_topic() == <World as Aggregate>::TOPIC));
+    let only_worlds = pubsub::predicate(|evs| {
+        evs.iter()
+            .all(|e| e.aggregate_topic() == <World as Aggregate>::TOPIC)
+    });
     let sub = pubsub::subscribe(move |evs| r.lock().unwrap().push(evs.to_vec()), only_worlds);
 
     let mut world = World::create().unwrap();
-    world.make_things_so(&["dinosaurs", "trucks", "internet"]).unwrap();
+    world
+        .make_things_so(&["dinosaurs", "trucks", "internet"])
+        .unwrap();
 
     // State changed, nothing published yet.
     assert!(received.lock().unwrap().is_empty());
@@ -54,7 +59,9 @@ fn a_command_with_many_events_publishes_them_as_one_list_on_save() {
         assert_eq!(got.len(), 1, "one list");
         assert_eq!(got[0].len(), 4, "with four events");
         assert!(got[0][0].is_created());
-        let third = got[0][2].downcast_ref::<world::SomethingHappened>().unwrap();
+        let third = got[0][2]
+            .downcast_ref::<world::SomethingHappened>()
+            .unwrap();
         assert_eq!(third.what, "trucks");
         // Head hash: the hash of the last event.
         assert_eq!(world.head(), got[0][3].hash());
@@ -105,15 +112,27 @@ fn events_are_values_with_an_envelope() {
     assert_eq!(world.id(), Uuid::from_u128(7));
     world.make_it_so("rain".into()).unwrap();
     let events = world.collect_pending();
-    let e = events[1].downcast_ref::<world::SomethingHappened>().unwrap();
+    let e = events[1]
+        .downcast_ref::<world::SomethingHappened>()
+        .unwrap();
     assert_eq!(e.originator_id(), Uuid::from_u128(7));
     assert_eq!(e.originator_version(), 1);
     assert_eq!(e.previous_hash(), events[0].hash());
     assert_eq!(e.hash().len(), 64);
     assert!(e.timestamp() > events[0].timestamp());
     // The payload compares as a value.
-    assert_eq!(*e.data(), world::SomethingHappened { what: "rain".into() });
-    assert_ne!(*e.data(), world::SomethingHappened { what: "snow".into() });
+    assert_eq!(
+        *e.data(),
+        world::SomethingHappened {
+            what: "rain".into()
+        }
+    );
+    assert_ne!(
+        *e.data(),
+        world::SomethingHappened {
+            what: "snow".into()
+        }
+    );
     // Clones of events are equal; events of different types are not.
     assert!(*events[1] == *events[1].clone());
     assert!(*events[0] != *events[1]);
@@ -132,7 +151,10 @@ pub struct Order {
 impl Order {
     #[event(Placed)]
     pub fn place(note: String) -> Self {
-        Self { reservation_id: None, note }
+        Self {
+            reservation_id: None,
+            note,
+        }
     }
 }
 
@@ -157,8 +179,13 @@ fn free_standing_events_are_triggered_by_name() {
     order.set_note("second".into()).unwrap();
     let events = order.collect_pending();
     assert!(events[0].is::<order_events::Placed>());
-    assert_eq!(events[1].downcast_ref::<Reserved>().unwrap().reservation_id, r);
-    let changed = events[2].downcast_ref::<order_events::AttributeChanged>().unwrap();
+    assert_eq!(
+        events[1].downcast_ref::<Reserved>().unwrap().reservation_id,
+        r
+    );
+    let changed = events[2]
+        .downcast_ref::<order_events::AttributeChanged>()
+        .unwrap();
     assert_eq!(changed.name, "note");
     assert_eq!(changed.value, serde_json::json!("second"));
     let copy: Order = replay(events).unwrap().unwrap();
@@ -169,19 +196,41 @@ fn free_standing_events_are_triggered_by_name() {
 #[test]
 fn topics_follow_the_module_path_and_type_names() {
     assert_eq!(<World as Aggregate>::TOPIC, "domain_aggregate::World");
-    assert_eq!(<world::Created as EventPayload>::TOPIC, "domain_aggregate::World.Created");
-    assert_eq!(<world::SomethingHappened as EventPayload>::TOPIC, "domain_aggregate::World.SomethingHappened");
-    assert_eq!(<world::AttributeChanged as EventPayload>::TOPIC, "domain_aggregate::World.AttributeChanged");
-    assert_eq!(<world::Discarded as EventPayload>::TOPIC, "domain_aggregate::World.Discarded");
-    assert_eq!(<Reserved as EventPayload>::TOPIC, "domain_aggregate::Order.Reserved");
+    assert_eq!(
+        <world::Created as EventPayload>::TOPIC,
+        "domain_aggregate::World.Created"
+    );
+    assert_eq!(
+        <world::SomethingHappened as EventPayload>::TOPIC,
+        "domain_aggregate::World.SomethingHappened"
+    );
+    assert_eq!(
+        <world::AttributeChanged as EventPayload>::TOPIC,
+        "domain_aggregate::World.AttributeChanged"
+    );
+    assert_eq!(
+        <world::Discarded as EventPayload>::TOPIC,
+        "domain_aggregate::World.Discarded"
+    );
+    assert_eq!(
+        <Reserved as EventPayload>::TOPIC,
+        "domain_aggregate::Order.Reserved"
+    );
     assert_eq!(<world::Created as EventPayload>::KIND, EventKind::Created);
-    assert_eq!(<world::SomethingHappened as EventPayload>::KIND, EventKind::Custom);
+    assert_eq!(
+        <world::SomethingHappened as EventPayload>::KIND,
+        EventKind::Custom
+    );
 }
 
 #[test]
 fn the_aggregate_serialises_without_its_bookkeeping() {
     let mut order = Order::place("n".into()).unwrap();
-    order.trigger(Reserved { reservation_id: Uuid::from_u128(1) }).unwrap();
+    order
+        .trigger(Reserved {
+            reservation_id: Uuid::from_u128(1),
+        })
+        .unwrap();
     let json = serde_json::to_value(&order).unwrap();
     assert_eq!(
         json,
@@ -189,5 +238,9 @@ fn the_aggregate_serialises_without_its_bookkeeping() {
     );
     let back: Order = serde_json::from_value(json).unwrap();
     assert_eq!(back.note, "n");
-    assert_eq!(back.version(), 0, "bookkeeping is restored separately, from the snapshot's envelope");
+    assert_eq!(
+        back.version(),
+        0,
+        "bookkeeping is restored separately, from the snapshot's envelope"
+    );
 }

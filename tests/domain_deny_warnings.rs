@@ -18,7 +18,10 @@ impl Ledger {
     /// Opens a ledger.
     #[event(Opened)]
     pub fn open(owner: String) -> Self {
-        Ledger { entries: Vec::new(), owner }
+        Ledger {
+            entries: Vec::new(),
+            owner,
+        }
     }
 
     /// Records an entry.
@@ -53,7 +56,10 @@ struct Scratch {
 impl Scratch {
     #[event(Created)]
     fn create() -> Self {
-        Scratch { value: 0, unused: false }
+        Scratch {
+            value: 0,
+            unused: false,
+        }
     }
     #[event]
     fn tweak(&mut self) {

@@ -19,7 +19,10 @@ pub struct Entity {
 impl Entity {
     #[event(Created)]
     pub fn create() -> Self {
-        Entity { full_name: String::new(), c: 0 }
+        Entity {
+            full_name: String::new(),
+            c: 0,
+        }
     }
 }
 
@@ -28,11 +31,18 @@ fn entities_have_id_version_and_timestamps() {
     let id = Uuid::new_v4();
     let entity = Entity::create_with_id(id).unwrap();
     assert_eq!(entity.id(), id);
-    assert_eq!(entity.version(), 1, "one event applied (the Created event has originator version 0)");
+    assert_eq!(
+        entity.version(),
+        1,
+        "one event applied (the Created event has originator version 0)"
+    );
     assert_eq!(entity.created_on(), entity.last_modified());
     assert!(entity.created_on().as_micros() > 0);
     // Each created entity has its own id.
-    assert_ne!(Entity::create().unwrap().id(), Entity::create().unwrap().id());
+    assert_ne!(
+        Entity::create().unwrap().id(),
+        Entity::create().unwrap().id()
+    );
 }
 
 #[test]
@@ -49,19 +59,34 @@ fn entity_events_chain_and_mutate() {
     apply_event(created, &mut target).unwrap();
     assert_eq!(target.as_ref().unwrap().id(), Uuid::from_u128(0xb81d));
     assert_eq!(target.as_ref().unwrap().version(), 1);
-    let a = events[1].downcast_ref::<entity::AttributeChanged>().unwrap().clone();
-    assert_eq!((a.name.as_str(), a.value.clone()), ("c", serde_json::json!(1)));
+    let a = events[1]
+        .downcast_ref::<entity::AttributeChanged>()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (a.name.as_str(), a.value.clone()),
+        ("c", serde_json::json!(1))
+    );
     apply_event(a, &mut target).unwrap();
     assert_eq!(target.as_ref().unwrap().c, 1);
     assert_eq!(target.as_ref().unwrap().version(), 2);
-    let b = events[2].downcast_ref::<entity::AttributeChanged>().unwrap().clone();
+    let b = events[2]
+        .downcast_ref::<entity::AttributeChanged>()
+        .unwrap()
+        .clone();
     apply_event(b, &mut target).unwrap();
     assert_eq!(target.as_ref().unwrap().full_name, "Mr Boots");
-    let d = events[3].downcast_ref::<entity::Discarded>().unwrap().clone();
+    let d = events[3]
+        .downcast_ref::<entity::Discarded>()
+        .unwrap()
+        .clone();
     apply_event(d, &mut target).unwrap();
     assert!(target.as_ref().unwrap().is_discarded());
     assert_eq!(target.as_ref().unwrap().version(), 4);
-    assert_eq!(target.as_ref().unwrap().last_modified(), events[3].timestamp());
+    assert_eq!(
+        target.as_ref().unwrap().last_modified(),
+        events[3].timestamp()
+    );
 }
 
 #[test]
@@ -78,7 +103,10 @@ fn created_and_attribute_changed_events_reach_a_subscriber() {
     let received: Arc<Mutex<Vec<Box<dyn AnyEvent>>>> = Arc::default();
     let r = received.clone();
     let id = Uuid::new_v4();
-    let sub = pubsub::subscribe(move |evs| r.lock().unwrap().extend(evs.iter().cloned()), pubsub::from_originator(id));
+    let sub = pubsub::subscribe(
+        move |evs| r.lock().unwrap().extend(evs.iter().cloned()),
+        pubsub::from_originator(id),
+    );
     let mut entity = Entity::create_with_id(id).unwrap();
     entity.publish_pending();
     entity.set_full_name("Mr Boots".into()).unwrap();
@@ -104,11 +132,18 @@ fn a_discarded_entity_refuses_changes_and_keeps_its_state() {
     entity.discard().unwrap();
     let version = entity.version();
     let err = entity.set_full_name("Mr Boots".into()).unwrap_err();
-    assert!(matches!(err, Error::EntityIsDiscarded(id) if id == entity.id()), "{err}");
+    assert!(
+        matches!(err, Error::EntityIsDiscarded(id) if id == entity.id()),
+        "{err}"
+    );
     assert!(matches!(entity.discard(), Err(Error::EntityIsDiscarded(_))));
     assert_eq!(entity.full_name, "Mrs Boots");
     assert_eq!(entity.version(), version);
-    assert_eq!(entity.pending_events().len(), 3, "no event was added by the refused commands");
+    assert_eq!(
+        entity.pending_events().len(),
+        3,
+        "no event was added by the refused commands"
+    );
 }
 
 /// Custom attributes and custom commands (manual 7.2.8, 7.2.9): a user whose password is stored
@@ -125,7 +160,10 @@ pub struct User {
 impl User {
     #[event(Created)]
     pub fn create(full_name: String) -> Self {
-        User { full_name, password: None }
+        User {
+            full_name,
+            password: None,
+        }
     }
 
     pub fn set_raw_password(&mut self, raw: &str) -> Result<()> {
@@ -155,7 +193,10 @@ fn custom_attributes_and_commands() {
     let created = events[0].downcast_ref::<user::Created>().unwrap();
     assert_eq!(created.full_name, "Mrs Boots");
     let pw = events[2].downcast_ref::<user::AttributeChanged>().unwrap();
-    assert_eq!((pw.name.as_str(), &pw.value), ("password", &serde_json::json!("drowssap")));
+    assert_eq!(
+        (pw.name.as_str(), &pw.value),
+        ("password", &serde_json::json!("drowssap"))
+    );
     let copy: User = replay(events).unwrap().unwrap();
     assert!(copy.check_password("password"));
     assert_eq!(copy.full_name, "Mr Boots");
@@ -171,7 +212,9 @@ pub struct World {
 impl World {
     #[event(Created)]
     pub fn create() -> Self {
-        World { history: Vec::new() }
+        World {
+            history: Vec::new(),
+        }
     }
     #[event(SomethingHappened)]
     pub fn make_it_so(&mut self, what: String) {
@@ -189,7 +232,12 @@ fn custom_events_mutate_through_the_command_body() {
     let events = world.collect_pending();
     let whats: Vec<&str> = events[1..]
         .iter()
-        .map(|e| e.downcast_ref::<world::SomethingHappened>().unwrap().what.as_str())
+        .map(|e| {
+            e.downcast_ref::<world::SomethingHappened>()
+                .unwrap()
+                .what
+                .as_str()
+        })
         .collect();
     assert_eq!(whats, ["dinosaurs", "trucks", "internet"]);
 }
@@ -197,13 +245,18 @@ fn custom_events_mutate_through_the_command_body() {
 #[test]
 fn replaying_an_unknown_attribute_is_a_typed_error() {
     let mut entity = Entity::create().unwrap();
-    entity.trigger(entity::AttributeChanged::new("nope", serde_json::json!(1))).unwrap_err();
+    entity
+        .trigger(entity::AttributeChanged::new("nope", serde_json::json!(1)))
+        .unwrap_err();
     assert!(matches!(
         entity.trigger(entity::AttributeChanged::new("nope", serde_json::json!(1))),
         Err(Error::UnknownAttribute { .. })
     ));
     assert!(matches!(
-        entity.trigger(entity::AttributeChanged::new("c", serde_json::json!("not a number"))),
+        entity.trigger(entity::AttributeChanged::new(
+            "c",
+            serde_json::json!("not a number")
+        )),
         Err(Error::Encoding(_))
     ));
     assert_eq!(entity.version(), 1, "failed mutations change nothing");

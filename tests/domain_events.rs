@@ -35,7 +35,10 @@ fn events() -> Vec<Box<dyn AnyEvent>> {
     let mut t = Thing::create(1).unwrap();
     t.set_a(2).unwrap();
     t.bump(3).unwrap();
-    t.trigger(MessageLogged { message: "hello".into() }).unwrap();
+    t.trigger(MessageLogged {
+        message: "hello".into(),
+    })
+    .unwrap();
     t.discard().unwrap();
     t.collect_pending()
 }
@@ -55,7 +58,10 @@ fn events_compare_as_values_and_expose_read_only_payloads() {
     let mut other = Thing::create(1).unwrap();
     other.bump(3).unwrap();
     let other_evs = other.collect_pending();
-    assert_ne!(other_evs[1].downcast_ref::<thing::Bumped>().unwrap(), bumped);
+    assert_ne!(
+        other_evs[1].downcast_ref::<thing::Bumped>().unwrap(),
+        bumped
+    );
 }
 
 #[test]
@@ -63,7 +69,10 @@ fn subscribe_with_predicate_publish_and_unsubscribe() {
     let hub = PubSub::new();
     let received: Arc<Mutex<Vec<Box<dyn AnyEvent>>>> = Arc::default();
     let r = received.clone();
-    let id = hub.subscribe(move |evs| r.lock().unwrap().extend(evs.iter().cloned()), pubsub::is_kind(EventKind::Created));
+    let id = hub.subscribe(
+        move |evs| r.lock().unwrap().extend(evs.iter().cloned()),
+        pubsub::is_kind(EventKind::Created),
+    );
     let evs = events();
     hub.publish(&evs[..1]);
     assert_eq!(received.lock().unwrap().len(), 1);
@@ -74,7 +83,11 @@ fn subscribe_with_predicate_publish_and_unsubscribe() {
     assert!(hub.unsubscribe(id));
     assert!(!hub.unsubscribe(id), "already unsubscribed");
     hub.publish(&evs[..1]);
-    assert_eq!(received.lock().unwrap().len(), 1, "no more events after unsubscribing");
+    assert_eq!(
+        received.lock().unwrap().len(),
+        1,
+        "no more events after unsubscribing"
+    );
     assert!(hub.is_empty());
 }
 
@@ -109,7 +122,11 @@ fn a_handler_may_subscribe_while_being_called() {
         None,
     );
     hub.publish(&events());
-    assert_eq!(*count.lock().unwrap(), 0, "a new subscription starts with the next publication");
+    assert_eq!(
+        *count.lock().unwrap(),
+        0,
+        "a new subscription starts with the next publication"
+    );
     hub.publish(&events());
     assert_eq!(*count.lock().unwrap(), 1);
 }
@@ -119,7 +136,10 @@ fn the_process_wide_hub_receives_published_lists() {
     let received: Arc<Mutex<usize>> = Arc::default();
     let r = received.clone();
     let mut t = Thing::create(5).unwrap();
-    let id = pubsub::subscribe(move |evs| *r.lock().unwrap() += evs.len(), pubsub::from_originator(t.id()));
+    let id = pubsub::subscribe(
+        move |evs| *r.lock().unwrap() += evs.len(),
+        pubsub::from_originator(t.id()),
+    );
     t.bump(1).unwrap();
     t.publish_pending();
     assert_eq!(*received.lock().unwrap(), 2);
@@ -132,7 +152,13 @@ fn kinds_work_as_predicates() {
     let kinds: Vec<EventKind> = evs.iter().map(|e| e.kind()).collect();
     assert_eq!(
         kinds,
-        [EventKind::Created, EventKind::AttributeChanged, EventKind::Custom, EventKind::Logged, EventKind::Discarded]
+        [
+            EventKind::Created,
+            EventKind::AttributeChanged,
+            EventKind::Custom,
+            EventKind::Logged,
+            EventKind::Discarded
+        ]
     );
     let is_created = |e: &dyn AnyEvent| e.is_created();
     assert!(is_created(&*evs[0]));
@@ -143,7 +169,10 @@ fn kinds_work_as_predicates() {
     assert!(!evs[0].is_discarded());
     assert!(evs[4].is::<thing::Discarded>());
     assert!(evs[3].is::<MessageLogged>());
-    assert_eq!(evs[3].downcast_ref::<MessageLogged>().unwrap().message, "hello");
+    assert_eq!(
+        evs[3].downcast_ref::<MessageLogged>().unwrap().message,
+        "hello"
+    );
 }
 
 #[test]

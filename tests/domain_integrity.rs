@@ -66,7 +66,10 @@ fn each_hash_is_salted_sha256_of_the_state_with_the_previous_hash() {
         h.update(&canonical);
         let expected: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(e.hash(), expected);
-        let unsalted: String = Sha256::digest(&canonical).iter().map(|b| format!("{b:02x}")).collect();
+        let unsalted: String = Sha256::digest(&canonical)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         assert_ne!(e.hash(), unsalted, "the salt changes the hash");
         let text = String::from_utf8(canonical).unwrap();
         assert!(text.contains(&format!("\"previous_hash\":\"{}\"", e.meta().previous_hash)));
@@ -123,10 +126,20 @@ fn a_broken_chain_is_a_head_hash_error() {
         other => panic!("expected HeadHash, got {other:?}"),
     }
     // A first event that does not follow the genesis hash.
-    let bad_start = Event::new(account.id(), 0, Timestamp::now(), "x".into(), account::Opened {}).unwrap();
+    let bad_start = Event::new(
+        account.id(),
+        0,
+        Timestamp::now(),
+        "x".into(),
+        account::Opened {},
+    )
+    .unwrap();
     assert!(matches!(
         replay::<Account>(vec![Box::new(bad_start) as Box<dyn AnyEvent>]),
-        Err(Error::DataIntegrity(IntegrityError::HeadHash { version: 0, .. }))
+        Err(Error::DataIntegrity(IntegrityError::HeadHash {
+            version: 0,
+            ..
+        }))
     ));
 }
 
@@ -139,9 +152,16 @@ fn wrong_originator_id_or_version_are_typed_errors() {
         other => panic!("expected OriginatorId, got {other:?}"),
     }
     match replay::<Account>(vec![events[0].clone(), events[2].clone()]) {
-        Err(Error::DataIntegrity(IntegrityError::OriginatorVersion { event: 2, expected: 1, .. })) => {}
+        Err(Error::DataIntegrity(IntegrityError::OriginatorVersion {
+            event: 2,
+            expected: 1,
+            ..
+        })) => {}
         other => panic!("expected OriginatorVersion, got {other:?}"),
     }
     // A history must start with a Created event.
-    assert!(matches!(replay::<Account>(events[1..].to_vec()), Err(Error::MismatchedEvent(_))));
+    assert!(matches!(
+        replay::<Account>(events[1..].to_vec()),
+        Err(Error::MismatchedEvent(_))
+    ));
 }

@@ -43,7 +43,9 @@ fn upcast_item_added(from_version: u32, data: &mut JsonValue) -> Result<()> {
             obj.insert("qty".into(), 1.into());
             Ok(())
         }
-        _ => Err(Error::Upcast(format!("no upcast from version {from_version}"))),
+        _ => Err(Error::Upcast(format!(
+            "no upcast from version {from_version}"
+        ))),
     }
 }
 
@@ -61,9 +63,18 @@ impl EventPayload for ItemAddedV1 {
 fn topics_can_be_overridden() {
     assert_eq!(<Cart as Aggregate>::TOPIC, "shop.Cart");
     assert_eq!(<cart::Created as EventPayload>::TOPIC, "shop.Cart.Created");
-    assert_eq!(<cart::Emptied as EventPayload>::TOPIC, "shop.CartWasEmptied");
-    assert_eq!(<cart::AttributeChanged as EventPayload>::TOPIC, "shop.Cart.AttributeChanged");
-    assert_eq!(<cart::Discarded as EventPayload>::TOPIC, "shop.Cart.Discarded");
+    assert_eq!(
+        <cart::Emptied as EventPayload>::TOPIC,
+        "shop.CartWasEmptied"
+    );
+    assert_eq!(
+        <cart::AttributeChanged as EventPayload>::TOPIC,
+        "shop.Cart.AttributeChanged"
+    );
+    assert_eq!(
+        <cart::Discarded as EventPayload>::TOPIC,
+        "shop.Cart.Discarded"
+    );
     assert_eq!(<ItemAdded as EventPayload>::TOPIC, "shop.Cart.ItemAdded");
     assert_eq!(<ItemAdded as EventPayload>::VERSION, 2);
 }
@@ -82,14 +93,21 @@ fn every_event_type_is_registered_and_resolves_to_its_decoder() {
         assert_eq!(topic::resolve(t).unwrap().topic, t);
     }
     let mut cart = Cart::create().unwrap();
-    cart.trigger(ItemAdded { sku: "tea".into(), qty: 2 }).unwrap();
+    cart.trigger(ItemAdded {
+        sku: "tea".into(),
+        qty: 2,
+    })
+    .unwrap();
     cart.empty().unwrap();
     let stored: Vec<(String, Vec<u8>)> = cart
         .collect_pending()
         .iter()
         .map(|e| (e.topic().to_string(), e.to_state()))
         .collect();
-    let decoded: Vec<Box<dyn AnyEvent>> = stored.iter().map(|(t, s)| decode_event(t, s).unwrap()).collect();
+    let decoded: Vec<Box<dyn AnyEvent>> = stored
+        .iter()
+        .map(|(t, s)| decode_event(t, s).unwrap())
+        .collect();
     assert_eq!(decoded[1].downcast_ref::<ItemAdded>().unwrap().qty, 2);
     assert!(decoded[2].is::<cart::Emptied>());
     let copy: Cart = replay(decoded).unwrap().unwrap();
@@ -100,7 +118,9 @@ fn every_event_type_is_registered_and_resolves_to_its_decoder() {
 #[test]
 fn an_unknown_topic_is_a_topic_resolution_error() {
     match topic::resolve("shop.Cart.NeverDefined") {
-        Err(Error::TopicResolution(msg)) => assert!(msg.contains("shop.Cart.NeverDefined"), "{msg}"),
+        Err(Error::TopicResolution(msg)) => {
+            assert!(msg.contains("shop.Cart.NeverDefined"), "{msg}")
+        }
         other => panic!("expected TopicResolution, got {other:?}"),
     }
 }
@@ -108,7 +128,14 @@ fn an_unknown_topic_is_a_topic_resolution_error() {
 #[test]
 fn older_schema_versions_are_upcast_when_decoded() {
     let cart = Cart::create().unwrap();
-    let old = Event::new(cart.id(), 1, Timestamp::now(), cart.head().to_string(), ItemAddedV1 { sku: "tea".into() }).unwrap();
+    let old = Event::new(
+        cart.id(),
+        1,
+        Timestamp::now(),
+        cart.head().to_string(),
+        ItemAddedV1 { sku: "tea".into() },
+    )
+    .unwrap();
     let state = (&old as &dyn AnyEvent).to_state();
     assert!(String::from_utf8_lossy(&state).contains("\"schema\":1"));
     let decoded = decode_event(<ItemAdded as EventPayload>::TOPIC, &state).unwrap();
@@ -140,17 +167,33 @@ mod elsewhere {
 
 #[test]
 fn two_types_claiming_one_topic_are_detected() {
-    assert_eq!(<FirstClaim as EventPayload>::TOPIC, <elsewhere::SecondClaim as EventPayload>::TOPIC);
+    assert_eq!(
+        <FirstClaim as EventPayload>::TOPIC,
+        <elsewhere::SecondClaim as EventPayload>::TOPIC
+    );
     match topic::check() {
-        Err(Error::TopicConflict { topic, first, second }) => {
+        Err(Error::TopicConflict {
+            topic,
+            first,
+            second,
+        }) => {
             assert_eq!(topic, "shop.Cart.Duplicated");
             let mut names = [first, second];
             names.sort();
-            assert_eq!(names, ["domain_topics::FirstClaim", "domain_topics::elsewhere::SecondClaim"]);
+            assert_eq!(
+                names,
+                [
+                    "domain_topics::FirstClaim",
+                    "domain_topics::elsewhere::SecondClaim"
+                ]
+            );
         }
         other => panic!("expected TopicConflict, got {other:?}"),
     }
-    assert!(matches!(topic::resolve("shop.Cart.Duplicated"), Err(Error::TopicConflict { .. })));
+    assert!(matches!(
+        topic::resolve("shop.Cart.Duplicated"),
+        Err(Error::TopicConflict { .. })
+    ));
     // Registering a third type at run time under a taken topic is refused too.
     let again = topic::register(es_runtime::__private::EventType {
         topic: "shop.Cart.Created",
@@ -192,5 +235,8 @@ fn the_crate_path_can_be_given() {
     r.trigger(Noted { text: "hi".into() }).unwrap();
     assert_eq!(r.n, 2);
     assert_eq!(r.collect_pending().len(), 3);
-    assert_eq!(<Noted as EventPayload>::TOPIC, "domain_topics::Renamed.Noted");
+    assert_eq!(
+        <Noted as EventPayload>::TOPIC,
+        "domain_topics::Renamed.Noted"
+    );
 }

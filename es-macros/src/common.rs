@@ -77,10 +77,19 @@ pub fn str_value(arg: &Arg, ctx: &mut Ctx) -> Option<LitStr> {
     match &arg.value {
         Some(Expr::Lit(l)) => match &l.lit {
             Lit::Str(s) => return Some(s.clone()),
-            other => ctx.error(other, format_args!("`{}` takes a string: `{} = \"...\"`", arg.key, arg.key)),
+            other => ctx.error(
+                other,
+                format_args!("`{}` takes a string: `{} = \"...\"`", arg.key, arg.key),
+            ),
         },
-        Some(other) => ctx.error(other, format_args!("`{}` takes a string: `{} = \"...\"`", arg.key, arg.key)),
-        None => ctx.error(&arg.key, format_args!("`{}` needs a value: `{} = \"...\"`", arg.key, arg.key)),
+        Some(other) => ctx.error(
+            other,
+            format_args!("`{}` takes a string: `{} = \"...\"`", arg.key, arg.key),
+        ),
+        None => ctx.error(
+            &arg.key,
+            format_args!("`{}` needs a value: `{} = \"...\"`", arg.key, arg.key),
+        ),
     }
     None
 }
@@ -90,11 +99,17 @@ pub fn path_value(arg: &Arg, ctx: &mut Ctx, example: &str) -> Option<Path> {
     match &arg.value {
         Some(Expr::Path(p)) if p.qself.is_none() => Some(p.path.clone()),
         Some(other) => {
-            ctx.error(other, format_args!("`{}` takes a path: `{}`", arg.key, example));
+            ctx.error(
+                other,
+                format_args!("`{}` takes a path: `{}`", arg.key, example),
+            );
             None
         }
         None => {
-            ctx.error(&arg.key, format_args!("`{}` needs a value: `{}`", arg.key, example));
+            ctx.error(
+                &arg.key,
+                format_args!("`{}` needs a value: `{}`", arg.key, example),
+            );
             None
         }
     }
@@ -106,7 +121,10 @@ pub fn crate_path(lit: Option<&LitStr>, ctx: &mut Ctx) -> Path {
         Some(l) => match l.parse::<Path>() {
             Ok(p) => p,
             Err(_) => {
-                ctx.error(l, "`crate` takes a path in a string, like `crate = \"::es_runtime\"`");
+                ctx.error(
+                    l,
+                    "`crate` takes a path in a string, like `crate = \"::es_runtime\"`",
+                );
                 syn::parse_quote!(::es_runtime)
             }
         },
@@ -116,11 +134,17 @@ pub fn crate_path(lit: Option<&LitStr>, ctx: &mut Ctx) -> Path {
 
 /// True when the attributes already derive a trait with this (last path segment) name.
 pub fn has_derive(attrs: &[Attribute], name: &str) -> bool {
-    attrs.iter().filter(|a| a.path().is_ident("derive")).any(|a| {
-        a.parse_args_with(Punctuated::<Path, Token![,]>::parse_terminated)
-            .map(|list| list.iter().any(|p| p.segments.last().is_some_and(|s| s.ident == name)))
-            .unwrap_or(false)
-    })
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("derive"))
+        .any(|a| {
+            a.parse_args_with(Punctuated::<Path, Token![,]>::parse_terminated)
+                .map(|list| {
+                    list.iter()
+                        .any(|p| p.segments.last().is_some_and(|s| s.ident == name))
+                })
+                .unwrap_or(false)
+        })
 }
 
 /// The derive attribute for the traits not yet derived, plus the serde crate path.
@@ -186,7 +210,11 @@ pub fn check_deterministic(ty: &Type, ctx: &mut Ctx) {
         fn visit_path_segment(&mut self, seg: &'ast syn::PathSegment) {
             let name = seg.ident.to_string();
             if name == "HashMap" || name == "HashSet" {
-                let fix = if name == "HashMap" { "BTreeMap" } else { "BTreeSet" };
+                let fix = if name == "HashMap" {
+                    "BTreeMap"
+                } else {
+                    "BTreeSet"
+                };
                 self.0.error(
                     &seg.ident,
                     format_args!(
@@ -214,5 +242,9 @@ pub fn check_owned(ty: &Type, ctx: &mut Ctx) {
 
 /// Doc attributes only.
 pub fn docs(attrs: &[Attribute]) -> Vec<Attribute> {
-    attrs.iter().filter(|a| a.path().is_ident("doc")).cloned().collect()
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .cloned()
+        .collect()
 }

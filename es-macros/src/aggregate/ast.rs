@@ -9,9 +9,17 @@ use syn::{Ident, Item, ItemImpl, ItemStruct};
 /// What `#[aggregate]` was put on.
 pub enum Input {
     /// The aggregate's state.
-    Struct { args: Vec<Arg>, item: ItemStruct, arg_error: Option<syn::Error> },
+    Struct {
+        args: Vec<Arg>,
+        item: ItemStruct,
+        arg_error: Option<syn::Error>,
+    },
     /// The aggregate's commands and events.
-    Impl { args: Vec<Arg>, item: ItemImpl, arg_error: Option<syn::Error> },
+    Impl {
+        args: Vec<Arg>,
+        item: ItemImpl,
+        arg_error: Option<syn::Error>,
+    },
     /// Anything else (reported by validation).
     Other { item: Item },
 }
@@ -23,8 +31,16 @@ impl Input {
         let args = parse_args(args, &mut ctx);
         let arg_error = ctx.finish().err();
         Ok(match item {
-            Item::Struct(item) => Input::Struct { args, item, arg_error },
-            Item::Impl(item) => Input::Impl { args, item, arg_error },
+            Item::Struct(item) => Input::Struct {
+                args,
+                item,
+                arg_error,
+            },
+            Item::Impl(item) => Input::Impl {
+                args,
+                item,
+                arg_error,
+            },
             item => Input::Other { item },
         })
     }
@@ -39,7 +55,10 @@ impl Input {
                     f.attrs.retain(|a| !a.path().is_ident("attribute"));
                 }
                 if let syn::Fields::Named(named) = &mut item.fields {
-                    named.named.insert(0, syn::parse_quote!(__es_meta: ::es_runtime::__private::AggregateMeta));
+                    named.named.insert(
+                        0,
+                        syn::parse_quote!(__es_meta: ::es_runtime::__private::AggregateMeta),
+                    );
                 }
                 item.into_token_stream()
             }
@@ -52,8 +71,11 @@ impl Input {
                     }
                 }
                 if let Some(name) = name {
-                    InjectMeta { name: &name, default: quote!(::core::default::Default::default()) }
-                        .visit_item_impl_mut(&mut item);
+                    InjectMeta {
+                        name: &name,
+                        default: quote!(::core::default::Default::default()),
+                    }
+                    .visit_item_impl_mut(&mut item);
                 }
                 item.into_token_stream()
             }
@@ -85,7 +107,10 @@ impl VisitMut for InjectMeta<'_> {
         let is_aggregate = e.qself.is_none()
             && e.path.segments.len() == 1
             && (e.path.segments[0].ident == "Self" || e.path.segments[0].ident == *self.name);
-        let has = e.fields.iter().any(|f| matches!(&f.member, syn::Member::Named(i) if i == "__es_meta"));
+        let has = e
+            .fields
+            .iter()
+            .any(|f| matches!(&f.member, syn::Member::Named(i) if i == "__es_meta"));
         if is_aggregate && !has {
             let default = &self.default;
             e.fields.push(syn::parse_quote!(__es_meta: #default));

@@ -16,7 +16,12 @@ pub fn expand(model: Model) -> TokenStream {
 }
 
 fn expand_struct(m: StructModel) -> TokenStream {
-    let StructModel { krate, topic, mut item, attributes } = m;
+    let StructModel {
+        krate,
+        topic,
+        mut item,
+        attributes,
+    } = m;
     let p = quote!(#krate::__private);
     let name = item.ident.clone();
     let vis = item.vis.clone();
@@ -126,9 +131,19 @@ fn expand_struct(m: StructModel) -> TokenStream {
 }
 
 fn expand_impl(m: ImplModel) -> TokenStream {
-    let ImplModel { krate, name, module, mut item, events } = m;
+    let ImplModel {
+        krate,
+        name,
+        module,
+        mut item,
+        events,
+    } = m;
     let p = quote!(#krate::__private);
-    InjectMeta { name: &name, default: quote!(#p::Default::default()) }.visit_item_impl_mut(&mut item);
+    InjectMeta {
+        name: &name,
+        default: quote!(#p::Default::default()),
+    }
+    .visit_item_impl_mut(&mut item);
 
     // The module takes the created method's visibility (a public constructor means a public
     // aggregate whose events other crates name); its items are as visible as the module.
@@ -146,7 +161,11 @@ fn expand_impl(m: ImplModel) -> TokenStream {
     for ev in &events {
         let (wrappers, payload) = expand_event(ev, &name, &module, &p, &item_vis);
         let mut method = ev.method.clone();
-        InjectMeta { name: &name, default: quote!(#p::Default::default()) }.visit_impl_item_fn_mut(&mut method);
+        InjectMeta {
+            name: &name,
+            default: quote!(#p::Default::default()),
+        }
+        .visit_impl_item_fn_mut(&mut method);
         // The user's body moves into a hidden method, called by the payload's mutation.
         let hidden = format_ident!("__es_event_{}", method.sig.ident);
         method.sig.ident = hidden;
@@ -188,7 +207,13 @@ fn expand_event(
     p: &TokenStream,
     vis_in_module: &TokenStream,
 ) -> (Vec<ImplItem>, TokenStream) {
-    let EventMethod { name, topic, created, method, fields } = ev;
+    let EventMethod {
+        name,
+        topic,
+        created,
+        method,
+        fields,
+    } = ev;
     let user_docs = docs(&method.attrs);
     let other_attrs: Vec<_> = method
         .attrs
@@ -217,8 +242,13 @@ fn expand_event(
     let apply;
     if *created {
         let with_id = format_ident!("{}_with_id", ident);
-        let id = if field_names.iter().any(|n| *n == "id") { format_ident!("aggregate_id") } else { format_ident!("id") };
-        let with_id_doc = format!("Like [`Self::{ident}`], with the given id instead of a new random (v4) one.");
+        let id = if field_names.iter().any(|n| *n == "id") {
+            format_ident!("aggregate_id")
+        } else {
+            format_ident!("id")
+        };
+        let with_id_doc =
+            format!("Like [`Self::{ident}`], with the given id instead of a new random (v4) one.");
         wrappers.push(syn::parse_quote! {
             #(#user_docs)*
             #(#other_attrs)*
@@ -268,7 +298,9 @@ fn expand_event(
     } else {
         user_docs
     };
-    let field_docs = field_names.iter().map(|n| format!("Argument `{n}` of `{ident}`."));
+    let field_docs = field_names
+        .iter()
+        .map(|n| format!("Argument `{n}` of `{ident}`."));
     let krate_serde = {
         let s = format!("{}::serde", p).replace(' ', "");
         quote!(#[serde(crate = #s)])

@@ -2,7 +2,9 @@
 //! expansion turns into code (expansion never reports user errors).
 
 use super::ast::{self_ident, Input};
-use crate::common::{self, camel_case, check_deterministic, check_owned, snake_case, str_value, Ctx};
+use crate::common::{
+    self, camel_case, check_deterministic, check_owned, snake_case, str_value, Ctx,
+};
 use syn::spanned::Spanned;
 use syn::{FnArg, Ident, ImplItem, ImplItemFn, ItemImpl, ItemStruct, LitStr, Pat, Path, Type};
 
@@ -42,7 +44,11 @@ pub struct EventMethod {
 
 pub fn validate(input: &Input) -> syn::Result<Model> {
     match input {
-        Input::Struct { args, item, arg_error } => {
+        Input::Struct {
+            args,
+            item,
+            arg_error,
+        } => {
             let mut ctx = Ctx::default();
             let mut krate = None;
             let mut topic = None;
@@ -65,7 +71,11 @@ pub fn validate(input: &Input) -> syn::Result<Model> {
             ctx.finish()?;
             Ok(Model::Struct(s))
         }
-        Input::Impl { args, item, arg_error } => {
+        Input::Impl {
+            args,
+            item,
+            arg_error,
+        } => {
             let mut ctx = Ctx::default();
             let mut krate = None;
             let mut module = None;
@@ -86,7 +96,8 @@ pub fn validate(input: &Input) -> syn::Result<Model> {
                 ctx.syn(e.clone());
             }
             ctx.finish()?;
-            m.map(Model::Impl).ok_or_else(|| syn::Error::new(item.span(), "invalid aggregate impl"))
+            m.map(Model::Impl)
+                .ok_or_else(|| syn::Error::new(item.span(), "invalid aggregate impl"))
         }
         Input::Other { item } => {
             let (tokens, what) = match item {
@@ -112,7 +123,12 @@ pub fn validate(input: &Input) -> syn::Result<Model> {
     }
 }
 
-fn validate_struct(item: &ItemStruct, ctx: &mut Ctx, krate: Path, topic: Option<LitStr>) -> StructModel {
+fn validate_struct(
+    item: &ItemStruct,
+    ctx: &mut Ctx,
+    krate: Path,
+    topic: Option<LitStr>,
+) -> StructModel {
     if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
         ctx.error(
             &item.generics,
@@ -130,7 +146,10 @@ fn validate_struct(item: &ItemStruct, ctx: &mut Ctx, krate: Path, topic: Option<
     }
     for f in item.fields.iter() {
         if f.ident.as_ref().is_some_and(|i| i == "__es_meta") {
-            ctx.error(&f.ident, "`__es_meta` is the name of the field `#[aggregate]` adds: rename this field");
+            ctx.error(
+                &f.ident,
+                "`__es_meta` is the name of the field `#[aggregate]` adds: rename this field",
+            );
         }
         for a in f.attrs.iter().filter(|a| a.path().is_ident("attribute")) {
             if !matches!(a.meta, syn::Meta::Path(_)) {
@@ -149,10 +168,20 @@ fn validate_struct(item: &ItemStruct, ctx: &mut Ctx, krate: Path, topic: Option<
     for f in item.fields.iter_mut() {
         f.attrs.retain(|a| !a.path().is_ident("attribute"));
     }
-    StructModel { krate, topic, item, attributes }
+    StructModel {
+        krate,
+        topic,
+        item,
+        attributes,
+    }
 }
 
-fn validate_impl(item: &ItemImpl, ctx: &mut Ctx, krate: Path, module: Option<LitStr>) -> Option<ImplModel> {
+fn validate_impl(
+    item: &ItemImpl,
+    ctx: &mut Ctx,
+    krate: Path,
+    module: Option<LitStr>,
+) -> Option<ImplModel> {
     if let Some((_, path, _)) = &item.trait_ {
         ctx.error(
             path,
@@ -167,17 +196,25 @@ fn validate_impl(item: &ItemImpl, ctx: &mut Ctx, krate: Path, module: Option<Lit
     }
     let name = self_ident(item);
     if name.is_none() {
-        ctx.error(&item.self_ty, "`#[aggregate]` needs the aggregate's name here: `impl World { .. }`");
+        ctx.error(
+            &item.self_ty,
+            "`#[aggregate]` needs the aggregate's name here: `impl World { .. }`",
+        );
     }
     let module = match module {
         Some(m) => match m.parse::<Ident>() {
             Ok(i) => Some(i),
             Err(_) => {
-                ctx.error(&m, "`events` takes a module name: `events = \"world_events\"`");
+                ctx.error(
+                    &m,
+                    "`events` takes a module name: `events = \"world_events\"`",
+                );
                 None
             }
         },
-        None => name.as_ref().map(|n| Ident::new(&snake_case(&n.to_string()), n.span())),
+        None => name
+            .as_ref()
+            .map(|n| Ident::new(&snake_case(&n.to_string()), n.span())),
     };
 
     let mut events: Vec<EventMethod> = Vec::new();
@@ -194,7 +231,10 @@ fn validate_impl(item: &ItemImpl, ctx: &mut Ctx, krate: Path, module: Option<Lit
                 continue;
             }
         };
-        let event_attrs: Vec<_> = attrs.iter().filter(|a| a.path().is_ident("event")).collect();
+        let event_attrs: Vec<_> = attrs
+            .iter()
+            .filter(|a| a.path().is_ident("event"))
+            .collect();
         if event_attrs.is_empty() {
             plain.items.push(it.clone());
             continue;
@@ -204,7 +244,10 @@ fn validate_impl(item: &ItemImpl, ctx: &mut Ctx, krate: Path, module: Option<Lit
             continue;
         };
         if event_attrs.len() > 1 {
-            ctx.error(event_attrs[1], "a method can trigger only one event: remove the extra `#[event]`");
+            ctx.error(
+                event_attrs[1],
+                "a method can trigger only one event: remove the extra `#[event]`",
+            );
         }
         if let Some(ev) = validate_event_method(f, event_attrs[0], name.as_ref(), ctx) {
             if let Some(prev) = seen.iter().find(|p| **p == ev.name) {
@@ -223,7 +266,13 @@ fn validate_impl(item: &ItemImpl, ctx: &mut Ctx, krate: Path, module: Option<Lit
             "this aggregate has no created event: mark a constructor with `#[event(Created)]`, e.g. `#[event(Created)] pub fn create(..) -> Self { .. }`",
         );
     }
-    Some(ImplModel { krate, name: name?, module: module?, item: plain, events })
+    Some(ImplModel {
+        krate,
+        name: name?,
+        module: module?,
+        item: plain,
+        events,
+    })
 }
 
 fn validate_event_method(
@@ -236,7 +285,9 @@ fn validate_event_method(
     let mut topic = None;
     let args = match &attr.meta {
         syn::Meta::Path(_) => Vec::new(),
-        _ => match attr.parse_args_with(syn::punctuated::Punctuated::<common::Arg, syn::Token![,]>::parse_terminated) {
+        _ => match attr.parse_args_with(
+            syn::punctuated::Punctuated::<common::Arg, syn::Token![,]>::parse_terminated,
+        ) {
             Ok(p) => p.into_iter().collect(),
             Err(e) => {
                 ctx.syn(e);
@@ -293,7 +344,10 @@ fn validate_event_method(
         }
     }
     if let Some(a) = &sig.asyncness {
-        ctx.error(a, "an event method cannot be `async`: mutations are replayed synchronously");
+        ctx.error(
+            a,
+            "an event method cannot be `async`: mutations are replayed synchronously",
+        );
     }
     if let Some(c) = &sig.constness {
         ctx.error(c, "an event method cannot be `const`");
@@ -308,7 +362,10 @@ fn validate_event_method(
             Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
                 fields.push((pi.ident.clone(), (*pt.ty).clone()));
             }
-            other => ctx.error(other, "use a plain name for an event method's argument: it becomes the event's field"),
+            other => ctx.error(
+                other,
+                "use a plain name for an event method's argument: it becomes the event's field",
+            ),
         }
         check_owned(&pt.ty, ctx);
         check_deterministic(&pt.ty, ctx);
@@ -320,5 +377,11 @@ fn validate_event_method(
     };
     let mut method = f.clone();
     method.attrs.retain(|a| !a.path().is_ident("event"));
-    Some(EventMethod { name, topic, created, method, fields })
+    Some(EventMethod {
+        name,
+        topic,
+        created,
+        method,
+        fields,
+    })
 }

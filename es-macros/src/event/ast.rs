@@ -15,6 +15,10 @@ impl Input {
         let item: Item = syn::parse2(input)?;
         let mut ctx = Ctx::default();
         let args = parse_args(args, &mut ctx);
-        Ok(Input { args, arg_error: ctx.finish().err(), item })
+        Ok(Input {
+            args,
+            arg_error: ctx.finish().err(),
+            item,
+        })
     }
 }

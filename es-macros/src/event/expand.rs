@@ -7,7 +7,15 @@ use quote::quote;
 use syn::spanned::Spanned;
 
 pub fn expand(m: Model) -> TokenStream {
-    let Model { krate, aggregate, topic, version, upcast, kind, mut item } = m;
+    let Model {
+        krate,
+        aggregate,
+        topic,
+        version,
+        upcast,
+        kind,
+        mut item,
+    } = m;
     let p = quote!(#krate::__private);
     let derive = derives(&item.attrs, &krate, true);
     if matches!(item.fields, syn::Fields::Unit) {

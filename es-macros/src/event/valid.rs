@@ -111,7 +111,18 @@ pub fn validate(input: &Input) -> syn::Result<Model> {
         }
     }
     ctx.finish()?;
-    let item = item.cloned().ok_or_else(|| syn::Error::new(Span::call_site(), "expected a struct"))?;
-    let aggregate = aggregate.ok_or_else(|| syn::Error::new(Span::call_site(), "missing aggregate"))?;
-    Ok(Model { krate, aggregate, topic, version, upcast, kind, item })
+    let item = item
+        .cloned()
+        .ok_or_else(|| syn::Error::new(Span::call_site(), "expected a struct"))?;
+    let aggregate =
+        aggregate.ok_or_else(|| syn::Error::new(Span::call_site(), "missing aggregate"))?;
+    Ok(Model {
+        krate,
+        aggregate,
+        topic,
+        version,
+        upcast,
+        kind,
+        item,
+    })
 }

@@ -100,5 +100,7 @@ pub fn time_uuid() -> Uuid {
 /// The time inside a version 1 UUID, or `None` for other versions.
 pub fn timestamp_of(id: &Uuid) -> Option<Timestamp> {
     let (ticks, _) = id.get_timestamp()?.to_gregorian();
-    Some(Timestamp(((ticks.saturating_sub(GREGORIAN_OFFSET)) / 10) as i64))
+    Some(Timestamp(
+        ((ticks.saturating_sub(GREGORIAN_OFFSET)) / 10) as i64,
+    ))
 }

@@ -153,7 +153,9 @@ pub fn publish(events: &[Box<dyn AnyEvent>]) {
 }
 
 /// A predicate from a closure.
-pub fn predicate(f: impl Fn(&[Box<dyn AnyEvent>]) -> bool + Send + Sync + 'static) -> Option<Predicate> {
+pub fn predicate(
+    f: impl Fn(&[Box<dyn AnyEvent>]) -> bool + Send + Sync + 'static,
+) -> Option<Predicate> {
     Some(Arc::new(f))
 }
 
@@ -165,5 +167,7 @@ pub fn is_kind(kind: EventKind) -> Option<Predicate> {
 
 /// A predicate accepting lists in which every event comes from aggregate `id`.
 pub fn from_originator(id: uuid::Uuid) -> Option<Predicate> {
-    predicate(move |events| !events.is_empty() && events.iter().all(|e| e.meta().originator_id == id))
+    predicate(move |events| {
+        !events.is_empty() && events.iter().all(|e| e.meta().originator_id == id)
+    })
 }
