@@ -48,6 +48,20 @@ impl Input {
     /// The item as the user wrote it, minus the inert attributes `#[attribute]` and `#[event]`,
     /// with the bookkeeping field in place: what is emitted next to compile errors.
     pub fn fallback(&self) -> TokenStream {
+        let krate = match self {
+            Input::Struct { args, .. } | Input::Impl { args, .. } => args
+                .iter()
+                .find(|a| a.key == "crate")
+                .and_then(|a| match &a.value {
+                    Some(syn::Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(s),
+                        ..
+                    })) => s.parse::<syn::Path>().ok(),
+                    _ => None,
+                })
+                .unwrap_or_else(|| syn::parse_quote!(::es_runtime)),
+            Input::Other { .. } => syn::parse_quote!(::es_runtime),
+        };
         match self {
             Input::Struct { item, .. } => {
                 let mut item = item.clone();
