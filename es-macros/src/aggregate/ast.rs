@@ -71,7 +71,7 @@ impl Input {
                 if let syn::Fields::Named(named) = &mut item.fields {
                     named.named.insert(
                         0,
-                        syn::parse_quote!(__es_meta: ::es_runtime::__private::AggregateMeta),
+                        syn::parse_quote!(__es_meta: #krate::__private::AggregateMeta),
                     );
                 }
                 item.into_token_stream()
