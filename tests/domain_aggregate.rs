@@ -34,7 +34,8 @@ impl World {
 
 #[test]
 fn a_command_with_many_events_publishes_them_as_one_list_on_save() {
-    let received: Arc<Mutex<Vec<Vec<Box<dyn AnyEvent>>>>> = Arc::default();
+    type Batches = Vec<Vec<Box<dyn AnyEvent>>>;
+    let received: Arc<Mutex<Batches>> = Arc::default();
     let r = received.clone();
     // Only this test's aggregate type: other tests publish to the same process-wide hub.
     let only_worlds = pubsub::predicate(|evs| {

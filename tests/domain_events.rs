@@ -161,8 +161,8 @@ fn kinds_work_as_predicates() {
         ]
     );
     let is_created = |e: &dyn AnyEvent| e.is_created();
-    assert!(is_created(&*evs[0]));
-    assert!(!is_created(&*evs[4]));
+    assert!(is_created(evs[0].as_ref()));
+    assert!(!is_created(evs[4].as_ref()));
     assert!(evs[1].is_attribute_changed());
     assert!(evs[3].is_logged());
     assert!(evs[4].is_discarded());

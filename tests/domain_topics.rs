@@ -197,8 +197,7 @@ fn two_types_claiming_one_topic_are_detected() {
     // Registering a third type at run time under a taken topic is refused too.
     let again = topic::register(es_runtime::__private::EventType {
         topic: "shop.Cart.Created",
-        type_name: "some::Other",
-        decode: es_runtime::__private::decode_parsed::<ItemAdded>,
+        ..es_runtime::__private::EventType::of::<ItemAdded>("some::Other")
     });
     assert!(matches!(again, Err(Error::TopicConflict { .. })));
 }

@@ -77,7 +77,9 @@ pub enum Error {
 #[non_exhaustive]
 pub enum IntegrityError {
     /// An event's state does not match its own hash.
-    #[error("event hash mismatch for {originator_id} v{version}: stored {stored}, computed {computed}")]
+    #[error(
+        "event hash mismatch for {originator_id} v{version}: stored {stored}, computed {computed}"
+    )]
     EventHash {
         /// The aggregate the event belongs to.
         originator_id: Uuid,

@@ -11,17 +11,27 @@
 
 #![warn(missing_docs)]
 
+pub mod application;
 pub mod domain;
 pub mod error;
+pub mod mapper;
 pub mod record;
+pub mod store;
 
 pub use error::{Error, IntegrityError, Result};
 pub use es_macros::{aggregate, event};
 
+/// The sqlx crate es uses for PostgreSQL and MySQL, so that pools and transactions handed to
+/// es are of the same version.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub use sqlx;
+
 /// The names most programs need: `use es_runtime::prelude::*;`.
 pub mod prelude {
     pub use crate::domain::aggregate::{Aggregate, AttributeChanged, Discarded};
-    pub use crate::domain::event::{AnyEvent, Event, EventKind, EventMeta, EventPayload, Mutate, Timestamp};
+    pub use crate::domain::event::{
+        AnyEvent, Event, EventKind, EventMeta, EventPayload, Mutate, Timestamp,
+    };
     pub use crate::error::{Error, IntegrityError, Result};
     pub use es_macros::{aggregate, event};
     pub use uuid::Uuid;
@@ -30,11 +40,15 @@ pub mod prelude {
 /// Items used by macro-generated code. Not a stable API: do not use directly.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::domain::aggregate::{apply_event, create, trigger, Aggregate, AggregateMeta, AttributeChanged, Discarded};
-    pub use crate::domain::event::{decode_parsed, Event, EventKind, EventPayload, Mutate, StateRef};
+    pub use crate::domain::aggregate::{
+        apply_event, create, trigger, Aggregate, AggregateMeta, AttributeChanged, Discarded,
+    };
+    pub use crate::domain::event::{
+        decode_parsed, Event, EventKind, EventPayload, Mutate, StateRef,
+    };
     pub use crate::domain::topic::EventType;
-    pub use core::default::Default;
     pub use crate::error::{Error, Result};
+    pub use core::default::Default;
     pub use inventory;
     pub use serde;
     pub use serde_json;
@@ -46,8 +60,15 @@ pub mod __private {
         label = "needs serde `Serialize` + `Deserialize`, `Clone`, `Debug` and `PartialEq`",
         note = "derive them on `{Self}`: `#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]`"
     )]
-    pub trait EventField: serde::Serialize + serde::de::DeserializeOwned + Clone + core::fmt::Debug + PartialEq {}
-    impl<T: serde::Serialize + serde::de::DeserializeOwned + Clone + core::fmt::Debug + PartialEq> EventField for T {}
+    pub trait EventField:
+        serde::Serialize + serde::de::DeserializeOwned + Clone + core::fmt::Debug + PartialEq
+    {
+    }
+    impl<
+            T: serde::Serialize + serde::de::DeserializeOwned + Clone + core::fmt::Debug + PartialEq,
+        > EventField for T
+    {
+    }
     /// Compile-time check that `T` can be an event field.
     pub const fn assert_event_field<T: EventField>() {}
 
@@ -81,7 +102,8 @@ pub mod __private {
             const __ES_A: &::core::primitive::str = $a;
             const __ES_B: &::core::primitive::str = $b;
             const __ES_N: ::core::primitive::usize = __ES_A.len() + 1 + __ES_B.len();
-            const __ES_BYTES: [::core::primitive::u8; __ES_N] = $crate::__private::join_topic::<__ES_N>(__ES_A, __ES_B);
+            const __ES_BYTES: [::core::primitive::u8; __ES_N] =
+                $crate::__private::join_topic::<__ES_N>(__ES_A, __ES_B);
             match ::core::str::from_utf8(&__ES_BYTES) {
                 ::core::result::Result::Ok(s) => s,
                 ::core::result::Result::Err(_) => ::core::panic!("topic is not valid UTF-8"),

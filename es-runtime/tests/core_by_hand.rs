@@ -1,61 +1,10 @@
 //! The domain core used without macros: what `#[aggregate]` generates, written out by hand.
 
-use es_runtime::__private::{inventory, EventType};
+mod common;
+use common::{Added, Counter, Started};
 use es_runtime::domain::aggregate::{create, replay, trigger};
 use es_runtime::domain::event::decode_event;
 use es_runtime::prelude::*;
-use serde::{Deserialize, Serialize};
-
-#[derive(Clone, Debug, PartialEq)]
-struct Counter {
-    meta: es_runtime::__private::AggregateMeta,
-    count: i64,
-}
-
-impl Aggregate for Counter {
-    const TOPIC: &'static str = "tests::Counter";
-    const ATTRIBUTE_CHANGED_TOPIC: &'static str = "tests::Counter.AttributeChanged";
-    const DISCARDED_TOPIC: &'static str = "tests::Counter.Discarded";
-    fn meta(&self) -> &es_runtime::__private::AggregateMeta {
-        &self.meta
-    }
-    fn meta_mut(&mut self) -> &mut es_runtime::__private::AggregateMeta {
-        &mut self.meta
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Started {
-    count: i64,
-}
-impl EventPayload for Started {
-    type Aggregate = Counter;
-    const TOPIC: &'static str = "tests::Counter.Started";
-    const KIND: EventKind = EventKind::Created;
-    fn construct(self) -> Result<Counter> {
-        Ok(Counter {
-            meta: Default::default(),
-            count: self.count,
-        })
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Added {
-    by: i64,
-}
-impl EventPayload for Added {
-    type Aggregate = Counter;
-    const TOPIC: &'static str = "tests::Counter.Added";
-    fn mutate(self, c: &mut Counter) -> Result<()> {
-        c.count += self.by;
-        Ok(())
-    }
-}
-
-inventory::submit! { EventType { topic: "tests::Counter.Started", type_name: "Started", decode: es_runtime::__private::decode_parsed::<Started> } }
-inventory::submit! { EventType { topic: "tests::Counter.Added", type_name: "Added", decode: es_runtime::__private::decode_parsed::<Added> } }
-inventory::submit! { EventType { topic: "tests::Counter.Discarded", type_name: "Discarded<Counter>", decode: es_runtime::__private::decode_parsed::<Discarded<Counter>> } }
 
 fn history() -> (Counter, Vec<Box<dyn AnyEvent>>) {
     let mut c = create(Uuid::new_v4(), Started { count: 1 }).unwrap();
@@ -71,8 +20,14 @@ fn trigger_applies_and_replay_rebuilds_the_same_state_and_head() {
     assert_eq!(c.count, 6);
     assert_eq!(c.version(), 3);
     assert_eq!(events.len(), 3);
-    let stored: Vec<(String, Vec<u8>)> = events.iter().map(|e| (e.topic().to_string(), e.to_state())).collect();
-    let decoded: Vec<Box<dyn AnyEvent>> = stored.iter().map(|(t, s)| decode_event(t, s).unwrap()).collect();
+    let stored: Vec<(String, Vec<u8>)> = events
+        .iter()
+        .map(|e| (e.topic().to_string(), e.to_state()))
+        .collect();
+    let decoded: Vec<Box<dyn AnyEvent>> = stored
+        .iter()
+        .map(|(t, s)| decode_event(t, s).unwrap())
+        .collect();
     for (a, b) in events.iter().zip(&decoded) {
         assert!(**a == **b);
     }
@@ -85,7 +40,9 @@ fn trigger_applies_and_replay_rebuilds_the_same_state_and_head() {
 fn damaged_state_is_an_event_hash_error() {
     let (_, events) = history();
     let mut state = events[1].to_state();
-    let s = String::from_utf8(state.clone()).unwrap().replace("\"by\":2", "\"by\":9");
+    let s = String::from_utf8(state.clone())
+        .unwrap()
+        .replace("\"by\":2", "\"by\":9");
     state = s.into_bytes();
     match decode_event(events[1].topic(), &state) {
         Err(Error::DataIntegrity(IntegrityError::EventHash { .. })) => {}
@@ -115,7 +72,10 @@ fn discarded_aggregate_rejects_commands() {
     c.discard().unwrap();
     assert!(c.is_discarded());
     let before = c.clone();
-    assert!(matches!(trigger(&mut c, Added { by: 1 }), Err(Error::EntityIsDiscarded(_))));
+    assert!(matches!(
+        trigger(&mut c, Added { by: 1 }),
+        Err(Error::EntityIsDiscarded(_))
+    ));
     assert_eq!(c, before);
 }
 
@@ -125,5 +85,8 @@ fn unknown_topic_is_a_topic_resolution_error() {
     let state = String::from_utf8(events[1].to_state()).unwrap();
     let err = decode_event("tests::Nope", state.as_bytes()).unwrap_err();
     assert!(matches!(err, Error::DataIntegrity(_)), "{err}");
-    assert!(matches!(es_runtime::domain::topic::resolve("tests::Nope"), Err(Error::TopicResolution(_))));
+    assert!(matches!(
+        es_runtime::domain::topic::resolve("tests::Nope"),
+        Err(Error::TopicResolution(_))
+    ));
 }

@@ -113,18 +113,14 @@ fn expand_struct(m: StructModel) -> TokenStream {
             }
 
             #p::inventory::submit! {
-                #p::EventType {
-                    topic: <#name as #p::Aggregate>::ATTRIBUTE_CHANGED_TOPIC,
-                    type_name: ::core::concat!(::core::module_path!(), "::", #ac_name),
-                    decode: #p::decode_parsed::<#p::AttributeChanged<#name>>,
-                }
+                #p::EventType::of::<#p::AttributeChanged<#name>>(
+                    ::core::concat!(::core::module_path!(), "::", #ac_name),
+                )
             }
             #p::inventory::submit! {
-                #p::EventType {
-                    topic: <#name as #p::Aggregate>::DISCARDED_TOPIC,
-                    type_name: ::core::concat!(::core::module_path!(), "::", #d_name),
-                    decode: #p::decode_parsed::<#p::Discarded<#name>>,
-                }
+                #p::EventType::of::<#p::Discarded<#name>>(
+                    ::core::concat!(::core::module_path!(), "::", #d_name),
+                )
             }
         };
     }
@@ -335,11 +331,9 @@ fn expand_event(
             }
 
             #p::inventory::submit! {
-                #p::EventType {
-                    topic: <#name as #p::EventPayload>::TOPIC,
-                    type_name: ::core::concat!(::core::module_path!(), "::", #name_str),
-                    decode: #p::decode_parsed::<#name>,
-                }
+                #p::EventType::of::<#name>(
+                    ::core::concat!(::core::module_path!(), "::", #name_str),
+                )
             }
         };
     };

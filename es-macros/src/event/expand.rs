@@ -87,11 +87,9 @@ pub fn expand(m: Model) -> TokenStream {
             }
 
             #p::inventory::submit! {
-                #p::EventType {
-                    topic: <#name as #p::EventPayload>::TOPIC,
-                    type_name: ::core::concat!(::core::module_path!(), "::", #name_str),
-                    decode: #p::decode_parsed::<#name>,
-                }
+                #p::EventType::of::<#name>(
+                    ::core::concat!(::core::module_path!(), "::", #name_str),
+                )
             }
         };
     }

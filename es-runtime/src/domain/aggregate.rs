@@ -70,7 +70,11 @@ impl AggregateMeta {
 }
 
 /// An event-sourced aggregate. Implemented by `#[aggregate]`.
-pub trait Aggregate: Clone + fmt::Debug + Send + Sync + 'static {
+///
+/// Its state (without the bookkeeping) is serde-serialisable so that snapshots can be taken.
+pub trait Aggregate:
+    Clone + fmt::Debug + Serialize + serde::de::DeserializeOwned + Send + Sync + 'static
+{
     /// The aggregate type's stable topic.
     const TOPIC: &'static str;
     /// Topic of this aggregate's [`AttributeChanged`] events.
@@ -147,40 +151,91 @@ pub trait Aggregate: Clone + fmt::Debug + Send + Sync + 'static {
     }
 }
 
+/// The envelope of an event being applied, borrowed.
+#[derive(Clone, Copy, Debug)]
+pub struct MetaRef<'a> {
+    /// Aggregate id.
+    pub originator_id: Uuid,
+    /// Aggregate version before the event.
+    pub originator_version: u64,
+    /// When it happened.
+    pub timestamp: Timestamp,
+    /// Hash of the previous event.
+    pub previous_hash: &'a str,
+    /// The event's own hash.
+    pub hash: &'a str,
+}
+
+impl<'a> From<&'a crate::domain::event::EventMeta> for MetaRef<'a> {
+    fn from(m: &'a crate::domain::event::EventMeta) -> Self {
+        MetaRef {
+            originator_id: m.originator_id,
+            originator_version: m.originator_version,
+            timestamp: m.timestamp,
+            previous_hash: &m.previous_hash,
+            hash: &m.hash,
+        }
+    }
+}
+
 /// Triggers an event on an existing aggregate: makes it (hashed, chained), applies it, and
 /// appends it to the pending events. Fails on a discarded aggregate.
-pub fn trigger<A: Aggregate, P: EventPayload<Aggregate = A>>(aggregate: &mut A, data: P) -> Result<()> {
+pub fn trigger<A: Aggregate, P: EventPayload<Aggregate = A>>(
+    aggregate: &mut A,
+    data: P,
+) -> Result<()> {
     let m = aggregate.meta();
     if m.discarded {
         return Err(Error::EntityIsDiscarded(m.id));
     }
     let event = Event::new(m.id, m.version, Timestamp::now(), m.head.clone(), data)?;
-    let pending = Box::new(event.clone());
-    apply_existing(event, aggregate)?;
-    aggregate.meta_mut().pending.push(pending);
+    apply_existing(MetaRef::from(event.meta()), event.data().clone(), aggregate)?;
+    aggregate.meta_mut().pending.push(Box::new(event));
     Ok(())
 }
 
 /// Creates a new aggregate from a `Created` payload, with the given id; the Created event is
 /// pending.
 pub fn create<P: EventPayload>(id: Uuid, data: P) -> Result<P::Aggregate> {
-    let event = Event::new(id, 0, Timestamp::now(), integrity::genesis_hash().to_string(), data)?;
-    let pending = Box::new(event.clone());
+    let event = Event::new(
+        id,
+        0,
+        Timestamp::now(),
+        integrity::genesis_hash().to_string(),
+        data,
+    )?;
     let mut target = None;
-    apply_event(event, &mut target)?;
-    let mut aggregate = target.ok_or_else(|| Error::MismatchedEvent("created event built nothing".into()))?;
-    aggregate.meta_mut().pending.push(pending);
+    apply_data(
+        MetaRef::from(event.meta()),
+        event.data().clone(),
+        &mut target,
+    )?;
+    let mut aggregate =
+        target.ok_or_else(|| Error::MismatchedEvent("created event built nothing".into()))?;
+    aggregate.meta_mut().pending.push(Box::new(event));
     Ok(aggregate)
 }
 
 /// Applies an event to an aggregate that may not exist yet (replay). Checks the chain: the
 /// first event must be a Created event at version 0 following the genesis hash; later events
 /// must carry the aggregate's id, its next version and its head as previous hash.
-pub fn apply_event<P: EventPayload>(event: Event<P>, target: &mut Option<P::Aggregate>) -> Result<()> {
+pub fn apply_event<P: EventPayload>(
+    event: Event<P>,
+    target: &mut Option<P::Aggregate>,
+) -> Result<()> {
+    let (meta, data) = event.into_parts();
+    apply_data(MetaRef::from(&meta), data, target)
+}
+
+/// [`apply_event`] with the envelope borrowed and the payload given apart.
+pub fn apply_data<P: EventPayload>(
+    m: MetaRef<'_>,
+    data: P,
+    target: &mut Option<P::Aggregate>,
+) -> Result<()> {
     match target {
-        Some(aggregate) => apply_existing(event, aggregate),
+        Some(aggregate) => apply_existing(m, data, aggregate),
         None => {
-            let m = event.meta().clone();
             if P::KIND != EventKind::Created {
                 return Err(Error::MismatchedEvent(format!(
                     "{} cannot start the history of {}: the first event must be a created event",
@@ -201,18 +256,17 @@ pub fn apply_event<P: EventPayload>(event: Event<P>, target: &mut Option<P::Aggr
                     originator_id: m.originator_id,
                     version: 0,
                     expected: integrity::genesis_hash().to_string(),
-                    actual: m.previous_hash,
+                    actual: m.previous_hash.to_string(),
                 }
                 .into());
             }
-            let (meta, data) = event.into_parts();
             let mut aggregate = data.construct()?;
             *aggregate.meta_mut() = AggregateMeta {
-                id: meta.originator_id,
+                id: m.originator_id,
                 version: 1,
-                created_on: meta.timestamp,
-                last_modified: meta.timestamp,
-                head: meta.hash,
+                created_on: m.timestamp,
+                last_modified: m.timestamp,
+                head: m.hash.to_string(),
                 discarded: false,
                 pending: Vec::new(),
             };
@@ -222,39 +276,42 @@ pub fn apply_event<P: EventPayload>(event: Event<P>, target: &mut Option<P::Aggr
     }
 }
 
-fn apply_existing<A: Aggregate, P: EventPayload<Aggregate = A>>(event: Event<P>, aggregate: &mut A) -> Result<()> {
+fn apply_existing<A: Aggregate, P: EventPayload<Aggregate = A>>(
+    m: MetaRef<'_>,
+    data: P,
+    aggregate: &mut A,
+) -> Result<()> {
     let am = aggregate.meta();
-    let em = event.meta();
-    if em.originator_id != am.id {
+    if m.originator_id != am.id {
         return Err(IntegrityError::OriginatorId {
-            event: em.originator_id,
+            event: m.originator_id,
             aggregate: am.id,
         }
         .into());
     }
-    if em.originator_version != am.version {
+    if m.originator_version != am.version {
         return Err(IntegrityError::OriginatorVersion {
             originator_id: am.id,
-            event: em.originator_version,
+            event: m.originator_version,
             expected: am.version,
         }
         .into());
     }
-    if em.previous_hash != am.head {
+    if m.previous_hash != am.head {
         return Err(IntegrityError::HeadHash {
             originator_id: am.id,
-            version: em.originator_version,
+            version: m.originator_version,
             expected: am.head.clone(),
-            actual: em.previous_hash.clone(),
+            actual: m.previous_hash.to_string(),
         }
         .into());
     }
-    let (meta, data) = event.into_parts();
     data.mutate(aggregate)?;
     let am = aggregate.meta_mut();
     am.version += 1;
-    am.last_modified = meta.timestamp;
-    am.head = meta.hash;
+    am.last_modified = m.timestamp;
+    am.head.clear();
+    am.head.push_str(m.hash);
     if P::KIND == EventKind::Discarded {
         am.discarded = true;
     }
@@ -263,7 +320,9 @@ fn apply_existing<A: Aggregate, P: EventPayload<Aggregate = A>>(event: Event<P>,
 
 /// Replays stored events (of any type) into an aggregate, verifying each event's hash and the
 /// chain. Returns `None` for an empty history.
-pub fn replay<A: Aggregate>(events: impl IntoIterator<Item = Box<dyn AnyEvent>>) -> Result<Option<A>> {
+pub fn replay<A: Aggregate>(
+    events: impl IntoIterator<Item = Box<dyn AnyEvent>>,
+) -> Result<Option<A>> {
     let mut target: Option<A> = None;
     for e in events {
         e.verify_hash()?;

@@ -24,7 +24,9 @@ use std::fmt::Debug;
 use uuid::Uuid;
 
 /// Microseconds since the Unix epoch.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Timestamp(pub i64);
 
@@ -151,7 +153,10 @@ pub trait Mutate<A> {
 pub struct Event<P> {
     meta: EventMeta,
     data: P,
-    raw: Box<RawValue>,
+    /// The whole stored state (JSON, with hash), written once.
+    state: Box<[u8]>,
+    /// Where the payload JSON lies in `state`.
+    data_at: (usize, usize),
 }
 
 impl<P: PartialEq> PartialEq for Event<P> {
@@ -176,7 +181,6 @@ impl<P: EventPayload> Event<P> {
         previous_hash: String,
         data: P,
     ) -> Result<Self> {
-        let raw = serde_json::value::to_raw_value(&data)?;
         let mut meta = EventMeta {
             originator_id,
             originator_version,
@@ -185,10 +189,23 @@ impl<P: EventPayload> Event<P> {
             hash: String::new(),
             schema: P::VERSION,
         };
-        let mut canonical = Vec::with_capacity(160 + raw.get().len());
-        write_canonical(&mut canonical, P::TOPIC, &meta, raw.get());
-        meta.hash = integrity::hash_canonical(&canonical);
-        Ok(Event { meta, data, raw })
+        let mut buf = Vec::with_capacity(320);
+        write_header(&mut buf, P::TOPIC, &meta);
+        let start = buf.len();
+        serde_json::to_writer(&mut buf, &data)?;
+        let end = buf.len();
+        buf.push(b'}');
+        meta.hash = integrity::hash_canonical(&buf);
+        buf.pop();
+        buf.extend_from_slice(HASH_PREFIX);
+        buf.extend_from_slice(meta.hash.as_bytes());
+        buf.extend_from_slice(b"\"}");
+        Ok(Event {
+            meta,
+            data,
+            state: buf.into_boxed_slice(),
+            data_at: (start, end),
+        })
     }
 
     /// Decodes one event of this type from its stored state, verifying its hash.
@@ -206,35 +223,17 @@ impl<P: EventPayload> Event<P> {
 
     /// Decodes from parsed (and already hash-verified) state, upcasting older schemas.
     pub fn from_parsed(s: &StateRef<'_>) -> Result<Self> {
-        let data: P = if s.schema == P::VERSION {
-            serde_json::from_str(s.data.get())
-                .map_err(|e| corrupt(format!("payload of {}: {e}", P::TOPIC)))?
-        } else if s.schema < P::VERSION {
-            let mut value: serde_json::Value = serde_json::from_str(s.data.get())
-                .map_err(|e| corrupt(format!("payload of {}: {e}", P::TOPIC)))?;
-            for v in s.schema..P::VERSION {
-                P::upcast(v, &mut value)?;
-            }
-            serde_json::from_value(value).map_err(|e| {
-                Error::Upcast(format!(
-                    "{} upcast from schema {} did not give schema {}: {e}",
-                    P::TOPIC,
-                    s.schema,
-                    P::VERSION
-                ))
-            })?
-        } else {
-            return Err(Error::Upcast(format!(
-                "{} stored with schema {} but this build knows only up to {}",
-                P::TOPIC,
-                s.schema,
-                P::VERSION
-            )));
-        };
+        let data = decode_data::<P>(s)?;
+        let start = (s.data.get().as_ptr() as usize).wrapping_sub(s.bytes.as_ptr() as usize);
+        let end = start + s.data.get().len();
+        if end > s.bytes.len() {
+            return Err(corrupt("payload lies outside the state".into()));
+        }
         Ok(Event {
             meta: s.meta(),
             data,
-            raw: s.data.to_owned(),
+            state: s.bytes.into(),
+            data_at: (start, end),
         })
     }
 
@@ -276,7 +275,12 @@ impl<P> Event<P> {
     }
     /// The payload JSON exactly as it was hashed.
     pub fn data_json(&self) -> &str {
-        self.raw.get()
+        std::str::from_utf8(&self.state[self.data_at.0..self.data_at.1]).unwrap_or_default()
+    }
+
+    /// The stored state (JSON with hash) exactly as written.
+    pub fn state(&self) -> &[u8] {
+        &self.state
     }
 }
 
@@ -284,8 +288,8 @@ fn corrupt(msg: String) -> Error {
     Error::DataIntegrity(IntegrityError::Corrupt(msg))
 }
 
-/// Writes the canonical (hashed) form of an event: its state without the `hash` member.
-fn write_canonical(out: &mut Vec<u8>, topic: &str, meta: &EventMeta, data: &str) {
+/// Writes the start of an event's state, up to and including `"data":`.
+fn write_header(out: &mut Vec<u8>, topic: &str, meta: &EventMeta) {
     use std::io::Write;
     out.extend_from_slice(b"{\"topic\":");
     // Writing a &str to a Vec cannot fail.
@@ -299,22 +303,11 @@ fn write_canonical(out: &mut Vec<u8>, topic: &str, meta: &EventMeta, data: &str)
     );
     let _ = serde_json::to_writer(&mut *out, &meta.previous_hash);
     let _ = write!(out, ",\"schema\":{},\"data\":", meta.schema);
-    out.extend_from_slice(data.as_bytes());
-    out.push(b'}');
 }
 
 /// Length of `,"hash":"<64 hex>"}` at the end of a state.
 const HASH_SUFFIX_LEN: usize = 75;
 const HASH_PREFIX: &[u8] = b",\"hash\":\"";
-
-/// Writes an event's full stored state.
-fn write_state(out: &mut Vec<u8>, topic: &str, meta: &EventMeta, data: &str) {
-    write_canonical(out, topic, meta, data);
-    out.pop();
-    out.extend_from_slice(HASH_PREFIX);
-    out.extend_from_slice(meta.hash.as_bytes());
-    out.extend_from_slice(b"\"}");
-}
 
 /// A stored event state, parsed without copying its payload, after its hash has been verified.
 #[derive(Debug, Deserialize)]
@@ -339,6 +332,9 @@ pub struct StateRef<'a> {
     /// The event's hash.
     #[serde(borrow)]
     pub hash: Cow<'a, str>,
+    /// The whole state the fields were parsed from.
+    #[serde(skip)]
+    pub bytes: &'a [u8],
 }
 
 impl<'a> StateRef<'a> {
@@ -353,22 +349,25 @@ impl<'a> StateRef<'a> {
         }
         let canonical = &state[..n - HASH_SUFFIX_LEN];
         let stored_hash = &state[n - 66..n - 2];
-        let computed = {
+        let digest = {
             use sha2::{Digest, Sha256};
             let mut h = Sha256::new();
             h.update(&integrity::config().salt);
             h.update(canonical);
             h.update(b"}");
-            integrity::hex(&h.finalize())
+            h.finalize()
         };
-        let parsed: StateRef<'a> = serde_json::from_slice(state)
+        let mut computed = [0u8; 64];
+        integrity::hex_into(&digest, &mut computed);
+        let mut parsed: StateRef<'a> = serde_json::from_slice(state)
             .map_err(|e| corrupt(format!("event state is not valid: {e}")))?;
-        if computed.as_bytes() != stored_hash || parsed.hash.as_bytes() != stored_hash {
+        parsed.bytes = state;
+        if computed[..] != *stored_hash || parsed.hash.as_bytes() != stored_hash {
             return Err(Error::DataIntegrity(IntegrityError::EventHash {
                 originator_id: parsed.originator_id,
                 version: parsed.originator_version,
                 stored: parsed.hash.into_owned(),
-                computed,
+                computed: String::from_utf8_lossy(&computed).into_owned(),
             }));
         }
         Ok(parsed)
@@ -427,14 +426,16 @@ impl<P: EventPayload> AnyEvent for Event<P> {
         &self.meta
     }
     fn data_json(&self) -> &str {
-        self.raw.get()
+        Event::data_json(self)
     }
     fn write_state(&self, out: &mut Vec<u8>) {
-        write_state(out, P::TOPIC, &self.meta, self.raw.get());
+        out.extend_from_slice(&self.state);
     }
     fn verify_hash(&self) -> Result<()> {
-        let mut canonical = Vec::with_capacity(160 + self.raw.get().len());
-        write_canonical(&mut canonical, P::TOPIC, &self.meta, self.raw.get());
+        let n = self.state.len().saturating_sub(HASH_SUFFIX_LEN);
+        let mut canonical = Vec::with_capacity(n + 1);
+        canonical.extend_from_slice(&self.state[..n]);
+        canonical.push(b'}');
         let computed = integrity::hash_canonical(&canonical);
         if computed != self.meta.hash {
             return Err(Error::DataIntegrity(IntegrityError::EventHash {
@@ -542,8 +543,64 @@ pub fn decode_event(topic: &str, state: &[u8]) -> Result<Box<dyn AnyEvent>> {
             parsed.topic
         )));
     }
-    let ty = crate::domain::topic::resolve(topic)?;
-    (ty.decode)(&parsed)
+    decode_parsed_any(&parsed)
+}
+
+/// Decodes a parsed, hash-verified state of any registered type (resolving its topic).
+pub fn decode_parsed_any(parsed: &StateRef<'_>) -> Result<Box<dyn AnyEvent>> {
+    let ty = crate::domain::topic::resolve(&parsed.topic)?;
+    (ty.decode)(parsed)
+}
+
+/// Decodes the payload of a parsed state (upcasting older schemas) without building an event.
+fn decode_data<P: EventPayload>(s: &StateRef<'_>) -> Result<P> {
+    if s.schema == P::VERSION {
+        return serde_json::from_str(s.data.get())
+            .map_err(|e| corrupt(format!("payload of {}: {e}", P::TOPIC)));
+    }
+    if s.schema > P::VERSION {
+        return Err(Error::Upcast(format!(
+            "{} stored with schema {} but this build knows only up to {}",
+            P::TOPIC,
+            s.schema,
+            P::VERSION
+        )));
+    }
+    let mut value: serde_json::Value = serde_json::from_str(s.data.get())
+        .map_err(|e| corrupt(format!("payload of {}: {e}", P::TOPIC)))?;
+    for v in s.schema..P::VERSION {
+        P::upcast(v, &mut value)?;
+    }
+    serde_json::from_value(value).map_err(|e| {
+        Error::Upcast(format!(
+            "{} upcast from schema {} did not give schema {}: {e}",
+            P::TOPIC,
+            s.schema,
+            P::VERSION
+        ))
+    })
+}
+
+/// The replay function registered for each event type: decodes the payload of a parsed,
+/// hash-verified state and applies it to an `Option<A>` passed as `&mut dyn Any`, without
+/// building an [`Event`] (the repository's fast path).
+pub fn apply_parsed<P: EventPayload>(s: &StateRef<'_>, target: &mut dyn Any) -> Result<()> {
+    let Some(t) = target.downcast_mut::<Option<P::Aggregate>>() else {
+        return Err(Error::MismatchedEvent(format!(
+            "{} belongs to {}, not to the aggregate being replayed",
+            P::TOPIC,
+            <P::Aggregate as Aggregate>::TOPIC
+        )));
+    };
+    let data = decode_data::<P>(s)?;
+    let m = crate::domain::aggregate::MetaRef {
+        originator_id: s.originator_id,
+        originator_version: s.originator_version,
+        timestamp: s.timestamp,
+        previous_hash: &s.previous_hash,
+        hash: &s.hash,
+    };
+    crate::domain::aggregate::apply_data(m, data, t)
 }
 
 /// The decode function registered for each event type.

@@ -22,7 +22,9 @@ impl HashConfig {
     /// Reads `SALT_FOR_DATA_INTEGRITY` and `GENESIS_HASH` (both optional).
     pub fn from_env() -> Self {
         HashConfig {
-            salt: std::env::var("SALT_FOR_DATA_INTEGRITY").unwrap_or_default().into_bytes(),
+            salt: std::env::var("SALT_FOR_DATA_INTEGRITY")
+                .unwrap_or_default()
+                .into_bytes(),
             genesis_hash: std::env::var("GENESIS_HASH").unwrap_or_default(),
         }
     }
@@ -52,6 +54,15 @@ pub fn hash_canonical(canonical: &[u8]) -> String {
     h.update(&config().salt);
     h.update(canonical);
     hex(&h.finalize())
+}
+
+/// Writes the lower-case hex of 32 bytes into a 64-byte buffer.
+pub fn hex_into(bytes: &[u8], out: &mut [u8; 64]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in bytes.iter().take(32).enumerate() {
+        out[2 * i] = DIGITS[(b >> 4) as usize];
+        out[2 * i + 1] = DIGITS[(b & 15) as usize];
+    }
 }
 
 /// Lower-case hex of some bytes.

@@ -114,7 +114,7 @@ impl PubSub {
                 .collect()
         };
         for (handler, predicate) in targets {
-            if predicate.as_ref().map_or(true, |p| p(events)) {
+            if predicate.as_ref().is_none_or(|p| p(events)) {
                 handler(events);
             }
         }

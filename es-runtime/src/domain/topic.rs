@@ -5,7 +5,7 @@
 //! final binary. If nothing else from it is used, add `use my_events_crate as _;` to the
 //! binary. [`register`] is a manual fallback for types registered at run time.
 
-use crate::domain::event::{AnyEvent, StateRef};
+use crate::domain::event::{AnyEvent, EventPayload, StateRef};
 use crate::error::{Error, Result};
 use std::collections::HashMap;
 use std::sync::{OnceLock, RwLock};
@@ -19,6 +19,20 @@ pub struct EventType {
     pub type_name: &'static str,
     /// Decodes a parsed, hash-verified state of this type.
     pub decode: fn(&StateRef<'_>) -> Result<Box<dyn AnyEvent>>,
+    /// Decodes and applies a parsed, hash-verified state to an `Option<Aggregate>` (replay).
+    pub apply: fn(&StateRef<'_>, &mut dyn std::any::Any) -> Result<()>,
+}
+
+impl EventType {
+    /// The registration of payload type `P` (what the macros submit to `inventory`).
+    pub const fn of<P: EventPayload>(type_name: &'static str) -> EventType {
+        EventType {
+            topic: P::TOPIC,
+            type_name,
+            decode: crate::domain::event::decode_parsed::<P>,
+            apply: crate::domain::event::apply_parsed::<P>,
+        }
+    }
 }
 
 inventory::collect!(EventType);
@@ -68,7 +82,9 @@ pub fn resolve(topic: &str) -> Result<&'static EventType> {
     if let Some(ty) = t.by_topic.get(topic) {
         return Ok(ty);
     }
-    let rt = runtime().read().map_err(|_| Error::TopicResolution("registry lock poisoned".into()))?;
+    let rt = runtime()
+        .read()
+        .map_err(|_| Error::TopicResolution("registry lock poisoned".into()))?;
     rt.get(topic).copied().ok_or_else(|| {
         Error::TopicResolution(format!(
             "no event type is registered for topic {topic:?} (is the crate defining it linked into this binary?)"
@@ -85,7 +101,9 @@ pub fn register(ty: EventType) -> Result<()> {
         }
         return Ok(());
     }
-    let mut rt = runtime().write().map_err(|_| Error::TopicResolution("registry lock poisoned".into()))?;
+    let mut rt = runtime()
+        .write()
+        .map_err(|_| Error::TopicResolution("registry lock poisoned".into()))?;
     if let Some(prev) = rt.get(ty.topic) {
         if prev.type_name != ty.type_name {
             return Err(conflict(ty.topic, (prev.type_name, ty.type_name)));

@@ -3,27 +3,30 @@
 use super::{ItemQuery, Notification, RecordBatch, RecordKind, RecordManager, SequencedItem};
 use crate::error::{Error, Result};
 use async_trait::async_trait;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use uuid::Uuid;
 
-type Sequences = HashMap<Uuid, BTreeMap<i64, SequencedItem>>;
+/// One notification log entry: (sequence, position, causal dependencies).
+type LogEntry = (Uuid, i64, Option<String>);
 
+/// One table of one application.
 #[derive(Default)]
-struct State {
-    /// (application, kind) -> sequences
-    tables: HashMap<(String, RecordKind), Sequences>,
-    /// (application, pipeline) -> notification log: (sequence, position, causal deps)
-    logs: HashMap<(String, i64), Vec<(Uuid, i64, Option<String>)>>,
-    /// (application, upstream, pipeline) -> tracked ids
-    tracking: HashMap<(String, String, i64), HashSet<i64>>,
+struct Table {
+    sequences: HashMap<Uuid, BTreeMap<i64, SequencedItem>>,
+    /// pipeline -> notification log
+    logs: HashMap<i64, Vec<LogEntry>>,
+    /// (upstream, pipeline) -> tracked ids
+    tracking: HashMap<(String, i64), BTreeSet<i64>>,
 }
+
+type Tables = HashMap<(String, RecordKind), Arc<Mutex<Table>>>;
 
 /// A database held in memory. Clones share the same data, so several record managers (of
 /// several kinds and applications) can use one database, as they would a SQL server.
 #[derive(Clone, Default)]
 pub struct InMemoryDatabase {
-    state: Arc<Mutex<State>>,
+    tables: Arc<Mutex<Tables>>,
 }
 
 impl InMemoryDatabase {
@@ -33,26 +36,37 @@ impl InMemoryDatabase {
     }
 
     /// A record manager over this database.
-    pub fn record_manager(&self, kind: RecordKind, application_name: &str, pipeline_id: i64) -> InMemoryRecordManager {
+    pub fn record_manager(
+        &self,
+        kind: RecordKind,
+        application_name: &str,
+        pipeline_id: i64,
+    ) -> InMemoryRecordManager {
+        let table = match self.tables.lock() {
+            Ok(mut t) => t
+                .entry((application_name.to_string(), kind))
+                .or_default()
+                .clone(),
+            // A poisoned registry still holds usable tables.
+            Err(p) => p
+                .into_inner()
+                .entry((application_name.to_string(), kind))
+                .or_default()
+                .clone(),
+        };
         InMemoryRecordManager {
-            db: self.clone(),
+            table,
             kind,
             application_name: application_name.to_string(),
             pipeline_id,
         }
-    }
-
-    fn lock(&self) -> Result<MutexGuard<'_, State>> {
-        self.state
-            .lock()
-            .map_err(|_| Error::Operational("in-memory database lock poisoned".into()))
     }
 }
 
 /// A [`RecordManager`] over an [`InMemoryDatabase`].
 #[derive(Clone)]
 pub struct InMemoryRecordManager {
-    db: InMemoryDatabase,
+    table: Arc<Mutex<Table>>,
     kind: RecordKind,
     application_name: String,
     pipeline_id: i64,
@@ -64,8 +78,18 @@ impl InMemoryRecordManager {
         InMemoryDatabase::new().record_manager(kind, "", 0)
     }
 
-    fn key(&self) -> (String, RecordKind) {
-        (self.application_name.clone(), self.kind)
+    fn lock(&self) -> Result<MutexGuard<'_, Table>> {
+        self.table
+            .lock()
+            .map_err(|_| Error::Operational("in-memory database lock poisoned".into()))
+    }
+
+    fn tracked<'t>(&self, t: &'t Table, upstream: &str) -> Option<&'t BTreeSet<i64>> {
+        // Few upstream applications per table: a scan avoids allocating a key.
+        t.tracking
+            .iter()
+            .find(|((u, p), _)| u == upstream && *p == self.pipeline_id)
+            .map(|(_, s)| s)
     }
 }
 
@@ -82,24 +106,29 @@ impl RecordManager for InMemoryRecordManager {
     }
 
     async fn write(&self, batch: &RecordBatch) -> Result<()> {
-        let mut st = self.db.lock()?;
-        let st = &mut *st;
-        let key = self.key();
+        let mut guard = self.lock()?;
+        let t = &mut *guard;
         // Check everything first, so a conflict writes nothing.
-        if let Some(t) = &batch.tracking {
-            let tk = (self.application_name.clone(), t.upstream_application.clone(), self.pipeline_id);
-            if st.tracking.get(&tk).is_some_and(|s| s.contains(&t.notification_id)) {
+        if let Some(tr) = &batch.tracking {
+            if self
+                .tracked(t, &tr.upstream_application)
+                .is_some_and(|s| s.contains(&tr.notification_id))
+            {
                 return Err(Error::RecordConflict(format!(
                     "notification {} of {} already tracked",
-                    t.notification_id, t.upstream_application
+                    tr.notification_id, tr.upstream_application
                 )));
             }
         }
-        let table = st.tables.entry(key).or_default();
-        let mut seen = HashSet::new();
-        for i in &batch.items {
-            let taken = table.get(&i.sequence_id).is_some_and(|s| s.contains_key(&i.position));
-            if taken || !seen.insert((i.sequence_id, i.position)) {
+        for (n, i) in batch.items.iter().enumerate() {
+            let taken = t
+                .sequences
+                .get(&i.sequence_id)
+                .is_some_and(|s| s.contains_key(&i.position));
+            let repeated = batch.items[..n]
+                .iter()
+                .any(|j| j.sequence_id == i.sequence_id && j.position == i.position);
+            if taken || repeated {
                 return Err(Error::RecordConflict(format!(
                     "position {} of sequence {} is taken",
                     i.position, i.sequence_id
@@ -107,53 +136,57 @@ impl RecordManager for InMemoryRecordManager {
             }
         }
         for i in &batch.items {
-            table
+            t.sequences
                 .entry(i.sequence_id)
                 .or_default()
                 .insert(i.position, i.clone());
         }
         if self.kind == RecordKind::Events {
-            let log = st
-                .logs
-                .entry((self.application_name.clone(), self.pipeline_id))
-                .or_default();
+            let log = t.logs.entry(self.pipeline_id).or_default();
             for (n, i) in batch.items.iter().enumerate() {
-                let deps = if n == 0 { batch.causal_dependencies.clone() } else { None };
+                let deps = if n == 0 {
+                    batch.causal_dependencies.clone()
+                } else {
+                    None
+                };
                 log.push((i.sequence_id, i.position, deps));
             }
         }
-        if let Some(t) = &batch.tracking {
-            st.tracking
-                .entry((self.application_name.clone(), t.upstream_application.clone(), self.pipeline_id))
+        if let Some(tr) = &batch.tracking {
+            t.tracking
+                .entry((tr.upstream_application.clone(), self.pipeline_id))
                 .or_default()
-                .insert(t.notification_id);
+                .insert(tr.notification_id);
         }
         Ok(())
     }
 
     async fn get_item(&self, sequence_id: Uuid, position: i64) -> Result<SequencedItem> {
-        let st = self.db.lock()?;
-        st.tables
-            .get(&self.key())
-            .and_then(|t| t.get(&sequence_id))
+        let t = self.lock()?;
+        t.sequences
+            .get(&sequence_id)
             .and_then(|s| s.get(&position))
             .cloned()
-            .ok_or_else(|| Error::NotFound(format!("item at position {position} of sequence {sequence_id}")))
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "item at position {position} of sequence {sequence_id}"
+                ))
+            })
     }
 
     async fn get_items(&self, sequence_id: Uuid, q: &ItemQuery) -> Result<Vec<SequencedItem>> {
-        let st = self.db.lock()?;
-        let Some(seq) = st.tables.get(&self.key()).and_then(|t| t.get(&sequence_id)) else {
+        let t = self.lock()?;
+        let Some(seq) = t.sequences.get(&sequence_id) else {
             return Ok(Vec::new());
         };
         let lo = match (q.gt, q.gte) {
-            (Some(a), Some(b)) => (a + 1).max(b),
+            (Some(a), Some(b)) => a.saturating_add(1).max(b),
             (Some(a), None) => a.saturating_add(1),
             (None, Some(b)) => b,
             (None, None) => i64::MIN,
         };
         let hi = match (q.lt, q.lte) {
-            (Some(a), Some(b)) => (a - 1).min(b),
+            (Some(a), Some(b)) => a.saturating_sub(1).min(b),
             (Some(a), None) => a.saturating_sub(1),
             (None, Some(b)) => b,
             (None, None) => i64::MAX,
@@ -175,37 +208,41 @@ impl RecordManager for InMemoryRecordManager {
     }
 
     async fn list_sequence_ids(&self) -> Result<Vec<Uuid>> {
-        let st = self.db.lock()?;
-        Ok(st
-            .tables
-            .get(&self.key())
-            .map(|t| t.iter().filter(|(_, s)| !s.is_empty()).map(|(k, _)| *k).collect())
-            .unwrap_or_default())
+        let t = self.lock()?;
+        Ok(t.sequences
+            .iter()
+            .filter(|(_, s)| !s.is_empty())
+            .map(|(k, _)| *k)
+            .collect())
     }
 
     async fn delete_item(&self, sequence_id: Uuid, position: i64) -> Result<()> {
-        let mut st = self.db.lock()?;
-        if let Some(s) = st.tables.get_mut(&self.key()).and_then(|t| t.get_mut(&sequence_id)) {
+        let mut t = self.lock()?;
+        if let Some(s) = t.sequences.get_mut(&sequence_id) {
             s.remove(&position);
         }
         Ok(())
     }
 
-    async fn get_notifications(&self, start: i64, end: i64, limit: Option<usize>) -> Result<Vec<Notification>> {
-        let st = self.db.lock()?;
-        let Some(log) = st.logs.get(&(self.application_name.clone(), self.pipeline_id)) else {
+    async fn get_notifications(
+        &self,
+        start: i64,
+        end: i64,
+        limit: Option<usize>,
+    ) -> Result<Vec<Notification>> {
+        let t = self.lock()?;
+        let Some(log) = t.logs.get(&self.pipeline_id) else {
             return Ok(Vec::new());
         };
-        let table = st.tables.get(&self.key());
         let start = start.max(1);
         let end = end.min(log.len() as i64);
-        let mut out = Vec::new();
         let limit = limit.unwrap_or(usize::MAX);
+        let mut out = Vec::new();
         let mut id = start;
         while id <= end && out.len() < limit {
             let (seq, pos, deps) = &log[(id - 1) as usize];
             // A deleted record leaves its notification id behind without an item.
-            if let Some(item) = table.and_then(|t| t.get(seq)).and_then(|s| s.get(pos)) {
+            if let Some(item) = t.sequences.get(seq).and_then(|s| s.get(pos)) {
                 out.push(Notification {
                     id,
                     item: item.clone(),
@@ -218,28 +255,25 @@ impl RecordManager for InMemoryRecordManager {
     }
 
     async fn max_notification_id(&self) -> Result<i64> {
-        let st = self.db.lock()?;
-        Ok(st
-            .logs
-            .get(&(self.application_name.clone(), self.pipeline_id))
+        let t = self.lock()?;
+        Ok(t.logs
+            .get(&self.pipeline_id)
             .map(|l| l.len() as i64)
             .unwrap_or(0))
     }
 
     async fn max_tracking_id(&self, upstream: &str) -> Result<i64> {
-        let st = self.db.lock()?;
-        Ok(st
-            .tracking
-            .get(&(self.application_name.clone(), upstream.to_string(), self.pipeline_id))
-            .and_then(|s| s.iter().max().copied())
+        let t = self.lock()?;
+        Ok(self
+            .tracked(&t, upstream)
+            .and_then(|s| s.last().copied())
             .unwrap_or(0))
     }
 
     async fn has_tracking_record(&self, upstream: &str, notification_id: i64) -> Result<bool> {
-        let st = self.db.lock()?;
-        Ok(st
-            .tracking
-            .get(&(self.application_name.clone(), upstream.to_string(), self.pipeline_id))
+        let t = self.lock()?;
+        Ok(self
+            .tracked(&t, upstream)
             .is_some_and(|s| s.contains(&notification_id)))
     }
 }

@@ -5,6 +5,14 @@
 //! per (application, pipeline); snapshot and timestamp-sequenced tables do not.
 
 pub mod memory;
+#[cfg(feature = "mysql")]
+pub mod mysql;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod sql;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 
 use crate::error::Result;
 use async_trait::async_trait;
@@ -179,7 +187,12 @@ pub trait RecordManager: Send + Sync + 'static {
 
     /// Notifications with ids in `start..=end`, ascending, at most `limit` (event tables only).
     /// Never returns id n+1 unless id n is visible too.
-    async fn get_notifications(&self, start: i64, end: i64, limit: Option<usize>) -> Result<Vec<Notification>>;
+    async fn get_notifications(
+        &self,
+        start: i64,
+        end: i64,
+        limit: Option<usize>,
+    ) -> Result<Vec<Notification>>;
 
     /// The highest notification id visible (0 when there is none).
     async fn max_notification_id(&self) -> Result<i64>;
@@ -188,5 +201,9 @@ pub trait RecordManager: Send + Sync + 'static {
     async fn max_tracking_id(&self, upstream_application: &str) -> Result<i64>;
 
     /// True if notification `notification_id` of `upstream` has been tracked in this pipeline.
-    async fn has_tracking_record(&self, upstream_application: &str, notification_id: i64) -> Result<bool>;
+    async fn has_tracking_record(
+        &self,
+        upstream_application: &str,
+        notification_id: i64,
+    ) -> Result<bool>;
 }

@@ -1,0 +1,491 @@
+//! Applications: an event store, a repository, snapshots and a notification log, together.
+//!
+//! ```
+//! # use es_runtime::application::Application;
+//! # async fn demo() -> es_runtime::Result<()> {
+//! let app = Application::builder("bank").memory().snapshot_period(50).build().await?;
+//! # let _ = app; Ok(()) }
+//! ```
+
+pub mod config;
+pub mod repository;
+pub mod snapshot;
+
+pub use config::{connect, connect_backend, Config};
+pub use repository::Repository;
+
+use crate::domain::aggregate::Aggregate;
+use crate::domain::event::AnyEvent;
+use crate::error::{Error, Result};
+use crate::mapper::{Cipher, Mapper};
+use crate::record::memory::InMemoryDatabase;
+use crate::record::{RecordBatch, RecordKind, RecordManager, Tracking};
+use crate::store::EventStore;
+use std::any::Any;
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
+use uuid::Uuid;
+
+/// Which events an application persists.
+pub type PersistFilter = Arc<dyn Fn(&dyn AnyEvent) -> bool + Send + Sync>;
+
+/// Something whose pending events can be saved: every [`Aggregate`].
+pub trait Saveable: Send {
+    /// Takes the pending events.
+    fn take_pending(&mut self) -> Vec<Box<dyn AnyEvent>>;
+    /// Puts pending events back (after a failed save).
+    fn restore_pending(&mut self, events: Vec<Box<dyn AnyEvent>>);
+    /// The aggregate's current version.
+    fn current_version(&self) -> u64;
+    /// A snapshot item of the current state.
+    fn snapshot_item(&self, mapper: &Mapper) -> Result<crate::record::SequencedItem>;
+    /// Drops or refreshes cached copies after a save.
+    fn cache_into(&self, app: &Application);
+}
+
+impl<A: Aggregate> Saveable for A {
+    fn take_pending(&mut self) -> Vec<Box<dyn AnyEvent>> {
+        self.collect_pending()
+    }
+    fn restore_pending(&mut self, mut events: Vec<Box<dyn AnyEvent>>) {
+        let m = self.meta_mut();
+        events.append(&mut m.pending);
+        m.pending = events;
+    }
+    fn current_version(&self) -> u64 {
+        self.version()
+    }
+    fn snapshot_item(&self, mapper: &Mapper) -> Result<crate::record::SequencedItem> {
+        snapshot::to_item(mapper, self)
+    }
+    fn cache_into(&self, app: &Application) {
+        if self.is_discarded() {
+            app.cache_remove(self.id());
+        } else {
+            app.cache_put(self);
+        }
+    }
+}
+
+/// An event-sourced application. Build one with [`Application::builder`] or
+/// [`Application::from_env`].
+pub struct Application {
+    name: String,
+    events: EventStore,
+    snapshots: Option<Arc<dyn RecordManager>>,
+    snapshot_period: Option<u64>,
+    persist: Option<PersistFilter>,
+    cache: Option<Mutex<HashMap<Uuid, Box<dyn Any + Send + Sync>>>>,
+    page_size: usize,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("name", &self.name)
+            .field("events", &self.events)
+            .field("snapshots", &self.snapshots.is_some())
+            .field("snapshot_period", &self.snapshot_period)
+            .field("cache", &self.cache.is_some())
+            .finish()
+    }
+}
+
+/// Record managers an application can be built on.
+pub trait Database: Send + Sync + 'static {
+    /// A record manager for one table kind, application and pipeline.
+    fn record_manager(
+        &self,
+        kind: RecordKind,
+        application_name: &str,
+        pipeline_id: i64,
+    ) -> Arc<dyn RecordManager>;
+}
+
+impl Database for InMemoryDatabase {
+    fn record_manager(
+        &self,
+        kind: RecordKind,
+        application_name: &str,
+        pipeline_id: i64,
+    ) -> Arc<dyn RecordManager> {
+        Arc::new(InMemoryDatabase::record_manager(
+            self,
+            kind,
+            application_name,
+            pipeline_id,
+        ))
+    }
+}
+
+/// Builds an [`Application`].
+pub struct ApplicationBuilder {
+    name: String,
+    database: Option<Arc<dyn Database>>,
+    records: Option<Arc<dyn RecordManager>>,
+    snapshot_records: Option<Arc<dyn RecordManager>>,
+    cipher: Option<Cipher>,
+    compress_above: Option<usize>,
+    snapshotting: bool,
+    snapshot_period: Option<u64>,
+    persist: Option<PersistFilter>,
+    cache: bool,
+    pipeline_id: i64,
+    page_size: usize,
+}
+
+impl ApplicationBuilder {
+    /// Stores in memory (a new private database).
+    pub fn memory(self) -> Self {
+        self.database(Arc::new(InMemoryDatabase::new()))
+    }
+    /// Stores in this database.
+    pub fn database(mut self, db: Arc<dyn Database>) -> Self {
+        self.database = Some(db);
+        self
+    }
+    /// Stores events with this record manager (instead of a database's).
+    pub fn records(mut self, records: Arc<dyn RecordManager>) -> Self {
+        self.records = Some(records);
+        self
+    }
+    /// Stores snapshots with this record manager (turns snapshotting on).
+    pub fn snapshot_records(mut self, records: Arc<dyn RecordManager>) -> Self {
+        self.snapshot_records = Some(records);
+        self.snapshotting = true;
+        self
+    }
+    /// Encrypts topics, states and snapshots.
+    pub fn cipher(mut self, cipher: Cipher) -> Self {
+        self.cipher = Some(cipher);
+        self
+    }
+    /// Compresses states longer than `threshold` bytes.
+    pub fn compress_above(mut self, threshold: usize) -> Self {
+        self.compress_above = Some(threshold);
+        self
+    }
+    /// Keeps a snapshot table, so snapshots can be taken by hand.
+    pub fn snapshotting(mut self) -> Self {
+        self.snapshotting = true;
+        self
+    }
+    /// Takes a snapshot automatically every `n` events (turns snapshotting on).
+    pub fn snapshot_period(mut self, n: u64) -> Self {
+        self.snapshotting = true;
+        self.snapshot_period = Some(n.max(1));
+        self
+    }
+    /// Persists only the events for which `filter` is true.
+    pub fn persist_if(
+        mut self,
+        filter: impl Fn(&dyn AnyEvent) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.persist = Some(Arc::new(filter));
+        self
+    }
+    /// Persists only events of aggregates of type `A` (call once per type; types accumulate).
+    pub fn persist_aggregate<A: Aggregate>(mut self) -> Self {
+        let prev = self.persist.take();
+        self.persist = Some(Arc::new(move |e: &dyn AnyEvent| {
+            e.aggregate_topic() == A::TOPIC || prev.as_ref().is_some_and(|p| p(e))
+        }));
+        self
+    }
+    /// Keeps the latest state of aggregates in memory; a get still reads any newer events, so
+    /// a copy saved elsewhere is never returned stale.
+    pub fn cache(mut self) -> Self {
+        self.cache = true;
+        self
+    }
+    /// The pipeline id this application writes notifications in.
+    pub fn pipeline_id(mut self, id: i64) -> Self {
+        self.pipeline_id = id;
+        self
+    }
+    /// How many events replay reads at a time.
+    pub fn page_size(mut self, n: usize) -> Self {
+        self.page_size = n.max(1);
+        self
+    }
+
+    /// Builds the application.
+    pub async fn build(self) -> Result<Application> {
+        let db = self
+            .database
+            .unwrap_or_else(|| Arc::new(InMemoryDatabase::new()));
+        let records = match self.records {
+            Some(r) => r,
+            None => db.record_manager(RecordKind::Events, &self.name, self.pipeline_id),
+        };
+        let snapshots = match (self.snapshot_records, self.snapshotting) {
+            (Some(r), _) => Some(r),
+            (None, true) => {
+                Some(db.record_manager(RecordKind::Snapshots, &self.name, self.pipeline_id))
+            }
+            (None, false) => None,
+        };
+        // One cheap read now, so a missing table or an unreachable database is an error of
+        // construction rather than of the first command.
+        records.max_notification_id().await?;
+        if let Some(s) = &snapshots {
+            s.max_notification_id().await?;
+        }
+        let mut mapper = Mapper::new();
+        if let Some(c) = self.cipher {
+            mapper = mapper.with_cipher(c);
+        }
+        if let Some(t) = self.compress_above {
+            mapper = mapper.with_compression(t);
+        }
+        Ok(Application {
+            name: self.name,
+            events: EventStore::new(records, mapper),
+            snapshots,
+            snapshot_period: self.snapshot_period,
+            persist: self.persist,
+            cache: self.cache.then(|| Mutex::new(HashMap::new())),
+            page_size: self.page_size,
+        })
+    }
+}
+
+impl Application {
+    /// Starts building an application called `name` (the name separates its records from
+    /// other applications' in a shared database).
+    pub fn builder(name: impl Into<String>) -> ApplicationBuilder {
+        ApplicationBuilder {
+            name: name.into(),
+            database: None,
+            records: None,
+            snapshot_records: None,
+            cipher: None,
+            compress_above: None,
+            snapshotting: false,
+            snapshot_period: None,
+            persist: None,
+            cache: false,
+            pipeline_id: 0,
+            page_size: 5000,
+        }
+    }
+
+    /// An application configured from the environment: see [`Config::from_env`].
+    pub async fn from_env(name: impl Into<String>) -> Result<Application> {
+        Self::from_config(name, Config::from_env()?).await
+    }
+
+    /// An application configured by a [`Config`]: connects (creating the tables if missing),
+    /// and checks the tables can be read, so configuration errors show at construction time.
+    pub async fn from_config(name: impl Into<String>, config: Config) -> Result<Application> {
+        let mut b = Application::builder(name).database(connect(&config.database_url).await?);
+        if let Some(c) = config.cipher {
+            b = b.cipher(c);
+        }
+        if let Some(n) = config.snapshot_period {
+            b = b.snapshot_period(n);
+        }
+        b.build().await
+    }
+
+    /// The application's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The event store.
+    pub fn event_store(&self) -> &EventStore {
+        &self.events
+    }
+
+    /// The record manager of the event table (notifications are read from it).
+    pub fn records(&self) -> &Arc<dyn RecordManager> {
+        self.events.records()
+    }
+
+    /// The mapper (to decode notifications' items into events).
+    pub fn mapper(&self) -> &Mapper {
+        self.events.mapper()
+    }
+
+    /// The repository of aggregates of type `A`.
+    pub fn repository<A: Aggregate>(&self) -> Repository<'_, A> {
+        Repository {
+            app: self,
+            _a: PhantomData,
+        }
+    }
+
+    /// Shorthand for `repository::<A>().get(id)`.
+    pub async fn get<A: Aggregate>(&self, id: Uuid) -> Result<A> {
+        self.repository::<A>().get(id).await
+    }
+
+    /// Saves one aggregate's pending events atomically. A stale aggregate (someone saved a
+    /// newer version) is [`Error::Concurrency`], and nothing is written.
+    pub async fn save<A: Aggregate>(&self, aggregate: &mut A) -> Result<()> {
+        self.save_all(&mut [aggregate as &mut dyn Saveable]).await
+    }
+
+    /// Saves the pending events of several aggregates in one transaction.
+    pub async fn save_all(&self, aggregates: &mut [&mut dyn Saveable]) -> Result<()> {
+        self.save_tracked(aggregates, None, None).await
+    }
+
+    /// Saves with a tracking record and causal dependencies, in one transaction (process
+    /// applications).
+    pub async fn save_tracked(
+        &self,
+        aggregates: &mut [&mut dyn Saveable],
+        tracking: Option<Tracking>,
+        causal_dependencies: Option<String>,
+    ) -> Result<()> {
+        let taken: Vec<Vec<Box<dyn AnyEvent>>> =
+            aggregates.iter_mut().map(|a| a.take_pending()).collect();
+        let before: Vec<u64> = aggregates
+            .iter()
+            .zip(&taken)
+            .map(|(a, t)| a.current_version() - t.len() as u64)
+            .collect();
+        let written = self
+            .write_events(&taken, tracking, causal_dependencies)
+            .await;
+        if let Err(e) = written {
+            for (a, t) in aggregates.iter_mut().zip(taken) {
+                a.restore_pending(t);
+            }
+            return Err(e);
+        }
+        for (a, &b) in aggregates.iter().zip(&before) {
+            a.cache_into(self);
+            if let (Some(period), Some(snaps)) = (self.snapshot_period, &self.snapshots) {
+                let v = a.current_version();
+                if v / period > b / period {
+                    let item = a.snapshot_item(self.events.mapper())?;
+                    write_snapshot(snaps.as_ref(), item).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn write_events(
+        &self,
+        taken: &[Vec<Box<dyn AnyEvent>>],
+        tracking: Option<Tracking>,
+        causal_dependencies: Option<String>,
+    ) -> Result<()> {
+        let mapper = self.events.mapper();
+        let mut items = Vec::with_capacity(taken.iter().map(Vec::len).sum());
+        for e in taken.iter().flatten() {
+            if self.persist.as_ref().is_none_or(|p| p(e.as_ref())) {
+                items.push(mapper.to_item(e.as_ref())?);
+            }
+        }
+        if items.is_empty() && tracking.is_none() {
+            return Ok(());
+        }
+        let batch = RecordBatch {
+            items,
+            tracking,
+            causal_dependencies,
+        };
+        self.events
+            .records()
+            .write(&batch)
+            .await
+            .map_err(|e| match e {
+                Error::RecordConflict(m) => Error::Concurrency(m),
+                other => other,
+            })
+    }
+
+    /// The batch a save of these aggregates would write, taking their pending events: for
+    /// writing inside a transaction of your own with a backend's `write_in` method.
+    pub fn prepare_batch(&self, aggregates: &mut [&mut dyn Saveable]) -> Result<RecordBatch> {
+        let events: Vec<Box<dyn AnyEvent>> = aggregates
+            .iter_mut()
+            .flat_map(|a| a.take_pending())
+            .filter(|e| self.persist.as_ref().is_none_or(|p| p(e.as_ref())))
+            .collect();
+        Ok(RecordBatch::items(self.events.mapper().to_items(&events)?))
+    }
+
+    /// Takes a snapshot of aggregate `id` now (at its current version, or at `version`).
+    /// Returns the snapshot's version.
+    pub async fn take_snapshot<A: Aggregate>(&self, id: Uuid, version: Option<u64>) -> Result<u64> {
+        let snaps = self.snapshots.as_ref().ok_or_else(|| {
+            Error::Configuration(format!("application {} has no snapshot table", self.name))
+        })?;
+        let repo = self.repository::<A>();
+        let a: A = match version {
+            Some(v) => repo.get_at_version(id, v).await?,
+            None => match repo.load(id, None).await? {
+                Some(a) => a,
+                None => return Err(Error::NotFound(format!("{} {id}", A::TOPIC))),
+            },
+        };
+        let item = snapshot::to_item(self.events.mapper(), &a)?;
+        write_snapshot(snaps.as_ref(), item).await?;
+        Ok(a.version())
+    }
+
+    /// The latest snapshot of aggregate `id` at or below version `lte` (the latest of all when
+    /// `None`), or `None` if there is none.
+    pub async fn get_snapshot<A: Aggregate>(
+        &self,
+        id: Uuid,
+        lte: Option<u64>,
+    ) -> Result<Option<A>> {
+        let Some(snaps) = &self.snapshots else {
+            return Ok(None);
+        };
+        let q = crate::record::ItemQuery {
+            lte: lte.map(|v| v as i64),
+            limit: Some(1),
+            query_descending: true,
+            results_descending: true,
+            ..Default::default()
+        };
+        match snaps.get_items(id, &q).await?.first() {
+            Some(item) => Ok(Some(snapshot::from_item(self.events.mapper(), item)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The snapshot record manager, if snapshotting.
+    pub fn snapshot_records(&self) -> Option<&Arc<dyn RecordManager>> {
+        self.snapshots.as_ref()
+    }
+
+    fn cached<A: Aggregate>(&self, id: Uuid) -> Option<A> {
+        let cache = self.cache.as_ref()?.lock().ok()?;
+        cache.get(&id)?.downcast_ref::<A>().cloned()
+    }
+
+    fn cache_put<A: Aggregate>(&self, a: &A) {
+        if let Some(Ok(mut c)) = self.cache.as_ref().map(|c| c.lock()) {
+            let mut copy = a.clone();
+            copy.meta_mut().pending.clear();
+            c.insert(a.id(), Box::new(copy));
+        }
+    }
+
+    fn cache_remove(&self, id: Uuid) {
+        if let Some(Ok(mut c)) = self.cache.as_ref().map(|c| c.lock()) {
+            c.remove(&id);
+        }
+    }
+}
+
+/// Writes a snapshot; one that already exists at that version is left as it is.
+async fn write_snapshot(
+    snaps: &dyn RecordManager,
+    item: crate::record::SequencedItem,
+) -> Result<()> {
+    match snaps.write(&RecordBatch::items(vec![item])).await {
+        Ok(()) | Err(Error::RecordConflict(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,124 @@
+//! Helpers shared by the sqlx record managers (PostgreSQL and MySQL/MariaDB).
+
+use super::ItemQuery;
+use crate::error::Error;
+
+/// Checks that a table prefix or schema name is a plain SQL identifier part
+/// (ASCII letters, digits and underscores, not starting with a digit, at most 40 bytes), so
+/// that it can be spliced into statements without quoting.
+pub(crate) fn check_identifier(what: &str, s: &str, allow_empty: bool) -> Result<(), Error> {
+    if s.is_empty() {
+        return if allow_empty {
+            Ok(())
+        } else {
+            Err(Error::Configuration(format!("{what} must not be empty")))
+        };
+    }
+    let ok = s.len() <= 40
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !s.as_bytes()[0].is_ascii_digit();
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Configuration(format!(
+            "{what} {s:?} is not allowed: use at most 40 ASCII letters, digits and underscores, not starting with a digit"
+        )))
+    }
+}
+
+/// The closed position range `[lo, hi]` a query selects, or `None` when it is empty.
+pub(crate) fn bounds(q: &ItemQuery) -> Option<(i64, i64)> {
+    let mut lo = i64::MIN;
+    let mut hi = i64::MAX;
+    if let Some(gt) = q.gt {
+        lo = lo.max(gt.checked_add(1)?);
+    }
+    if let Some(gte) = q.gte {
+        lo = lo.max(gte);
+    }
+    if let Some(lt) = q.lt {
+        hi = hi.min(lt.checked_sub(1)?);
+    }
+    if let Some(lte) = q.lte {
+        hi = hi.min(lte);
+    }
+    (lo <= hi).then_some((lo, hi))
+}
+
+/// A query's limit as a SQL bind value (`None`: no limit).
+pub(crate) fn limit(q: Option<usize>) -> Option<i64> {
+    q.map(|l| i64::try_from(l).unwrap_or(i64::MAX))
+}
+
+/// A stable 64-bit FNV-1a hash (for advisory lock keys: equal inputs give equal keys in every
+/// process and every build).
+pub(crate) fn stable_hash(parts: &[&[u8]]) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for b in p.iter().chain(std::iter::once(&0xffu8)) {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    i64::from_ne_bytes(h.to_ne_bytes())
+}
+
+/// Maps an sqlx error that is not a database error to an es error.
+pub(crate) fn map_other(backend: &str, e: sqlx::Error) -> Error {
+    use sqlx::Error as E;
+    match e {
+        E::Configuration(c) => Error::Configuration(format!("{backend}: {c}")),
+        E::ColumnDecode { .. }
+        | E::Decode(_)
+        | E::ColumnNotFound(_)
+        | E::ColumnIndexOutOfBounds { .. }
+        | E::TypeNotFound { .. } => {
+            Error::DataIntegrity(crate::IntegrityError::Corrupt(format!("{backend}: {e}")))
+        }
+        E::RowNotFound => Error::NotFound(format!("{backend}: {e}")),
+        other => Error::Operational(format!("{backend}: {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_checked() {
+        assert!(check_identifier("prefix", "", true).is_ok());
+        assert!(check_identifier("schema", "", false).is_err());
+        assert!(check_identifier("prefix", "app_1_", true).is_ok());
+        assert!(check_identifier("prefix", "1abc", true).is_err());
+        assert!(check_identifier("prefix", "a;drop", true).is_err());
+        assert!(check_identifier("prefix", "a\"b", true).is_err());
+    }
+
+    #[test]
+    fn bounds_combine_and_detect_empty_ranges() {
+        let q = ItemQuery {
+            gt: Some(1),
+            lte: Some(5),
+            ..Default::default()
+        };
+        assert_eq!(bounds(&q), Some((2, 5)));
+        let q = ItemQuery {
+            gte: Some(3),
+            lt: Some(3),
+            ..Default::default()
+        };
+        assert_eq!(bounds(&q), None);
+        let q = ItemQuery {
+            gt: Some(i64::MAX),
+            ..Default::default()
+        };
+        assert_eq!(bounds(&q), None);
+        assert_eq!(bounds(&ItemQuery::all()), Some((i64::MIN, i64::MAX)));
+    }
+
+    #[test]
+    fn stable_hash_separates_parts() {
+        assert_ne!(stable_hash(&[b"ab", b"c"]), stable_hash(&[b"a", b"bc"]));
+        assert_eq!(stable_hash(&[b"x"]), stable_hash(&[b"x"]));
+    }
+}

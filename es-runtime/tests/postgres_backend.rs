@@ -1,0 +1,421 @@
+//! PostgreSQL record manager: the hard parts (notification ids under concurrency, the user's
+//! own transaction, faults, error mapping). The shared conformance suite covers the rest.
+#![cfg(feature = "postgres")]
+
+mod common;
+mod server_support;
+
+use es_runtime::record::postgres::{PostgresDatabase, PostgresRecordManager};
+use es_runtime::record::{ItemQuery, RecordBatch, RecordKind, RecordManager, Tracking};
+use es_runtime::sqlx;
+use es_runtime::Error;
+use server_support::{item, server_url, unique_name};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// A database in a fresh schema, or `None` when PostgreSQL tests are skipped.
+async fn database(tag: &str) -> Option<PostgresDatabase> {
+    let url = server_url("ES_POSTGRES_URL", "postgres")?;
+    let db = match PostgresDatabase::connect_with(&url, 12).await {
+        Ok(db) => db,
+        Err(e) if std::env::var("ES_REQUIRE_SERVERS").as_deref() != Ok("1") => {
+            println!("skipped postgres: cannot connect: {e}");
+            return None;
+        }
+        Err(e) => panic!("PostgreSQL required but unreachable: {e}"),
+    };
+    let db = db.with_schema(&unique_name(tag)).unwrap();
+    db.setup_tables().await.unwrap();
+    Some(db)
+}
+
+async fn eventually_max(m: &PostgresRecordManager, want: i64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let max = m.max_notification_id().await.unwrap();
+        if max == want {
+            return;
+        }
+        assert!(max < want, "max notification id {max} passed {want}");
+        assert!(
+            Instant::now() < deadline,
+            "max notification id stuck at {max}, want {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn pg_writes_reads_and_numbers_a_batch_in_order() {
+    let Some(db) = database("basic").await else {
+        return;
+    };
+    let m = db.record_manager(RecordKind::Events, "app", 0);
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let batch = RecordBatch {
+        items: vec![item(a, 0, "t0"), item(b, 0, "t1"), item(a, 1, "t2")],
+        tracking: Some(Tracking {
+            upstream_application: "up".into(),
+            notification_id: 7,
+        }),
+        causal_dependencies: Some("[1]".into()),
+    };
+    m.write(&batch).await.unwrap();
+    assert_eq!(m.get_item(a, 1).await.unwrap(), item(a, 1, "t2"));
+    assert!(matches!(m.get_item(a, 2).await, Err(Error::NotFound(_))));
+    let desc = m
+        .get_items(
+            a,
+            &ItemQuery {
+                query_descending: true,
+                results_descending: true,
+                limit: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(desc, vec![item(a, 1, "t2")]);
+    let ns = m.get_notifications(1, 10, None).await.unwrap();
+    let topics: Vec<&str> = ns.iter().map(|n| n.item.topic.as_str()).collect();
+    assert_eq!(topics, ["t0", "t1", "t2"]);
+    assert_eq!(ns.iter().map(|n| n.id).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(ns[0].causal_dependencies.as_deref(), Some("[1]"));
+    assert_eq!(ns[1].causal_dependencies, None);
+    assert_eq!(m.max_notification_id().await.unwrap(), 3);
+    assert!(m.has_tracking_record("up", 7).await.unwrap());
+    assert_eq!(m.max_tracking_id("up").await.unwrap(), 7);
+    // Another pipeline of the same application has its own sequence and tracking.
+    let p1 = db.record_manager(RecordKind::Events, "app", 1);
+    p1.write(&RecordBatch::items(vec![item(b, 1, "p1")]))
+        .await
+        .unwrap();
+    assert_eq!(
+        p1.get_notifications(1, 10, None).await.unwrap()[0]
+            .item
+            .topic,
+        "p1"
+    );
+    assert_eq!(p1.max_tracking_id("up").await.unwrap(), 0);
+    db.drop_tables().await.unwrap();
+}
+
+#[tokio::test]
+async fn pg_conflict_writes_nothing_from_the_batch() {
+    let Some(db) = database("conflict").await else {
+        return;
+    };
+    let m = db.record_manager(RecordKind::Events, "app", 0);
+    let s = Uuid::new_v4();
+    m.write(&RecordBatch::items(vec![item(s, 1, "first")]))
+        .await
+        .unwrap();
+    let err = m
+        .write(&RecordBatch::items(vec![item(s, 0, "x"), item(s, 1, "y")]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::RecordConflict(_)), "{err:?}");
+    assert!(matches!(m.get_item(s, 0).await, Err(Error::NotFound(_))));
+    // A duplicate tracking record rejects the whole batch.
+    let track = Some(Tracking {
+        upstream_application: "up".into(),
+        notification_id: 1,
+    });
+    m.write(&RecordBatch {
+        items: vec![item(s, 2, "a")],
+        tracking: track.clone(),
+        causal_dependencies: None,
+    })
+    .await
+    .unwrap();
+    let err = m
+        .write(&RecordBatch {
+            items: vec![item(s, 3, "b")],
+            tracking: track,
+            causal_dependencies: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::RecordConflict(_)), "{err:?}");
+    assert!(matches!(m.get_item(s, 3).await, Err(Error::NotFound(_))));
+    assert_eq!(m.max_notification_id().await.unwrap(), 2);
+    db.drop_tables().await.unwrap();
+}
+
+#[tokio::test]
+async fn pg_rows_of_an_open_older_transaction_hold_back_later_ids() {
+    let Some(db) = database("xmin").await else {
+        return;
+    };
+    let m = db.record_manager(RecordKind::Events, "app", 0);
+    let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    // A starts first (lower transaction id) and stays open while B commits.
+    let mut tx = db.pool().begin().await.unwrap();
+    m.write_in_transaction(&mut tx, &RecordBatch::items(vec![item(a, 0, "A")]))
+        .await
+        .unwrap();
+    m.write(&RecordBatch::items(vec![item(b, 0, "B")]))
+        .await
+        .unwrap();
+    // B is committed but must not get id 1 while A could still commit before it.
+    assert_eq!(m.max_notification_id().await.unwrap(), 0);
+    assert!(m.get_notifications(1, 10, None).await.unwrap().is_empty());
+    tx.commit().await.unwrap();
+    eventually_max(&m, 2).await;
+    let ns = m.get_notifications(1, 10, None).await.unwrap();
+    assert_eq!(
+        ns.iter().map(|n| n.item.topic.as_str()).collect::<Vec<_>>(),
+        ["A", "B"]
+    );
+    // A rolled-back transaction leaves no gap.
+    let mut tx = db.pool().begin().await.unwrap();
+    m.write_in_transaction(&mut tx, &RecordBatch::items(vec![item(c, 0, "C")]))
+        .await
+        .unwrap();
+    m.write(&RecordBatch::items(vec![item(c, 1, "D")]))
+        .await
+        .unwrap();
+    assert_eq!(m.max_notification_id().await.unwrap(), 2);
+    tx.rollback().await.unwrap();
+    eventually_max(&m, 3).await;
+    assert_eq!(
+        m.get_notifications(3, 3, None).await.unwrap()[0].item.topic,
+        "D"
+    );
+    db.drop_tables().await.unwrap();
+}
+
+#[tokio::test]
+async fn pg_users_transaction_commits_or_rolls_back_with_the_events() {
+    let Some(db) = database("usertx").await else {
+        return;
+    };
+    let m = db.record_manager(RecordKind::Events, "app", 0);
+    let own = db.table_name("own_rows");
+    sqlx::query(&format!("CREATE TABLE {own} (x INT)"))
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let s = Uuid::new_v4();
+    let mut tx = db.pool().begin().await.unwrap();
+    sqlx::query(&format!("INSERT INTO {own} VALUES (1)"))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    m.write_in_transaction(&mut tx, &RecordBatch::items(vec![item(s, 0, "x")]))
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    assert!(m.get_items(s, &ItemQuery::all()).await.unwrap().is_empty());
+    let mut tx = db.pool().begin().await.unwrap();
+    sqlx::query(&format!("INSERT INTO {own} VALUES (2)"))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    m.write_in_transaction(&mut tx, &RecordBatch::items(vec![item(s, 0, "y")]))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let count: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {own}"))
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+    assert_eq!(m.get_item(s, 0).await.unwrap().topic, "y");
+    eventually_max(&m, 1).await;
+    db.drop_tables().await.unwrap();
+}
+
+#[tokio::test]
+async fn pg_connection_killed_mid_transaction_writes_nothing_and_is_operational() {
+    let Some(db) = database("kill").await else {
+        return;
+    };
+    let m = db.record_manager(RecordKind::Events, "app", 0);
+    let s = Uuid::new_v4();
+    let mut tx = db.pool().begin().await.unwrap();
+    m.write_in_transaction(&mut tx, &RecordBatch::items(vec![item(s, 0, "doomed")]))
+        .await
+        .unwrap();
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    let killed: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(pid)
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert!(killed);
+    let err = m
+        .write_in_transaction(&mut tx, &RecordBatch::items(vec![item(s, 1, "doomed")]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Operational(_)), "{err:?}");
+    assert!(tx.commit().await.is_err());
+    assert!(m.get_items(s, &ItemQuery::all()).await.unwrap().is_empty());
+    assert_eq!(m.max_notification_id().await.unwrap(), 0);
+    // The pool recovers: the next write works.
+    m.write(&RecordBatch::items(vec![item(s, 0, "alive")]))
+        .await
+        .unwrap();
+    eventually_max(&m, 1).await;
+    db.drop_tables().await.unwrap();
+}
+
+#[tokio::test]
+async fn pg_unreachable_server_and_bad_url_are_typed_errors() {
+    let err = PostgresDatabase::connect("postgres://postgres@127.0.0.1:1/test")
+        .await
+        .unwrap_err();
+    match err {
+        Error::Operational(m) => assert!(m.contains("127.0.0.1:1"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    let err = PostgresDatabase::connect("not a url").await.unwrap_err();
+    assert!(matches!(err, Error::Configuration(_)), "{err:?}");
+    let Some(db) = database("names").await else {
+        return;
+    };
+    assert!(matches!(
+        db.clone().with_table_prefix("x; drop"),
+        Err(Error::Configuration(_))
+    ));
+    // Tables that were never created: a configuration error naming the table.
+    let bare = db.clone().with_table_prefix("missing_").unwrap();
+    let err = bare
+        .record_manager(RecordKind::Snapshots, "app", 0)
+        .get_item(Uuid::new_v4(), 0)
+        .await
+        .unwrap_err();
+    match err {
+        Error::Configuration(m) => assert!(m.contains("missing_snapshots"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    db.drop_tables().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_eight_racing_appenders_one_wins_per_position() {
+    let Some(db) = database("race").await else {
+        return;
+    };
+    let ms = (0..8)
+        .map(|_| Arc::new(db.record_manager(RecordKind::Events, "app", 0)))
+        .collect();
+    server_support::racing_appenders(ms, 20).await;
+    db.drop_tables().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_eight_writers_with_tailing_reader_see_ids_1_to_4000_without_gaps() {
+    let Some(db) = database("tail").await else {
+        return;
+    };
+    let ms = (0..8)
+        .map(|_| Arc::new(db.record_manager(RecordKind::Events, "app", 0)))
+        .collect();
+    let reader = Arc::new(db.record_manager(RecordKind::Events, "app", 0));
+    server_support::tailing_reader(ms, reader, 500).await;
+    db.drop_tables().await.unwrap();
+}
+
+#[tokio::test]
+async fn pg_a_foreign_table_of_the_same_name_is_a_configuration_error() {
+    let Some(db) = database("foreign").await else {
+        return;
+    };
+    let other = db.clone().with_table_prefix("other_").unwrap();
+    let table = other.table_name("stored_events");
+    // Another library's table under the name es would use.
+    sqlx::query(&format!(
+        "CREATE TABLE {table} (application_name VARCHAR(32), originator_id UUID, \
+         originator_version BIGINT, topic TEXT, state TEXT)"
+    ))
+    .execute(db.pool())
+    .await
+    .unwrap();
+    match other.setup_tables().await {
+        Err(Error::Configuration(m)) => assert!(m.contains(&table), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    db.drop_tables().await.unwrap();
+}
+
+#[tokio::test]
+async fn pg_corrupt_rows_and_unknown_topics_are_typed_errors_on_read() {
+    use common::{Added, Counter, Started};
+    use es_runtime::domain::aggregate::{create, trigger};
+    use es_runtime::mapper::Mapper;
+    use es_runtime::prelude::Aggregate;
+    use es_runtime::store::{EventQuery, EventStore};
+    use es_runtime::IntegrityError;
+    let Some(db) = database("corrupt").await else {
+        return;
+    };
+    let store = EventStore::new(
+        Arc::new(db.record_manager(RecordKind::Events, "app", 0)),
+        Mapper::new(),
+    );
+    let mut c: Counter = create(Uuid::new_v4(), Started { count: 1 }).unwrap();
+    trigger(&mut c, Added { by: 1 }).unwrap();
+    store.store_all(&c.collect_pending()).await.unwrap();
+    assert_eq!(
+        store
+            .get_events(c.id(), &EventQuery::all())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let events = db.table_name("stored_events");
+    let tamper = |sql: String| {
+        let pool = db.pool().clone();
+        let id = c.id();
+        async move { sqlx::query(&sql).bind(id).execute(&pool).await.unwrap() }
+    };
+    // A changed byte of the stored state: the hash no longer matches.
+    tamper(format!(
+        "UPDATE {events} SET state = convert_to(replace(convert_from(state, 'UTF8'), '\"by\":1', '\"by\":7'), 'UTF8') \
+         WHERE originator_id = $1 AND originator_version = 1"
+    ))
+    .await;
+    let err = store
+        .get_events(c.id(), &EventQuery::all())
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, Error::DataIntegrity(IntegrityError::EventHash { .. })),
+        "{err:?}"
+    );
+    // Bytes that are not an event at all.
+    tamper(format!("UPDATE {events} SET state = '\\xff0001'::bytea WHERE originator_id = $1 AND originator_version = 1")).await;
+    let err = store
+        .get_events(c.id(), &EventQuery::all())
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(err, Error::DataIntegrity(_)), "{err:?}");
+    // An event of a type this program does not know (stored correctly, never registered).
+    trigger(&mut c, Unregistered { note: 1 }).unwrap();
+    store.store_all(&c.collect_pending()).await.unwrap();
+    let err = store.get_event(c.id(), 2).await.err().unwrap();
+    assert!(matches!(err, Error::TopicResolution(_)), "{err:?}");
+    db.drop_tables().await.unwrap();
+}
+
+/// An event type that is deliberately not registered: reading it back cannot resolve its topic.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Unregistered {
+    note: i64,
+}
+
+impl es_runtime::prelude::EventPayload for Unregistered {
+    type Aggregate = common::Counter;
+    const TOPIC: &'static str = "tests::Counter.Unregistered";
+    fn mutate(self, _c: &mut common::Counter) -> es_runtime::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,225 @@
+//! es benchmarks: the same workloads as the reference library's peer script
+//! (`../shared/peers/python_eventsourcing_7_1_1.py`), printing the same `RESULT` lines.
+//!
+//! ```text
+//! cargo run --release --all-features --example bench -- --backend <memory|sqlite-memory|sqlite-file|postgres|mysql> \
+//!     --n 2000 [--replay-len 1000] [--workloads save_new,append_one,replay,read_log,...]
+//! ```
+//!
+//! Workloads: `save_new` (N new aggregates, create + one event, one transaction each),
+//! `append_one` (one aggregate, N further events, one transaction each), `replay` (get an
+//! aggregate of R events, repeated to about 20k events), `read_log` (read every notification
+//! once, decoded), and application variants: `save_new_enc` / `replay_enc` (AES-256-GCM),
+//! `replay_snap` (snapshot every 100 events), `replay_big` (one replay of R events, reporting
+//! peak resident memory). `raw_*` workloads write or read the same rows with the driver alone,
+//! in the same number of transactions: the limit es is measured against.
+
+mod raw;
+mod world;
+
+use es_runtime::application::{Application, Database};
+use es_runtime::mapper::Cipher;
+use es_runtime::prelude::*;
+use es_runtime::record::memory::InMemoryDatabase;
+use std::sync::Arc;
+use std::time::Instant;
+use world::World;
+
+struct Args {
+    backend: String,
+    n: usize,
+    replay_len: usize,
+    workloads: Vec<String>,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        backend: "memory".into(),
+        n: 2000,
+        replay_len: 1000,
+        workloads: "save_new,append_one,replay,read_log,save_new_enc,replay_enc,replay_snap"
+            .split(',')
+            .map(String::from)
+            .collect(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let v = it.next().unwrap_or_default();
+        match k.as_str() {
+            "--backend" => a.backend = v,
+            "--n" => a.n = v.parse().unwrap_or(a.n),
+            "--replay-len" => a.replay_len = v.parse().unwrap_or(a.replay_len),
+            "--workloads" => a.workloads = v.split(',').map(String::from).collect(),
+            other => eprintln!("ignoring unknown argument {other}"),
+        }
+    }
+    a
+}
+
+fn report(workload: &str, backend: &str, count: usize, started: Instant) {
+    let s = started.elapsed().as_secs_f64();
+    println!(
+        "RESULT {workload} {backend} {count} {s:.6} {:.1}",
+        count as f64 / s
+    );
+}
+
+async fn database(backend: &str) -> Result<Arc<dyn Database>> {
+    match backend {
+        "memory" | "popo" => Ok(Arc::new(InMemoryDatabase::new())),
+        other => es_runtime::application::connect_backend(other).await,
+    }
+}
+
+async fn app(
+    db: &Arc<dyn Database>,
+    name: &str,
+    cipher: bool,
+    snapshots: bool,
+) -> Result<Application> {
+    let mut b = Application::builder(name).database(db.clone());
+    if cipher {
+        b = b.cipher(Cipher::from_base64(&Cipher::random_key(32)?)?);
+    }
+    if snapshots {
+        b = b.snapshot_period(100);
+    }
+    b.build().await
+}
+
+async fn save_new(app: &Application, backend: &str, label: &str, n: usize) -> Result<()> {
+    let t = Instant::now();
+    for _ in 0..n {
+        let mut w = World::create("gods")?;
+        w.make_it_so("dinosaurs".into())?;
+        app.save(&mut w).await?;
+    }
+    report(label, backend, n, t);
+    Ok(())
+}
+
+async fn append_one(app: &Application, backend: &str, n: usize) -> Result<()> {
+    let mut w = World::create("gods")?;
+    app.save(&mut w).await?;
+    let t = Instant::now();
+    for i in 0..n {
+        w.make_it_so(format!("thing {i}"))?;
+        app.save(&mut w).await?;
+    }
+    report("append_one", backend, n, t);
+    Ok(())
+}
+
+async fn replay(
+    app: &Application,
+    backend: &str,
+    label: &str,
+    len: usize,
+    reps: Option<usize>,
+) -> Result<()> {
+    let mut r = World::create("gods")?;
+    // Save in chunks so very long histories do not make one giant transaction.
+    for i in 0..len.saturating_sub(1) {
+        r.make_it_so(format!("thing {i}"))?;
+        if r.pending_events().len() >= 10_000 {
+            app.save(&mut r).await?;
+        }
+    }
+    app.save(&mut r).await?;
+    let id = r.id();
+    drop(r);
+    let reps = reps.unwrap_or_else(|| (20_000 / len).max(1));
+    let t = Instant::now();
+    for _ in 0..reps {
+        let copy: World = app.get(id).await?;
+        if copy.history.len() != len - 1 {
+            return Err(Error::Operational(format!(
+                "replayed {} events, expected {}",
+                copy.history.len() + 1,
+                len
+            )));
+        }
+    }
+    report(label, backend, reps * len, t);
+    Ok(())
+}
+
+async fn read_log(app: &Application, backend: &str) -> Result<()> {
+    let t = Instant::now();
+    let records = app.records();
+    let mapper = app.mapper();
+    let mut count = 0;
+    let mut next = 1;
+    loop {
+        let page = records.get_notifications(next, next + 999, None).await?;
+        if page.is_empty() {
+            break;
+        }
+        for n in &page {
+            let e = mapper.from_item(&n.item)?;
+            std::hint::black_box(e);
+        }
+        count += page.len();
+        next = page.last().map(|n| n.id + 1).unwrap_or(next);
+    }
+    report("read_log", backend, count, t);
+    Ok(())
+}
+
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let a = args();
+    if a.workloads.iter().all(|w| w.starts_with("raw_")) {
+        for w in &a.workloads {
+            raw::run(w, &a.backend, a.n, a.replay_len).await?;
+        }
+        return Ok(());
+    }
+    let db = database(&a.backend).await?;
+    let name = format!("bench{}", &Uuid::new_v4().simple().to_string()[..8]);
+    let plain = app(&db, &name, false, false).await?;
+    let b = a.backend.as_str();
+    for w in &a.workloads {
+        match w.as_str() {
+            "save_new" => save_new(&plain, b, "save_new", a.n).await?,
+            "append_one" => append_one(&plain, b, a.n).await?,
+            "replay" => replay(&plain, b, "replay", a.replay_len, None).await?,
+            "read_log" => read_log(&plain, b).await?,
+            "save_new_enc" => {
+                let enc = app(&db, &format!("{name}e"), true, false).await?;
+                save_new(&enc, b, "save_new_enc", a.n).await?
+            }
+            "replay_enc" => {
+                let enc = app(&db, &format!("{name}e"), true, false).await?;
+                replay(&enc, b, "replay_enc", a.replay_len, None).await?
+            }
+            "replay_snap" => {
+                let snap = app(&db, &format!("{name}s"), false, true).await?;
+                replay(&snap, b, "replay_snap", a.replay_len, None).await?
+            }
+            "replay_big" => {
+                let big = app(&db, &format!("{name}b"), false, false).await?;
+                let before = peak_rss_kb();
+                replay(&big, b, "replay_big", a.replay_len, Some(1)).await?;
+                println!(
+                    "PEAK_RSS_KB replay_big {b} {} (before the workload: {before})",
+                    peak_rss_kb()
+                );
+            }
+            raw if raw.starts_with("raw_") => raw::run(raw, b, a.n, a.replay_len).await?,
+            other => eprintln!("unknown workload {other}"),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,336 @@
+//! The raw limit: the same rows written and read with the database driver alone, in the same
+//! number of transactions, without es (no hashing, mapping, notification ids or decoding).
+//! Each run uses a table of its own.
+
+use crate::world::World;
+use es_runtime::mapper::Mapper;
+use es_runtime::prelude::*;
+use es_runtime::record::SequencedItem;
+use std::time::Instant;
+
+/// Pre-mapped rows: `n` saves of (Created, SomethingHappened), as es would write them.
+fn save_new_rows(n: usize) -> Result<Vec<Vec<SequencedItem>>> {
+    let m = Mapper::new();
+    (0..n)
+        .map(|_| {
+            let mut w = World::create("gods")?;
+            w.make_it_so("dinosaurs".into())?;
+            m.to_items(&w.collect_pending())
+        })
+        .collect()
+}
+
+/// Pre-mapped rows: one aggregate, `n` further events, one per save.
+fn append_rows(n: usize) -> Result<Vec<Vec<SequencedItem>>> {
+    let m = Mapper::new();
+    let mut w = World::create("gods")?;
+    w.collect_pending();
+    (0..n)
+        .map(|i| {
+            w.make_it_so(format!("thing {i}"))?;
+            m.to_items(&w.collect_pending())
+        })
+        .collect()
+}
+
+fn report(workload: &str, backend: &str, count: usize, started: Instant) {
+    let s = started.elapsed().as_secs_f64();
+    println!(
+        "RESULT {workload} {backend} {count} {s:.6} {:.1}",
+        count as f64 / s
+    );
+}
+
+/// Runs a `raw_*` workload (`raw_save_new`, `raw_append_one`, `raw_replay`, `raw_read_log`).
+pub async fn run(workload: &str, backend: &str, n: usize, replay_len: usize) -> Result<()> {
+    match backend {
+        #[cfg(feature = "postgres")]
+        "postgres" => pg::run(workload, backend, n, replay_len).await,
+        #[cfg(feature = "mysql")]
+        "mysql" => my::run(workload, backend, n, replay_len).await,
+        #[cfg(feature = "sqlite")]
+        "sqlite-memory" | "sqlite-file" => lite::run(workload, backend, n, replay_len),
+        _ => {
+            eprintln!("no raw limit for backend {backend} in this build");
+            Ok(())
+        }
+    }
+}
+
+fn op(e: impl std::fmt::Display) -> Error {
+    Error::Operational(e.to_string())
+}
+
+fn table_name() -> String {
+    format!(
+        "es_bench_raw_{}",
+        &Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+#[cfg(feature = "postgres")]
+mod pg {
+    use super::*;
+    use sqlx::postgres::PgPoolOptions;
+
+    pub async fn run(workload: &str, backend: &str, n: usize, replay_len: usize) -> Result<()> {
+        let url = std::env::var("ES_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .map_err(op)?;
+        let t = table_name();
+        sqlx::query(&format!(
+            "CREATE TABLE {t} (originator_id uuid NOT NULL, originator_version bigint NOT NULL, topic text NOT NULL, \
+             state bytea NOT NULL, id bigserial, PRIMARY KEY (originator_id, originator_version))"
+        ))
+        .execute(&pool)
+        .await
+        .map_err(op)?;
+        let insert = format!(
+            "INSERT INTO {t} (originator_id, originator_version, topic, state) \
+             SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::text[], $4::bytea[])"
+        );
+        let write = |rows: Vec<Vec<SequencedItem>>, label: &'static str| {
+            let pool = pool.clone();
+            let insert = insert.clone();
+            async move {
+                let count = rows.len();
+                let started = Instant::now();
+                for save in rows {
+                    let ids: Vec<Uuid> = save.iter().map(|i| i.sequence_id).collect();
+                    let pos: Vec<i64> = save.iter().map(|i| i.position).collect();
+                    let topics: Vec<String> = save.iter().map(|i| i.topic.clone()).collect();
+                    let states: Vec<Vec<u8>> = save.into_iter().map(|i| i.state).collect();
+                    sqlx::query(&insert)
+                        .bind(ids)
+                        .bind(pos)
+                        .bind(topics)
+                        .bind(states)
+                        .execute(&pool)
+                        .await
+                        .map_err(op)?;
+                }
+                if !label.is_empty() {
+                    report(label, backend, count, started);
+                }
+                Ok::<_, Error>(())
+            }
+        };
+        let result = match workload {
+            "raw_save_new" => write(save_new_rows(n)?, "raw_save_new").await,
+            "raw_append_one" => write(append_rows(n)?, "raw_append_one").await,
+            "raw_replay" | "raw_read_log" => {
+                let rows = append_rows(replay_len)?;
+                let seq = rows[0][0].sequence_id;
+                write(rows, "").await?;
+                if workload == "raw_replay" {
+                    let reps = (20_000 / replay_len).max(1);
+                    let started = Instant::now();
+                    for _ in 0..reps {
+                        let got: Vec<(i64, Vec<u8>)> = sqlx::query_as(&format!(
+                            "SELECT originator_version, state FROM {t} WHERE originator_id = $1 ORDER BY originator_version"
+                        ))
+                        .bind(seq)
+                        .fetch_all(&pool)
+                        .await
+                        .map_err(op)?;
+                        std::hint::black_box(got);
+                    }
+                    report("raw_replay", backend, reps * replay_len, started);
+                } else {
+                    let started = Instant::now();
+                    let (mut next, mut count) = (0i64, 0usize);
+                    loop {
+                        let got: Vec<(i64, Uuid, i64, String, Vec<u8>)> = sqlx::query_as(&format!(
+                            "SELECT id, originator_id, originator_version, topic, state FROM {t} WHERE id > $1 ORDER BY id LIMIT 1000"
+                        ))
+                        .bind(next)
+                        .fetch_all(&pool)
+                        .await
+                        .map_err(op)?;
+                        let Some(last) = got.last() else { break };
+                        next = last.0;
+                        count += got.len();
+                    }
+                    report("raw_read_log", backend, count, started);
+                }
+                Ok(())
+            }
+            other => {
+                eprintln!("unknown raw workload {other}");
+                Ok(())
+            }
+        };
+        sqlx::query(&format!("DROP TABLE {t}"))
+            .execute(&pool)
+            .await
+            .map_err(op)?;
+        result
+    }
+}
+
+#[cfg(feature = "mysql")]
+mod my {
+    use super::*;
+    use sqlx::mysql::MySqlPoolOptions;
+
+    pub async fn run(workload: &str, backend: &str, n: usize, replay_len: usize) -> Result<()> {
+        let url = std::env::var("ES_MYSQL_URL")
+            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
+        let pool = MySqlPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .map_err(op)?;
+        let t = table_name();
+        sqlx::query(&format!(
+            "CREATE TABLE {t} (originator_id BINARY(16) NOT NULL, originator_version BIGINT NOT NULL, topic TEXT NOT NULL, \
+             state LONGBLOB NOT NULL, id BIGINT AUTO_INCREMENT UNIQUE, PRIMARY KEY (originator_id, originator_version))"
+        ))
+        .execute(&pool)
+        .await
+        .map_err(op)?;
+        let write = |rows: Vec<Vec<SequencedItem>>, label: &'static str| {
+            let pool = pool.clone();
+            let t = t.clone();
+            async move {
+                let count = rows.len();
+                let started = Instant::now();
+                for save in rows {
+                    let placeholders = vec!["(?, ?, ?, ?)"; save.len()].join(", ");
+                    let sql = format!("INSERT INTO {t} (originator_id, originator_version, topic, state) VALUES {placeholders}");
+                    let mut q = sqlx::query(&sql);
+                    for i in save {
+                        q = q
+                            .bind(i.sequence_id.as_bytes().to_vec())
+                            .bind(i.position)
+                            .bind(i.topic)
+                            .bind(i.state);
+                    }
+                    q.execute(&pool).await.map_err(op)?;
+                }
+                if !label.is_empty() {
+                    report(label, backend, count, started);
+                }
+                Ok::<_, Error>(())
+            }
+        };
+        let result = match workload {
+            "raw_save_new" => write(save_new_rows(n)?, "raw_save_new").await,
+            "raw_append_one" => write(append_rows(n)?, "raw_append_one").await,
+            "raw_replay" => {
+                let rows = append_rows(replay_len)?;
+                let seq = rows[0][0].sequence_id;
+                write(rows, "").await?;
+                let reps = (20_000 / replay_len).max(1);
+                let started = Instant::now();
+                for _ in 0..reps {
+                    let got: Vec<(i64, Vec<u8>)> = sqlx::query_as(&format!(
+                        "SELECT originator_version, state FROM {t} WHERE originator_id = ? ORDER BY originator_version"
+                    ))
+                    .bind(seq.as_bytes().to_vec())
+                    .fetch_all(&pool)
+                    .await
+                    .map_err(op)?;
+                    std::hint::black_box(got);
+                }
+                report("raw_replay", backend, reps * replay_len, started);
+                Ok(())
+            }
+            other => {
+                eprintln!("unknown raw workload {other} for mysql");
+                Ok(())
+            }
+        };
+        sqlx::query(&format!("DROP TABLE {t}"))
+            .execute(&pool)
+            .await
+            .map_err(op)?;
+        result
+    }
+}
+
+#[cfg(feature = "sqlite")]
+mod lite {
+    use super::*;
+
+    pub fn run(workload: &str, backend: &str, n: usize, replay_len: usize) -> Result<()> {
+        let mut conn = if backend == "sqlite-file" {
+            let dir = std::env::temp_dir().join(format!("es-raw-{}", Uuid::new_v4().simple()));
+            std::fs::create_dir_all(&dir).map_err(op)?;
+            let c = rusqlite::Connection::open(dir.join("raw.db")).map_err(op)?;
+            c.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+                .map_err(op)?;
+            c
+        } else {
+            rusqlite::Connection::open_in_memory().map_err(op)?
+        };
+        let t = table_name();
+        conn.execute_batch(&format!(
+            "CREATE TABLE {t} (originator_id BLOB NOT NULL, originator_version INTEGER NOT NULL, topic TEXT NOT NULL, \
+             state BLOB NOT NULL, PRIMARY KEY (originator_id, originator_version))"
+        ))
+        .map_err(op)?;
+        let mut write = |rows: Vec<Vec<SequencedItem>>, label: &str| -> Result<()> {
+            let count = rows.len();
+            let started = Instant::now();
+            for save in rows {
+                let tx = conn.transaction().map_err(op)?;
+                {
+                    let placeholders = vec!["(?, ?, ?, ?)"; save.len()].join(", ");
+                    let mut st = tx
+                        .prepare_cached(&format!("INSERT INTO {t} VALUES {placeholders}"))
+                        .map_err(op)?;
+                    let mut params: Vec<Box<dyn rusqlite::ToSql>> =
+                        Vec::with_capacity(save.len() * 4);
+                    for i in save {
+                        params.push(Box::new(i.sequence_id.as_bytes().to_vec()));
+                        params.push(Box::new(i.position));
+                        params.push(Box::new(i.topic));
+                        params.push(Box::new(i.state));
+                    }
+                    st.execute(rusqlite::params_from_iter(params.iter()))
+                        .map_err(op)?;
+                }
+                tx.commit().map_err(op)?;
+            }
+            if !label.is_empty() {
+                report(label, backend, count, started);
+            }
+            Ok(())
+        };
+        match workload {
+            "raw_save_new" => write(save_new_rows(n)?, "raw_save_new"),
+            "raw_append_one" => write(append_rows(n)?, "raw_append_one"),
+            "raw_replay" => {
+                let rows = append_rows(replay_len)?;
+                let seq = rows[0][0].sequence_id;
+                write(rows, "")?;
+                let reps = (20_000 / replay_len).max(1);
+                let started = Instant::now();
+                let mut st = conn
+                    .prepare_cached(&format!(
+                        "SELECT originator_version, state FROM {t} WHERE originator_id = ? ORDER BY originator_version"
+                    ))
+                    .map_err(op)?;
+                for _ in 0..reps {
+                    let got: Vec<(i64, Vec<u8>)> = st
+                        .query_map([seq.as_bytes().to_vec()], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .map_err(op)?
+                        .collect::<std::result::Result<_, _>>()
+                        .map_err(op)?;
+                    std::hint::black_box(got);
+                }
+                report("raw_replay", backend, reps * replay_len, started);
+                Ok(())
+            }
+            other => {
+                eprintln!("unknown raw workload {other} for sqlite");
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Bad configuration gives clear errors at construction time.
+
+mod support;
+
+use es_runtime::application::{connect, Application, Config};
+use es_runtime::Error;
+
+#[tokio::test]
+async fn unsupported_scheme_names_the_url() {
+    let Err(e) = connect("oracle://db/x").await else {
+        panic!("an unsupported scheme must fail")
+    };
+    assert!(
+        matches!(&e, Error::Configuration(m) if m.contains("oracle://db/x")),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn malformed_cipher_key_fails_before_connecting() {
+    let e = Config::from_vars(|k| (k == "CIPHER_KEY").then(|| "not-a-key".to_string()))
+        .expect_err("must fail");
+    assert!(
+        matches!(&e, Error::Configuration(m) if m.contains("CIPHER_KEY")),
+        "{e}"
+    );
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn unreachable_postgres_is_operational_naming_the_address() {
+    let started = std::time::Instant::now();
+    let Err(e) = connect("postgres://postgres@127.0.0.1:1/test").await else {
+        panic!("connecting to a closed port must fail")
+    };
+    assert!(
+        matches!(&e, Error::Operational(m) if m.contains("127.0.0.1:1")),
+        "{e}"
+    );
+    assert!(started.elapsed().as_secs() < 30);
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn missing_postgres_tables_are_reported_when_the_application_is_built() {
+    let Some(url) = support::server_url("ES_POSTGRES_URL", "postgres") else {
+        return;
+    };
+    let db = es_runtime::record::postgres::PostgresDatabase::connect_with(&url, 1)
+        .await
+        .unwrap()
+        .with_table_prefix(&support::unique("missing"))
+        .unwrap();
+    let e = Application::builder("x")
+        .database(std::sync::Arc::new(db))
+        .build()
+        .await
+        .expect_err("must fail");
+    assert!(
+        matches!(&e, Error::Configuration(m) if m.contains("setup_tables")),
+        "{e}"
+    );
+}
+
+#[cfg(feature = "mysql")]
+#[tokio::test]
+async fn missing_mysql_tables_are_reported_when_the_application_is_built() {
+    let Some(url) = support::server_url("ES_MYSQL_URL", "mysql") else {
+        return;
+    };
+    let db = es_runtime::record::mysql::MySqlDatabase::connect_with(&url, 1)
+        .await
+        .unwrap()
+        .with_table_prefix(&support::unique("missing"))
+        .unwrap();
+    let e = Application::builder("x")
+        .database(std::sync::Arc::new(db))
+        .build()
+        .await
+        .expect_err("must fail");
+    assert!(
+        matches!(&e, Error::Configuration(m) if m.contains("stored_events")),
+        "{e}"
+    );
+}
