@@ -419,3 +419,79 @@ impl es_runtime::prelude::EventPayload for Unregistered {
         Ok(())
     }
 }
+
+/// Counts the rows that have a notification id, without running the sequencer.
+async fn numbered(db: &PostgresDatabase) -> i64 {
+    let events = db.table_name("stored_events");
+    sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM {events} WHERE notification_id IS NOT NULL"
+    ))
+    .fetch_one(db.pool())
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn pg_background_sequencer_numbers_writes_without_a_reader() {
+    let Some(db) = database("background").await else {
+        return;
+    };
+    let m = db.record_manager(RecordKind::Events, "app", 0);
+    let s = Uuid::new_v4();
+    for v in 0..5 {
+        m.write(&RecordBatch::items(vec![item(s, v, "bg")]))
+            .await
+            .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while numbered(&db).await < 5 {
+        assert!(Instant::now() < deadline, "background sequencer never ran");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Switched off, ids wait for the first read, which assigns them.
+    let quiet = db.clone().with_background_sequencing(false);
+    let q = quiet.record_manager(RecordKind::Events, "quiet", 0);
+    q.write(&RecordBatch::items(vec![item(s, 10, "q")]))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(numbered(&db).await, 5);
+    eventually_max(&q, 1).await;
+    assert_eq!(numbered(&db).await, 6);
+    db.drop_tables().await.unwrap();
+}
+
+#[tokio::test]
+async fn pg_sequencer_refuses_other_isolation_levels() {
+    let Some(db) = database("isolation").await else {
+        return;
+    };
+    let url = std::env::var("ES_POSTGRES_URL").unwrap();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                sqlx::query("SET default_transaction_isolation = 'repeatable read'")
+                    .execute(conn)
+                    .await
+                    .map(|_| ())
+            })
+        })
+        .connect(&url)
+        .await
+        .unwrap();
+    let schema: String = db.table_name("x").split('.').next().unwrap().to_string();
+    let other = PostgresDatabase::from_pool(pool)
+        .with_schema(&schema)
+        .unwrap()
+        .with_background_sequencing(false);
+    let m = other.record_manager(RecordKind::Events, "app", 0);
+    m.write(&RecordBatch::items(vec![item(Uuid::new_v4(), 0, "x")]))
+        .await
+        .unwrap();
+    match m.max_notification_id().await {
+        Err(Error::Configuration(msg)) => assert!(msg.contains("READ COMMITTED"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
+    db.drop_tables().await.unwrap();
+}
