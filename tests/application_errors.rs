@@ -7,7 +7,9 @@ use es_runtime::Error;
 
 #[tokio::test]
 async fn unsupported_scheme_names_the_url() {
-    let e = connect("oracle://db/x").await.err().expect("must fail");
+    let Err(e) = connect("oracle://db/x").await else {
+        panic!("an unsupported scheme must fail")
+    };
     assert!(
         matches!(&e, Error::Configuration(m) if m.contains("oracle://db/x")),
         "{e}"
@@ -17,8 +19,7 @@ async fn unsupported_scheme_names_the_url() {
 #[tokio::test]
 async fn malformed_cipher_key_fails_before_connecting() {
     let e = Config::from_vars(|k| (k == "CIPHER_KEY").then(|| "not-a-key".to_string()))
-        .err()
-        .expect("must fail");
+        .expect_err("must fail");
     assert!(
         matches!(&e, Error::Configuration(m) if m.contains("CIPHER_KEY")),
         "{e}"
@@ -29,10 +30,9 @@ async fn malformed_cipher_key_fails_before_connecting() {
 #[tokio::test]
 async fn unreachable_postgres_is_operational_naming_the_address() {
     let started = std::time::Instant::now();
-    let e = connect("postgres://postgres@127.0.0.1:1/test")
-        .await
-        .err()
-        .expect("must fail");
+    let Err(e) = connect("postgres://postgres@127.0.0.1:1/test").await else {
+        panic!("connecting to a closed port must fail")
+    };
     assert!(
         matches!(&e, Error::Operational(m) if m.contains("127.0.0.1:1")),
         "{e}"
@@ -56,8 +56,7 @@ async fn missing_postgres_tables_are_reported_when_the_application_is_built() {
         .database(std::sync::Arc::new(db))
         .build()
         .await
-        .err()
-        .expect("must fail");
+        .expect_err("must fail");
     assert!(
         matches!(&e, Error::Configuration(m) if m.contains("setup_tables")),
         "{e}"
@@ -80,8 +79,7 @@ async fn missing_mysql_tables_are_reported_when_the_application_is_built() {
         .database(std::sync::Arc::new(db))
         .build()
         .await
-        .err()
-        .expect("must fail");
+        .expect_err("must fail");
     assert!(
         matches!(&e, Error::Configuration(m) if m.contains("stored_events")),
         "{e}"

@@ -156,8 +156,39 @@ async fn connect_mysql(_url: &str) -> Result<Arc<dyn Database>> {
 
 #[cfg(feature = "sqlite")]
 async fn connect_sqlite(url: &str) -> Result<Arc<dyn Database>> {
-    let _ = url;
-    Err(Error::Configuration("SQLite backend not wired yet".into()))
+    use crate::record::sqlite::SqliteDatabase;
+    let rest = &url["sqlite:".len().min(url.len())..];
+    let path = rest.strip_prefix("//").unwrap_or(rest);
+    let path = path.split('?').next().unwrap_or_default();
+    let db = match path {
+        ":memory:" => SqliteDatabase::memory()?,
+        "" => {
+            return Err(Error::Configuration(format!(
+                "SQLite URL {url:?} names no file: use sqlite://path/to/file.db or sqlite::memory:"
+            )))
+        }
+        file => SqliteDatabase::open(file)?,
+    }
+    .with_table_prefix(TABLE_PREFIX)?;
+    db.setup_tables()?;
+    Ok(Arc::new(db))
+}
+
+#[cfg(feature = "sqlite")]
+impl Database for crate::record::sqlite::SqliteDatabase {
+    fn record_manager(
+        &self,
+        kind: crate::record::RecordKind,
+        application_name: &str,
+        pipeline_id: i64,
+    ) -> Arc<dyn crate::record::RecordManager> {
+        Arc::new(crate::record::sqlite::SqliteDatabase::record_manager(
+            self,
+            kind,
+            application_name,
+            pipeline_id,
+        ))
+    }
 }
 
 #[cfg(feature = "postgres")]

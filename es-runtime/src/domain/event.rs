@@ -134,7 +134,10 @@ pub trait Mutate<A> {
 pub struct Event<P> {
     meta: EventMeta,
     data: P,
-    raw: Box<RawValue>,
+    /// The whole stored state (JSON, with hash), written once.
+    state: Box<[u8]>,
+    /// Where the payload JSON lies in `state`.
+    data_at: (usize, usize),
 }
 
 impl<P: PartialEq> PartialEq for Event<P> {
@@ -159,7 +162,6 @@ impl<P: EventPayload> Event<P> {
         previous_hash: String,
         data: P,
     ) -> Result<Self> {
-        let raw = serde_json::value::to_raw_value(&data)?;
         let mut meta = EventMeta {
             originator_id,
             originator_version,
@@ -168,10 +170,23 @@ impl<P: EventPayload> Event<P> {
             hash: String::new(),
             schema: P::VERSION,
         };
-        let mut canonical = Vec::with_capacity(160 + raw.get().len());
-        write_canonical(&mut canonical, P::TOPIC, &meta, raw.get());
-        meta.hash = integrity::hash_canonical(&canonical);
-        Ok(Event { meta, data, raw })
+        let mut buf = Vec::with_capacity(320);
+        write_header(&mut buf, P::TOPIC, &meta);
+        let start = buf.len();
+        serde_json::to_writer(&mut buf, &data)?;
+        let end = buf.len();
+        buf.push(b'}');
+        meta.hash = integrity::hash_canonical(&buf);
+        buf.pop();
+        buf.extend_from_slice(HASH_PREFIX);
+        buf.extend_from_slice(meta.hash.as_bytes());
+        buf.extend_from_slice(b"\"}");
+        Ok(Event {
+            meta,
+            data,
+            state: buf.into_boxed_slice(),
+            data_at: (start, end),
+        })
     }
 
     /// Decodes one event of this type from its stored state, verifying its hash.
@@ -189,10 +204,17 @@ impl<P: EventPayload> Event<P> {
 
     /// Decodes from parsed (and already hash-verified) state, upcasting older schemas.
     pub fn from_parsed(s: &StateRef<'_>) -> Result<Self> {
+        let data = decode_data::<P>(s)?;
+        let start = (s.data.get().as_ptr() as usize).wrapping_sub(s.bytes.as_ptr() as usize);
+        let end = start + s.data.get().len();
+        if end > s.bytes.len() {
+            return Err(corrupt("payload lies outside the state".into()));
+        }
         Ok(Event {
             meta: s.meta(),
-            data: decode_data::<P>(s)?,
-            raw: s.data.to_owned(),
+            data,
+            state: s.bytes.into(),
+            data_at: (start, end),
         })
     }
 
@@ -234,7 +256,12 @@ impl<P> Event<P> {
     }
     /// The payload JSON exactly as it was hashed.
     pub fn data_json(&self) -> &str {
-        self.raw.get()
+        std::str::from_utf8(&self.state[self.data_at.0..self.data_at.1]).unwrap_or_default()
+    }
+
+    /// The stored state (JSON with hash) exactly as written.
+    pub fn state(&self) -> &[u8] {
+        &self.state
     }
 }
 
@@ -242,8 +269,8 @@ fn corrupt(msg: String) -> Error {
     Error::DataIntegrity(IntegrityError::Corrupt(msg))
 }
 
-/// Writes the canonical (hashed) form of an event: its state without the `hash` member.
-fn write_canonical(out: &mut Vec<u8>, topic: &str, meta: &EventMeta, data: &str) {
+/// Writes the start of an event's state, up to and including `"data":`.
+fn write_header(out: &mut Vec<u8>, topic: &str, meta: &EventMeta) {
     use std::io::Write;
     out.extend_from_slice(b"{\"topic\":");
     // Writing a &str to a Vec cannot fail.
@@ -257,22 +284,11 @@ fn write_canonical(out: &mut Vec<u8>, topic: &str, meta: &EventMeta, data: &str)
     );
     let _ = serde_json::to_writer(&mut *out, &meta.previous_hash);
     let _ = write!(out, ",\"schema\":{},\"data\":", meta.schema);
-    out.extend_from_slice(data.as_bytes());
-    out.push(b'}');
 }
 
 /// Length of `,"hash":"<64 hex>"}` at the end of a state.
 const HASH_SUFFIX_LEN: usize = 75;
 const HASH_PREFIX: &[u8] = b",\"hash\":\"";
-
-/// Writes an event's full stored state.
-fn write_state(out: &mut Vec<u8>, topic: &str, meta: &EventMeta, data: &str) {
-    write_canonical(out, topic, meta, data);
-    out.pop();
-    out.extend_from_slice(HASH_PREFIX);
-    out.extend_from_slice(meta.hash.as_bytes());
-    out.extend_from_slice(b"\"}");
-}
 
 /// A stored event state, parsed without copying its payload, after its hash has been verified.
 #[derive(Debug, Deserialize)]
@@ -297,6 +313,9 @@ pub struct StateRef<'a> {
     /// The event's hash.
     #[serde(borrow)]
     pub hash: Cow<'a, str>,
+    /// The whole state the fields were parsed from.
+    #[serde(skip)]
+    pub bytes: &'a [u8],
 }
 
 impl<'a> StateRef<'a> {
@@ -321,8 +340,9 @@ impl<'a> StateRef<'a> {
         };
         let mut computed = [0u8; 64];
         integrity::hex_into(&digest, &mut computed);
-        let parsed: StateRef<'a> = serde_json::from_slice(state)
+        let mut parsed: StateRef<'a> = serde_json::from_slice(state)
             .map_err(|e| corrupt(format!("event state is not valid: {e}")))?;
+        parsed.bytes = state;
         if computed[..] != *stored_hash || parsed.hash.as_bytes() != stored_hash {
             return Err(Error::DataIntegrity(IntegrityError::EventHash {
                 originator_id: parsed.originator_id,
@@ -387,14 +407,16 @@ impl<P: EventPayload> AnyEvent for Event<P> {
         &self.meta
     }
     fn data_json(&self) -> &str {
-        self.raw.get()
+        Event::data_json(self)
     }
     fn write_state(&self, out: &mut Vec<u8>) {
-        write_state(out, P::TOPIC, &self.meta, self.raw.get());
+        out.extend_from_slice(&self.state);
     }
     fn verify_hash(&self) -> Result<()> {
-        let mut canonical = Vec::with_capacity(160 + self.raw.get().len());
-        write_canonical(&mut canonical, P::TOPIC, &self.meta, self.raw.get());
+        let n = self.state.len().saturating_sub(HASH_SUFFIX_LEN);
+        let mut canonical = Vec::with_capacity(n + 1);
+        canonical.extend_from_slice(&self.state[..n]);
+        canonical.push(b'}');
         let computed = integrity::hash_canonical(&canonical);
         if computed != self.meta.hash {
             return Err(Error::DataIntegrity(IntegrityError::EventHash {

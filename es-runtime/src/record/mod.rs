@@ -11,6 +11,8 @@ pub mod mysql;
 pub mod postgres;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod sql;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 
 use crate::error::Result;
 use async_trait::async_trait;
