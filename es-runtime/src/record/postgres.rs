@@ -439,13 +439,16 @@ $es$;
             self.names.schema.as_deref().unwrap_or("").as_bytes(),
             self.names.prefix.as_bytes(),
         ]);
+        // Executor methods return boxed `Send` futures: callers may spawn this one.
+        use sqlx::Executor as _;
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(key)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        if let Err(e) = sqlx::raw_sql(&self.ddl()).execute(&mut *tx).await {
+        let locked = (&mut *tx)
+            .execute(sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(key))
+            .await;
+        locked.map_err(map_err)?;
+        let ddl = self.ddl();
+        let created = (&mut *tx).execute(sqlx::raw_sql(&ddl)).await;
+        if let Err(e) = created {
             drop(tx);
             // A foreign table of the same name makes the DDL fail: name it if that is why.
             self.check_layout().await?;
@@ -466,10 +469,9 @@ $es$;
         ];
         for (table, cols) in checks {
             let t = self.names.table(table);
-            if let Err(e) = sqlx::query(&format!("SELECT {cols} FROM {t} LIMIT 0"))
-                .execute(&self.pool)
-                .await
-            {
+            let sql = format!("SELECT {cols} FROM {t} LIMIT 0");
+            let probe = sqlx::Executor::execute(&self.pool, sqlx::query(&sql)).await;
+            if let Err(e) = probe {
                 let undefined_column = e
                     .as_database_error()
                     .and_then(|d| d.code())
