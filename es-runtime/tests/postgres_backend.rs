@@ -144,13 +144,13 @@ async fn pg_conflict_writes_nothing_from_the_batch() {
 }
 
 #[tokio::test]
-async fn pg_rows_of_an_open_older_transaction_hold_back_later_ids() {
-    let Some(db) = database("xmin").await else {
+async fn pg_an_open_transaction_neither_holds_back_nor_slips_under_later_commits() {
+    let Some(db) = database("open").await else {
         return;
     };
     let m = db.record_manager(RecordKind::Events, "app", 0);
     let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
-    // A starts first (lower transaction id) and stays open while B commits.
+    // A writes first and stays open while B commits.
     let mut tx = db.pool().begin().await.unwrap();
     m.write_in_transaction(&mut tx, &RecordBatch::items(vec![item(a, 0, "A")]))
         .await
@@ -158,16 +158,17 @@ async fn pg_rows_of_an_open_older_transaction_hold_back_later_ids() {
     m.write(&RecordBatch::items(vec![item(b, 0, "B")]))
         .await
         .unwrap();
-    // B is committed but must not get id 1 while A could still commit before it.
-    assert_eq!(m.max_notification_id().await.unwrap(), 0);
-    assert!(m.get_notifications(1, 10, None).await.unwrap().is_empty());
+    // B is committed, so it is numbered now; A's row is invisible and takes no id.
+    assert_eq!(m.max_notification_id().await.unwrap(), 1);
+    let ns = m.get_notifications(1, 10, None).await.unwrap();
+    assert_eq!(ns.len(), 1);
+    assert_eq!(ns[0].item.topic, "B");
     tx.commit().await.unwrap();
+    // A committed later, so it comes after B: nothing is inserted below an id already read.
     eventually_max(&m, 2).await;
     let ns = m.get_notifications(1, 10, None).await.unwrap();
-    assert_eq!(
-        ns.iter().map(|n| n.item.topic.as_str()).collect::<Vec<_>>(),
-        ["A", "B"]
-    );
+    let topics: Vec<&str> = ns.iter().map(|n| n.item.topic.as_str()).collect();
+    assert_eq!(topics, ["B", "A"]);
     // A rolled-back transaction leaves no gap.
     let mut tx = db.pool().begin().await.unwrap();
     m.write_in_transaction(&mut tx, &RecordBatch::items(vec![item(c, 0, "C")]))
@@ -176,9 +177,17 @@ async fn pg_rows_of_an_open_older_transaction_hold_back_later_ids() {
     m.write(&RecordBatch::items(vec![item(c, 1, "D")]))
         .await
         .unwrap();
-    assert_eq!(m.max_notification_id().await.unwrap(), 2);
+    assert_eq!(m.max_notification_id().await.unwrap(), 3);
     tx.rollback().await.unwrap();
-    eventually_max(&m, 3).await;
+    assert_eq!(m.max_notification_id().await.unwrap(), 3);
+    let ids: Vec<i64> = m
+        .get_notifications(1, 10, None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|n| n.id)
+        .collect();
+    assert_eq!(ids, [1, 2, 3]);
     assert_eq!(
         m.get_notifications(3, 3, None).await.unwrap()[0].item.topic,
         "D"
