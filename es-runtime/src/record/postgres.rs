@@ -13,14 +13,13 @@
 //!     originator_version  BIGINT  NOT NULL,
 //!     pipeline_id         BIGINT  NOT NULL,
 //!     notification_id     BIGINT,            -- NULL until the sequencer assigns it
-//!     xid                 XID8    NOT NULL DEFAULT pg_current_xact_id(),
 //!     insert_order        BIGINT  GENERATED ALWAYS AS IDENTITY,
 //!     topic               TEXT    NOT NULL,
 //!     state               BYTEA   NOT NULL,
 //!     causal_dependencies TEXT,
 //!     PRIMARY KEY (application_name, originator_id, originator_version));
 //! CREATE UNIQUE INDEX ... ON {p}stored_events (application_name, pipeline_id, notification_id);
-//! CREATE INDEX ... ON {p}stored_events (application_name, pipeline_id, xid, insert_order)
+//! CREATE INDEX ... ON {p}stored_events (application_name, pipeline_id, insert_order)
 //!     WHERE notification_id IS NULL;
 //! CREATE TABLE {p}notification_tracking (application_name, upstream_application_name,
 //!     pipeline_id, notification_id, PRIMARY KEY (all four));
@@ -34,21 +33,22 @@
 //! # Notification ids
 //!
 //! Writers never wait for each other: a save is one `INSERT` (all rows of the batch through
-//! `UNNEST` arrays, plus the tracking record) that leaves `notification_id` NULL and records the
-//! writing transaction's id (`xid`). Ids are assigned by a *sequencer*, run by readers before
-//! they read (one round trip, inside the `{p}notifications` / `{p}sequence_notifications`
-//! functions): under an advisory lock per (application, pipeline) it numbers, after the current
-//! maximum, the pending rows whose transaction id is below `pg_snapshot_xmin` of its own snapshot,
-//! ordered by (xid, insertion order).
+//! `UNNEST` arrays, plus the tracking record) that leaves `notification_id` NULL. Ids are assigned
+//! after commit by a *sequencer*: the `{p}sequence_notifications` function, which takes an
+//! advisory lock per (application, pipeline), then numbers after the current maximum every row
+//! still without an id that its snapshot can see, in insertion order, and commits. It runs
+//! before every read (inside `{p}notifications`, one round trip) and, by default, in a background
+//! task prompted by writes (see [`PostgresDatabase::with_background_sequencing`]).
 //!
-//! Why this is gap-free and never out of order: every transaction id below a snapshot's `xmin`
-//! has finished, so every pending row the sequencer numbers is committed, and every row it does
-//! not see yet belongs to a transaction whose id is at least that `xmin`, hence greater than the
-//! id of every row numbered so far: a later commit can never need an id below one already given.
-//! Rolled-back rows never get an id. Sequencer runs are serialised by the advisory lock, and each
-//! one runs in its own transaction, so readers see ids 1..n appear in contiguous blocks. A long
-//! write transaction anywhere in the cluster holds `xmin` back and so delays (never reorders)
-//! the numbering of later rows.
+//! Why this is gap-free and never out of order: a snapshot sees only committed rows, so only
+//! committed rows get ids, and a rolled-back write never takes one. Sequencer runs are serialised
+//! by the lock, and each run takes its snapshot after the lock is held, so it sees the ids of the
+//! run before it and continues after them. Each run commits its whole block at once, and a later
+//! run commits after an earlier one, so a reader sees ids 1..n as a contiguous prefix that only
+//! grows: it can never see n+1 before n. A row committed after a run's snapshot gets a higher
+//! id in a later run. Ids follow the order in which rows became visible, not the order of
+//! transaction ids, so an open transaction (here or anywhere in the cluster) never holds back
+//! the numbering of rows that committed after it started.
 //!
 //! The sequencer must run at READ COMMITTED isolation (each statement in the function takes a
 //! fresh snapshot after the lock is held); the functions refuse to run otherwise.
@@ -335,7 +335,7 @@ impl PostgresDatabase {
             .unwrap_or_default();
         let (notif_idx, pending_idx, timed_idx) = (
             n.index("stored_events_notification_idx"),
-            n.index("stored_events_pending_idx"),
+            n.index("stored_events_unsequenced_idx"),
             n.index("timestamp_sequenced_items_position_idx"),
         );
         format!(
@@ -345,7 +345,6 @@ impl PostgresDatabase {
     originator_version  BIGINT  NOT NULL,
     pipeline_id         BIGINT  NOT NULL,
     notification_id     BIGINT,
-    xid                 XID8    NOT NULL DEFAULT pg_current_xact_id(),
     insert_order        BIGINT  GENERATED ALWAYS AS IDENTITY,
     topic               TEXT    NOT NULL,
     state               BYTEA   NOT NULL,
@@ -355,7 +354,7 @@ impl PostgresDatabase {
 CREATE UNIQUE INDEX IF NOT EXISTS {notif_idx}
     ON {events} (application_name, pipeline_id, notification_id);
 CREATE INDEX IF NOT EXISTS {pending_idx}
-    ON {events} (application_name, pipeline_id, xid, insert_order)
+    ON {events} (application_name, pipeline_id, insert_order)
     WHERE notification_id IS NULL;
 CREATE TABLE IF NOT EXISTS {tracking} (
     application_name          TEXT   NOT NULL,
@@ -398,12 +397,11 @@ BEGIN
             WHERE e.application_name = app AND e.pipeline_id = pipe;
         UPDATE {events} AS e SET notification_id = top + p.n
         FROM (SELECT q.originator_id, q.originator_version,
-                     row_number() OVER (ORDER BY q.xid, q.insert_order) AS n
+                     row_number() OVER (ORDER BY q.insert_order) AS n
               FROM {events} q
-              WHERE q.application_name = app AND q.pipeline_id = pipe AND q.notification_id IS NULL
-                AND q.xid < pg_snapshot_xmin(pg_current_snapshot())) AS p
+              WHERE q.application_name = app AND q.pipeline_id = pipe AND q.notification_id IS NULL) AS p
         WHERE e.application_name = app AND e.originator_id = p.originator_id
-          AND e.originator_version = p.originator_version;
+          AND e.originator_version = p.originator_version AND e.notification_id IS NULL;
     END IF;
     SELECT COALESCE(MAX(e.notification_id), 0) INTO top FROM {events} e
         WHERE e.application_name = app AND e.pipeline_id = pipe;
@@ -439,13 +437,16 @@ $es$;
             self.names.schema.as_deref().unwrap_or("").as_bytes(),
             self.names.prefix.as_bytes(),
         ]);
+        // Executor methods return boxed `Send` futures: callers may spawn this one.
+        use sqlx::Executor as _;
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(key)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        if let Err(e) = sqlx::raw_sql(&self.ddl()).execute(&mut *tx).await {
+        let locked = (&mut *tx)
+            .execute(sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(key))
+            .await;
+        locked.map_err(map_err)?;
+        let ddl = self.ddl();
+        let created = (&mut *tx).execute(sqlx::raw_sql(&ddl)).await;
+        if let Err(e) = created {
             drop(tx);
             // A foreign table of the same name makes the DDL fail: name it if that is why.
             self.check_layout().await?;
@@ -459,17 +460,16 @@ $es$;
     /// layout (for instance another library's `stored_events`).
     async fn check_layout(&self) -> Result<()> {
         let checks = [
-            ("stored_events", "application_name, originator_id, originator_version, pipeline_id, notification_id, xid, insert_order, topic, state, causal_dependencies"),
+            ("stored_events", "application_name, originator_id, originator_version, pipeline_id, notification_id, insert_order, topic, state, causal_dependencies"),
             ("notification_tracking", "application_name, upstream_application_name, pipeline_id, notification_id"),
             ("snapshots", "application_name, originator_id, originator_version, topic, state"),
             ("timestamp_sequenced_items", "application_name, sequence_id, position, topic, state"),
         ];
         for (table, cols) in checks {
             let t = self.names.table(table);
-            if let Err(e) = sqlx::query(&format!("SELECT {cols} FROM {t} LIMIT 0"))
-                .execute(&self.pool)
-                .await
-            {
+            let sql = format!("SELECT {cols} FROM {t} LIMIT 0");
+            let probe = sqlx::Executor::execute(&self.pool, sqlx::query(&sql)).await;
+            if let Err(e) = probe {
                 let undefined_column = e
                     .as_database_error()
                     .and_then(|d| d.code())
