@@ -8,7 +8,11 @@
 
 #[test]
 fn macro_misuse_is_a_compile_error() {
-    if cfg!(any(feature = "postgres", feature = "mysql", feature = "redis")) {
+    if cfg!(any(
+        feature = "postgres",
+        feature = "mysql",
+        feature = "redis"
+    )) {
         println!(
             "skipped ui: built with server features; run `cargo test --test ui` (default features)"
         );
