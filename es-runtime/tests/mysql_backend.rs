@@ -298,3 +298,68 @@ async fn mysql_eight_writers_with_tailing_reader_see_ids_1_to_4000_without_gaps(
     server_support::tailing_reader(ms, reader, 500).await;
     db.drop_tables().await.unwrap();
 }
+
+#[tokio::test]
+async fn mysql_a_foreign_table_of_the_same_name_is_a_configuration_error() {
+    let Some(db) = database("foreign").await else {
+        return;
+    };
+    let other = db
+        .clone()
+        .with_table_prefix(&format!("{}_", unique_name("other")))
+        .unwrap();
+    let table = other.table_name("stored_events");
+    sqlx::query(&format!(
+        "CREATE TABLE {table} (application_name VARCHAR(32), originator_id BINARY(16), \
+         originator_version BIGINT, topic TEXT, state TEXT)"
+    ))
+    .execute(db.pool())
+    .await
+    .unwrap();
+    let result = other.setup_tables().await;
+    other.drop_tables().await.unwrap();
+    match result {
+        Err(Error::Configuration(m)) => assert!(m.contains(&table), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    db.drop_tables().await.unwrap();
+}
+
+#[tokio::test]
+async fn mysql_database_methods_run_in_spawned_tasks() {
+    // Their futures must be `Send + 'static` for every lifetime: sqlx's generic executors can
+    // break that, and then this does not compile.
+    let Some(db) = database("spawn").await else {
+        return;
+    };
+    let d = db.clone();
+    tokio::spawn(async move { d.setup_tables().await })
+        .await
+        .unwrap()
+        .unwrap();
+    let m = db.record_manager(RecordKind::Events, "app", 0);
+    let mm = m.clone();
+    tokio::spawn(async move {
+        let mut tx = mm.database().pool().begin().await.unwrap();
+        mm.write_in_transaction(
+            &mut tx,
+            &RecordBatch::items(vec![item(Uuid::new_v4(), 0, "s")]),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    })
+    .await
+    .unwrap();
+    assert_eq!(m.max_notification_id().await.unwrap(), 1);
+    let url = std::env::var("ES_MYSQL_URL").unwrap();
+    tokio::spawn(async move { MySqlDatabase::connect_with(&url, 1).await.map(|_| ()) })
+        .await
+        .unwrap()
+        .unwrap();
+    let d = db.clone();
+    tokio::spawn(async move { d.drop_tables().await })
+        .await
+        .unwrap()
+        .unwrap();
+}

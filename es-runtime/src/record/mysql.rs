@@ -3,7 +3,7 @@
 //! # Schema
 //!
 //! [`MySqlDatabase::setup_tables`] creates these InnoDB tables ([`MySqlDatabase::ddl`] returns
-//! the same statements); `{p}` is the configurable table prefix:
+//! the same statements); `{p}` is the configurable table prefix (`es_` by default):
 //!
 //! ```sql
 //! CREATE TABLE {p}stored_events (
@@ -43,15 +43,22 @@ use super::{ItemQuery, Notification, RecordBatch, RecordKind, RecordManager, Seq
 use crate::error::{Error, Result};
 use async_trait::async_trait;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
-use sqlx::{MySql, Row, Transaction};
+use sqlx::{Connection, MySql, Row, Transaction};
 use std::str::FromStr;
 use std::sync::Arc;
 use uuid::Uuid;
 
 const BACKEND: &str = "mysql";
 
+/// The table prefix used unless [`MySqlDatabase::with_table_prefix`] says otherwise: es tables
+/// do not collide with other libraries' `stored_events`.
+pub const DEFAULT_PREFIX: &str = "es_";
+
 /// Rows per multi-row `INSERT` (eight placeholders each, far below the protocol's limit).
 const CHUNK: usize = 1000;
+
+/// How long connecting (and acquiring a pooled connection) may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Maps an sqlx error from MySQL/MariaDB to an es error.
 fn map_err(e: sqlx::Error) -> Error {
@@ -66,7 +73,7 @@ fn map_err(e: sqlx::Error) -> Error {
             .unwrap_or(0);
         return match number {
             1062 | 1022 | 1586 => Error::RecordConflict(format!("mysql: {msg}")),
-            1146 | 1049 => Error::Configuration(format!(
+            1146 | 1049 | 1054 => Error::Configuration(format!(
                 "mysql: {msg}: create the tables with MySqlDatabase::setup_tables or the SQL of MySqlDatabase::ddl"
             )),
             1366 | 1406 | 1264 | 1292 => Error::Encoding(format!("mysql: {msg}")),
@@ -123,17 +130,31 @@ impl MySqlDatabase {
         let opts = MySqlConnectOptions::from_str(url)
             .map_err(|e| Error::Configuration(format!("mysql: invalid connection URL: {e}")))?;
         let (host, port) = (opts.get_host().to_string(), opts.get_port());
+        let unreachable = |e: sqlx::Error| match map_err(e) {
+            Error::Operational(m) => {
+                Error::Operational(format!("cannot connect to MySQL at {host}:{port}: {m}"))
+            }
+            other => other,
+        };
+        // One direct attempt first: a pool retries refused connections until its acquire
+        // timeout, while an unreachable server should be reported at once.
+        let probe = tokio::time::timeout(CONNECT_TIMEOUT, MySqlConnection::connect_with(&opts))
+            .await
+            .map_err(|_| {
+                Error::Operational(format!(
+                    "cannot connect to MySQL at {host}:{port}: no answer within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                ))
+            })?
+            .map_err(unreachable)?;
+        // Closing the probe is a courtesy to the server; its failure changes nothing.
+        let _ = probe.close().await;
         let pool = MySqlPoolOptions::new()
             .max_connections(max_connections.max(1))
-            .acquire_timeout(std::time::Duration::from_secs(10))
+            .acquire_timeout(CONNECT_TIMEOUT)
             .connect_with(opts)
             .await
-            .map_err(|e| match map_err(e) {
-                Error::Operational(m) => {
-                    Error::Operational(format!("cannot connect to MySQL at {host}:{port}: {m}"))
-                }
-                other => other,
-            })?;
+            .map_err(unreachable)?;
         Ok(Self::from_pool(pool))
     }
 
@@ -141,11 +162,12 @@ impl MySqlDatabase {
     pub fn from_pool(pool: MySqlPool) -> Self {
         MySqlDatabase {
             pool,
-            prefix: "".into(),
+            prefix: DEFAULT_PREFIX.into(),
         }
     }
 
-    /// Prefixes every table name with `prefix` (ASCII letters, digits and underscores).
+    /// Prefixes every table name with `prefix` (ASCII letters, digits and underscores; the
+    /// default is [`DEFAULT_PREFIX`], `""` gives the bare names).
     pub fn with_table_prefix(self, prefix: &str) -> Result<Self> {
         check_identifier("table prefix", prefix, true)?;
         Ok(MySqlDatabase {
@@ -237,6 +259,34 @@ impl MySqlDatabase {
                 .execute(&self.pool)
                 .await
                 .map_err(map_err)?;
+        }
+        // A table of the same name with another layout (another library's) is a configuration
+        // error, reported now rather than at the first write.
+        let checks = [
+            ("stored_events", "application_name, originator_id, originator_version, pipeline_id, notification_id, topic, state, causal_dependencies"),
+            ("notification_counters", "application_name, pipeline_id, last_id"),
+            ("notification_tracking", "application_name, upstream_application_name, pipeline_id, notification_id"),
+            ("snapshots", "application_name, originator_id, originator_version, topic, state"),
+            ("timestamp_sequenced_items", "application_name, sequence_id, position, topic, state"),
+        ];
+        for (table, cols) in checks {
+            let t = self.table_name(table);
+            let sql = format!("SELECT {cols} FROM {t} LIMIT 0");
+            let probe = sqlx::query(&sql).execute(&self.pool).await;
+            if let Err(e) = probe {
+                let undefined_column = e
+                    .as_database_error()
+                    .and_then(|d| d.code())
+                    .is_some_and(|c| c == "42S22");
+                if !undefined_column {
+                    return Err(map_err(e));
+                }
+                return Err(Error::Configuration(format!(
+                    "mysql: table {t} exists with a layout es does not use ({}): \
+                     choose another table prefix",
+                    map_err(e)
+                )));
+            }
         }
         Ok(())
     }

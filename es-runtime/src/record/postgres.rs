@@ -4,7 +4,7 @@
 //!
 //! [`PostgresDatabase::setup_tables`] creates the tables below (and [`PostgresDatabase::ddl`]
 //! returns the same SQL, for users who create schemas with their own tooling). `{p}` is the
-//! table prefix, optionally qualified by a schema (see [`PostgresDatabase::with_schema`]).
+//! table prefix (`es_` unless configured), optionally qualified by a schema (see [`PostgresDatabase::with_schema`]).
 //!
 //! ```sql
 //! CREATE TABLE {p}stored_events (
@@ -13,14 +13,13 @@
 //!     originator_version  BIGINT  NOT NULL,
 //!     pipeline_id         BIGINT  NOT NULL,
 //!     notification_id     BIGINT,            -- NULL until the sequencer assigns it
-//!     xid                 XID8    NOT NULL DEFAULT pg_current_xact_id(),
 //!     insert_order        BIGINT  GENERATED ALWAYS AS IDENTITY,
 //!     topic               TEXT    NOT NULL,
 //!     state               BYTEA   NOT NULL,
 //!     causal_dependencies TEXT,
 //!     PRIMARY KEY (application_name, originator_id, originator_version));
 //! CREATE UNIQUE INDEX ... ON {p}stored_events (application_name, pipeline_id, notification_id);
-//! CREATE INDEX ... ON {p}stored_events (application_name, pipeline_id, xid, insert_order)
+//! CREATE INDEX ... ON {p}stored_events (application_name, pipeline_id, insert_order)
 //!     WHERE notification_id IS NULL;
 //! CREATE TABLE {p}notification_tracking (application_name, upstream_application_name,
 //!     pipeline_id, notification_id, PRIMARY KEY (all four));
@@ -28,27 +27,28 @@
 //!     PRIMARY KEY (application_name, originator_id, originator_version));
 //! CREATE TABLE {p}timestamp_sequenced_items (application_name, sequence_id, position, topic,
 //!     state, PRIMARY KEY (application_name, sequence_id, position));  -- + index on position
-//! -- and two PL/pgSQL functions: {p}es_sequence_notifications and {p}es_notifications
+//! -- and two PL/pgSQL functions: {p}sequence_notifications and {p}notifications
 //! ```
 //!
 //! # Notification ids
 //!
 //! Writers never wait for each other: a save is one `INSERT` (all rows of the batch through
-//! `UNNEST` arrays, plus the tracking record) that leaves `notification_id` NULL and records the
-//! writing transaction's id (`xid`). Ids are assigned by a *sequencer*, run by readers before
-//! they read (one round trip, inside the `es_notifications` / `es_sequence_notifications`
-//! functions): under an advisory lock per (application, pipeline) it numbers, after the current
-//! maximum, the pending rows whose transaction id is below `pg_snapshot_xmin` of its own snapshot,
-//! ordered by (xid, insertion order).
+//! `UNNEST` arrays, plus the tracking record) that leaves `notification_id` NULL. Ids are assigned
+//! after commit by a *sequencer*: the `{p}sequence_notifications` function, which takes an
+//! advisory lock per (application, pipeline), then numbers after the current maximum every row
+//! still without an id that its snapshot can see, in insertion order, and commits. It runs
+//! before every read (inside `{p}notifications`, one round trip) and, by default, in a background
+//! task prompted by writes (see [`PostgresDatabase::with_background_sequencing`]).
 //!
-//! Why this is gap-free and never out of order: every transaction id below a snapshot's `xmin`
-//! has finished, so every pending row the sequencer numbers is committed, and every row it does
-//! not see yet belongs to a transaction whose id is at least that `xmin`, hence greater than the
-//! id of every row numbered so far: a later commit can never need an id below one already given.
-//! Rolled-back rows never get an id. Sequencer runs are serialised by the advisory lock, and each
-//! one runs in its own transaction, so readers see ids 1..n appear in contiguous blocks. A long
-//! write transaction anywhere in the cluster holds `xmin` back and so delays (never reorders)
-//! the numbering of later rows.
+//! Why this is gap-free and never out of order: a snapshot sees only committed rows, so only
+//! committed rows get ids, and a rolled-back write never takes one. Sequencer runs are serialised
+//! by the lock, and each run takes its snapshot after the lock is held, so it sees the ids of the
+//! run before it and continues after them. Each run commits its whole block at once, and a later
+//! run commits after an earlier one, so a reader sees ids 1..n as a contiguous prefix that only
+//! grows: it can never see n+1 before n. A row committed after a run's snapshot gets a higher
+//! id in a later run. Ids follow the order in which rows became visible, not the order of
+//! transaction ids, so an open transaction (here or anywhere in the cluster) never holds back
+//! the numbering of rows that committed after it started.
 //!
 //! The sequencer must run at READ COMMITTED isolation (each statement in the function takes a
 //! fresh snapshot after the lock is held); the functions refuse to run otherwise.
@@ -58,12 +58,19 @@ use super::{ItemQuery, Notification, RecordBatch, RecordKind, RecordManager, Seq
 use crate::error::{Error, Result};
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::{Connection, Postgres, Row, Transaction};
 use std::str::FromStr;
 use std::sync::Arc;
 use uuid::Uuid;
 
 const BACKEND: &str = "postgres";
+
+/// The table prefix used unless [`PostgresDatabase::with_table_prefix`] says otherwise: es
+/// tables do not collide with other libraries' `stored_events`.
+pub const DEFAULT_PREFIX: &str = "es_";
+
+/// How long connecting (and acquiring a pooled connection) may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Maps an sqlx error from PostgreSQL to an es error.
 fn map_err(e: sqlx::Error) -> Error {
@@ -75,7 +82,7 @@ fn map_err(e: sqlx::Error) -> Error {
                 "{msg} ({})",
                 db.constraint().unwrap_or("unique constraint")
             )),
-            "42P01" | "42883" | "3F000" => Error::Configuration(format!(
+            "42P01" | "42883" | "3F000" | "42703" => Error::Configuration(format!(
                 "postgres: {msg}: create the tables with PostgresDatabase::setup_tables or the SQL of PostgresDatabase::ddl"
             )),
             "0A000" => Error::Configuration(format!("postgres: {msg}")),
@@ -123,6 +130,60 @@ impl Names {
 pub struct PostgresDatabase {
     pool: PgPool,
     names: Arc<Names>,
+    background: Arc<Background>,
+}
+
+/// What identifies one notification sequence to the sequencer.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct SequenceKey {
+    application_name: Arc<str>,
+    pipeline_id: i64,
+    lock_key: i64,
+}
+
+/// The background sequencer of one database: after each write, a task (spawned on first use, on
+/// the caller's tokio runtime) assigns the new rows their ids, coalescing prompts that arrive
+/// while it works. Readers still sequence before they read; this only makes ids appear sooner
+/// and takes that work off the read path.
+#[derive(Debug)]
+struct Background {
+    enabled: bool,
+    sender: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedSender<SequenceKey>>>,
+}
+
+impl Background {
+    fn new(enabled: bool) -> Arc<Self> {
+        Arc::new(Background {
+            enabled,
+            sender: std::sync::Mutex::new(None),
+        })
+    }
+}
+
+async fn run_sequencer(
+    pool: PgPool,
+    function: String,
+    mut prompts: tokio::sync::mpsc::UnboundedReceiver<SequenceKey>,
+) {
+    let sql = format!("SELECT {function}($1, $2, $3)");
+    while let Some(first) = prompts.recv().await {
+        let mut keys = vec![first];
+        while let Ok(k) = prompts.try_recv() {
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+        for k in keys {
+            // Best effort: readers assign ids themselves before reading, so a failure here only
+            // leaves the work to them.
+            let _ = sqlx::query(&sql)
+                .bind(&*k.application_name)
+                .bind(k.pipeline_id)
+                .bind(k.lock_key)
+                .execute(&pool)
+                .await;
+        }
+    }
 }
 
 impl PostgresDatabase {
@@ -138,17 +199,31 @@ impl PostgresDatabase {
         let opts = PgConnectOptions::from_str(url)
             .map_err(|e| Error::Configuration(format!("postgres: invalid connection URL: {e}")))?;
         let (host, port) = (opts.get_host().to_string(), opts.get_port());
+        let unreachable = |e: sqlx::Error| match map_err(e) {
+            Error::Operational(m) => Error::Operational(format!(
+                "cannot connect to PostgreSQL at {host}:{port}: {m}"
+            )),
+            other => other,
+        };
+        // One direct attempt first: a pool retries refused connections until its acquire
+        // timeout, while an unreachable server should be reported at once.
+        let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&opts))
+            .await
+            .map_err(|_| {
+                Error::Operational(format!(
+                    "cannot connect to PostgreSQL at {host}:{port}: no answer within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                ))
+            })?
+            .map_err(unreachable)?;
+        // Closing the probe is a courtesy to the server; its failure changes nothing.
+        let _ = probe.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
-            .acquire_timeout(std::time::Duration::from_secs(10))
+            .acquire_timeout(CONNECT_TIMEOUT)
             .connect_with(opts)
             .await
-            .map_err(|e| match map_err(e) {
-                Error::Operational(m) => Error::Operational(format!(
-                    "cannot connect to PostgreSQL at {host}:{port}: {m}"
-                )),
-                other => other,
-            })?;
+            .map_err(unreachable)?;
         Ok(Self::from_pool(pool))
     }
 
@@ -158,8 +233,9 @@ impl PostgresDatabase {
             pool,
             names: Arc::new(Names {
                 schema: None,
-                prefix: String::new(),
+                prefix: DEFAULT_PREFIX.to_string(),
             }),
+            background: Background::new(true),
         }
     }
 
@@ -172,11 +248,13 @@ impl PostgresDatabase {
                 schema: Some(schema.to_ascii_lowercase()),
                 prefix: self.names.prefix.clone(),
             }),
+            background: Background::new(self.background.enabled),
             pool: self.pool,
         })
     }
 
-    /// Prefixes every table name with `prefix` (ASCII letters, digits and underscores).
+    /// Prefixes every table name with `prefix` (ASCII letters, digits and underscores; the
+    /// default is [`DEFAULT_PREFIX`], `""` gives the bare names).
     pub fn with_table_prefix(self, prefix: &str) -> Result<Self> {
         check_identifier("table prefix", prefix, true)?;
         Ok(PostgresDatabase {
@@ -184,8 +262,49 @@ impl PostgresDatabase {
                 schema: self.names.schema.clone(),
                 prefix: prefix.to_ascii_lowercase(),
             }),
+            background: Background::new(self.background.enabled),
             pool: self.pool,
         })
+    }
+
+    /// Turns the background sequencer on (the default) or off. When on, each write prompts a
+    /// task that assigns notification ids soon after the write, using one pooled connection at a
+    /// time; when off, ids are assigned only when the log is read (or
+    /// [`PostgresRecordManager::sequence_notifications`] is called). Either way readers never
+    /// see a gap.
+    pub fn with_background_sequencing(self, on: bool) -> Self {
+        PostgresDatabase {
+            background: Background::new(on),
+            ..self
+        }
+    }
+
+    /// Prompts the background sequencer, if it is on and a tokio runtime is running.
+    fn prompt_sequencer(&self, key: &SequenceKey) {
+        if !self.background.enabled {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let Ok(mut sender) = self.background.sender.lock() else {
+            return;
+        };
+        if let Some(tx) = sender.as_ref() {
+            if tx.send(key.clone()).is_ok() {
+                return;
+            }
+        }
+        // First use, or the runtime that ran the task has shut down: start a new task here.
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        if tx.send(key.clone()).is_ok() {
+            runtime.spawn(run_sequencer(
+                self.pool.clone(),
+                self.names.table("sequence_notifications"),
+                rx,
+            ));
+            *sender = Some(tx);
+        }
     }
 
     /// The connection pool.
@@ -207,8 +326,8 @@ impl PostgresDatabase {
         let tracking = n.table("notification_tracking");
         let snapshots = n.table("snapshots");
         let timed = n.table("timestamp_sequenced_items");
-        let sequencer = n.table("es_sequence_notifications");
-        let reader = n.table("es_notifications");
+        let sequencer = n.table("sequence_notifications");
+        let reader = n.table("notifications");
         let schema = n
             .schema
             .as_ref()
@@ -216,7 +335,7 @@ impl PostgresDatabase {
             .unwrap_or_default();
         let (notif_idx, pending_idx, timed_idx) = (
             n.index("stored_events_notification_idx"),
-            n.index("stored_events_pending_idx"),
+            n.index("stored_events_unsequenced_idx"),
             n.index("timestamp_sequenced_items_position_idx"),
         );
         format!(
@@ -226,7 +345,6 @@ impl PostgresDatabase {
     originator_version  BIGINT  NOT NULL,
     pipeline_id         BIGINT  NOT NULL,
     notification_id     BIGINT,
-    xid                 XID8    NOT NULL DEFAULT pg_current_xact_id(),
     insert_order        BIGINT  GENERATED ALWAYS AS IDENTITY,
     topic               TEXT    NOT NULL,
     state               BYTEA   NOT NULL,
@@ -236,7 +354,7 @@ impl PostgresDatabase {
 CREATE UNIQUE INDEX IF NOT EXISTS {notif_idx}
     ON {events} (application_name, pipeline_id, notification_id);
 CREATE INDEX IF NOT EXISTS {pending_idx}
-    ON {events} (application_name, pipeline_id, xid, insert_order)
+    ON {events} (application_name, pipeline_id, insert_order)
     WHERE notification_id IS NULL;
 CREATE TABLE IF NOT EXISTS {tracking} (
     application_name          TEXT   NOT NULL,
@@ -279,12 +397,11 @@ BEGIN
             WHERE e.application_name = app AND e.pipeline_id = pipe;
         UPDATE {events} AS e SET notification_id = top + p.n
         FROM (SELECT q.originator_id, q.originator_version,
-                     row_number() OVER (ORDER BY q.xid, q.insert_order) AS n
+                     row_number() OVER (ORDER BY q.insert_order) AS n
               FROM {events} q
-              WHERE q.application_name = app AND q.pipeline_id = pipe AND q.notification_id IS NULL
-                AND q.xid < pg_snapshot_xmin(pg_current_snapshot())) AS p
+              WHERE q.application_name = app AND q.pipeline_id = pipe AND q.notification_id IS NULL) AS p
         WHERE e.application_name = app AND e.originator_id = p.originator_id
-          AND e.originator_version = p.originator_version;
+          AND e.originator_version = p.originator_version AND e.notification_id IS NULL;
     END IF;
     SELECT COALESCE(MAX(e.notification_id), 0) INTO top FROM {events} e
         WHERE e.application_name = app AND e.pipeline_id = pipe;
@@ -320,17 +437,54 @@ $es$;
             self.names.schema.as_deref().unwrap_or("").as_bytes(),
             self.names.prefix.as_bytes(),
         ]);
+        // Executor methods return boxed `Send` futures: callers may spawn this one.
+        use sqlx::Executor as _;
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(key)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        sqlx::raw_sql(&self.ddl())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)
+        let locked = (&mut *tx)
+            .execute(sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(key))
+            .await;
+        locked.map_err(map_err)?;
+        let ddl = self.ddl();
+        let created = (&mut *tx).execute(sqlx::raw_sql(&ddl)).await;
+        if let Err(e) = created {
+            drop(tx);
+            // A foreign table of the same name makes the DDL fail: name it if that is why.
+            self.check_layout().await?;
+            return Err(map_err(e));
+        }
+        tx.commit().await.map_err(map_err)?;
+        self.check_layout().await
+    }
+
+    /// Fails with [`Error::Configuration`] when a table of the same name exists with another
+    /// layout (for instance another library's `stored_events`).
+    async fn check_layout(&self) -> Result<()> {
+        let checks = [
+            ("stored_events", "application_name, originator_id, originator_version, pipeline_id, notification_id, insert_order, topic, state, causal_dependencies"),
+            ("notification_tracking", "application_name, upstream_application_name, pipeline_id, notification_id"),
+            ("snapshots", "application_name, originator_id, originator_version, topic, state"),
+            ("timestamp_sequenced_items", "application_name, sequence_id, position, topic, state"),
+        ];
+        for (table, cols) in checks {
+            let t = self.names.table(table);
+            let sql = format!("SELECT {cols} FROM {t} LIMIT 0");
+            let probe = sqlx::Executor::execute(&self.pool, sqlx::query(&sql)).await;
+            if let Err(e) = probe {
+                let undefined_column = e
+                    .as_database_error()
+                    .and_then(|d| d.code())
+                    .is_some_and(|c| c == "42703");
+                if !undefined_column {
+                    return Err(map_err(e));
+                }
+                return Err(Error::Configuration(format!(
+                    "postgres: table {t} exists with a layout es does not use ({}): \
+                     choose another table prefix or schema",
+                    map_err(e)
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Drops the tables and functions (and the schema, if one is configured). For tests.
@@ -346,8 +500,8 @@ $es$;
                 n.table("notification_tracking"),
                 n.table("snapshots"),
                 n.table("timestamp_sequenced_items"),
-                n.table("es_notifications"),
-                n.table("es_sequence_notifications"),
+                n.table("notifications"),
+                n.table("sequence_notifications"),
             ),
         };
         sqlx::raw_sql(&sql)
@@ -436,9 +590,9 @@ impl Statements {
             notifications: format!(
                 "SELECT notification_id, originator_id, originator_version, topic, state, causal_dependencies \
                  FROM {}($1, $2, $3, $4, $5, $6)",
-                n.table("es_notifications")
+                n.table("notifications")
             ),
-            max_notification: format!("SELECT {}($1, $2, $3)", n.table("es_sequence_notifications")),
+            max_notification: format!("SELECT {}($1, $2, $3)", n.table("sequence_notifications")),
             max_tracking: format!(
                 "SELECT COALESCE(MAX(notification_id), 0) FROM {tracking} \
                  WHERE application_name = $1 AND upstream_application_name = $2 AND pipeline_id = $3"
@@ -461,6 +615,7 @@ pub struct PostgresRecordManager {
     application_name: String,
     pipeline_id: i64,
     lock_key: i64,
+    key: SequenceKey,
     sql: Arc<Statements>,
 }
 
@@ -479,12 +634,18 @@ impl PostgresRecordManager {
             &pipeline_id.to_le_bytes(),
         ]);
         let sql = Arc::new(Statements::new(&db.names, kind));
+        let key = SequenceKey {
+            application_name: application_name.into(),
+            pipeline_id,
+            lock_key,
+        };
         PostgresRecordManager {
             db,
             kind,
             application_name: application_name.to_string(),
             pipeline_id,
             lock_key,
+            key,
             sql,
         }
     }
@@ -568,7 +729,12 @@ impl RecordManager for PostgresRecordManager {
             return Ok(());
         }
         let mut conn = self.db.pool.acquire().await.map_err(map_err)?;
-        self.write_on(&mut conn, batch).await
+        self.write_on(&mut conn, batch).await?;
+        drop(conn);
+        if self.kind == RecordKind::Events && !batch.items.is_empty() {
+            self.db.prompt_sequencer(&self.key);
+        }
+        Ok(())
     }
 
     async fn get_item(&self, sequence_id: Uuid, position: i64) -> Result<SequencedItem> {
