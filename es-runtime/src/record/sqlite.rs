@@ -7,7 +7,7 @@
 //!
 //! | | in memory | file |
 //! | --- | --- | --- |
-//! | sqlx-sqlite 0.8 | 31-33 µs per transaction | 57-97 µs |
+//! | sqlx-sqlite 0.8 | 31-38 µs per transaction | 57-97 µs |
 //! | rusqlite 0.32 | 2.7-4.5 µs | 33-54 µs |
 //!
 //! sqlx runs each statement on a worker thread and hands results back through channels: about
@@ -19,19 +19,20 @@
 //!
 //! A [`SqliteDatabase`] owns one connection behind a mutex; each trait method takes the mutex and
 //! runs its statements inline on the calling task's thread, never holding the lock across an
-//! `.await`. Measured the same way (per transaction; 1 task in sequence, or 8 tasks at once):
+//! `.await`. Measured the same way (per transaction, two runs; 1 task in sequence, or 8 tasks
+//! at once):
 //!
 //! | | memory, 1 task | memory, 8 tasks | file, 1 task | file, 8 tasks |
 //! | --- | --- | --- | --- | --- |
-//! | inline under a mutex | 2.6 µs | 4.5 µs | 31 µs | 52 µs |
-//! | `spawn_blocking` + mutex | 44 µs | 11 µs | 67 µs | 43 µs |
-//! | dedicated thread + channel | 15 µs | 17 µs | 44 µs | 60 µs |
+//! | inline under a mutex | 2.6-7.8 µs | 3.1-4.5 µs | 31-35 µs | 46-52 µs |
+//! | `spawn_blocking` + mutex | 26-44 µs | 9-11 µs | 67-77 µs | 43 µs |
+//! | dedicated thread + channel | 15-49 µs | 11-17 µs | 44-51 µs | 60-65 µs |
 //!
-//! Inline is the fastest in every case but one (8 tasks on a file, within the noise of a
-//! shared machine). Its cost: a call blocks a runtime worker while SQLite works, or while it
-//! waits for another connection's write lock (at most the busy timeout). With one connection per
-//! database object, waiting happens only when other processes or other [`SqliteDatabase`]
-//! objects write to the same file: use a multi-threaded runtime then.
+//! Inline is the fastest in every case but one (8 tasks on a file, where the three are within
+//! the noise of a shared machine). Its cost: a call blocks a runtime worker while SQLite works,
+//! or while it waits for another connection's write lock (at most the busy timeout). With one
+//! connection per database object, waiting happens only when other processes or other
+//! [`SqliteDatabase`] objects write to the same file: use a multi-threaded runtime then.
 //!
 //! # Schema
 //!
