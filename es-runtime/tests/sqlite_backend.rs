@@ -510,3 +510,29 @@ impl es_runtime::prelude::EventPayload for Unregistered {
         Ok(())
     }
 }
+
+/// A caller that panics inside its own transaction leaves nothing behind and does not break
+/// the database for everyone else.
+#[tokio::test]
+async fn panic_inside_a_transaction_rolls_back() {
+    let db = SqliteDatabase::memory().unwrap();
+    db.setup_tables().unwrap();
+    let rm = db.record_manager(RecordKind::Events, "a", 0);
+    let s = Uuid::new_v4();
+    let (db2, rm2) = (db.clone(), rm.clone());
+    let joined = std::thread::spawn(move || {
+        db2.transaction(|tx| {
+            rm2.write_in_transaction(tx, &RecordBatch::items(vec![item(s, 0)]))?;
+            panic!("the caller's code panicked");
+            #[allow(unreachable_code)]
+            Ok(())
+        })
+    })
+    .join();
+    assert!(joined.is_err(), "the thread should have panicked");
+    assert!(matches!(rm.get_item(s, 0).await, Err(Error::NotFound(_))));
+    rm.write(&RecordBatch::items(vec![item(s, 0)]))
+        .await
+        .unwrap();
+    assert_eq!(rm.max_notification_id().await.unwrap(), 1);
+}

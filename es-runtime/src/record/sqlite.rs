@@ -392,11 +392,21 @@ impl SqliteDatabase {
         self.inner.interrupt.interrupt();
     }
 
+    /// The connection. If a caller panicked while holding it (say, inside
+    /// [`SqliteDatabase::transaction`]), the transaction it left open is rolled back and the
+    /// connection is used again: SQLite itself is in a consistent state.
     fn lock(&self) -> Result<MutexGuard<'_, Connection>> {
-        self.inner
-            .conn
-            .lock()
-            .map_err(|_| Error::Operational("sqlite: connection lock poisoned by a panic".into()))
+        match self.inner.conn.lock() {
+            Ok(guard) => Ok(guard),
+            Err(poisoned) => {
+                self.inner.conn.clear_poison();
+                let guard = poisoned.into_inner();
+                if !guard.is_autocommit() {
+                    run(&guard, "ROLLBACK")?;
+                }
+                Ok(guard)
+            }
+        }
     }
 }
 
