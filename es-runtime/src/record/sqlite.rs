@@ -328,8 +328,7 @@ impl SqliteDatabase {
 
     /// The SQL that creates the tables and indexes (see [`ddl`]).
     pub fn ddl(&self) -> String {
-        // The prefix was checked when it was set, so this cannot fail; fall back to the plain
-        // statement text for the empty prefix all the same.
+        // Cannot fail: the prefix was checked when it was set.
         ddl(&self.prefix).unwrap_or_default()
     }
 
@@ -366,6 +365,7 @@ impl SqliteDatabase {
     }
 
     /// Runs `f` with the connection (blocking the calling thread while another call holds it).
+    /// Do not call other methods of this database from `f`: they would wait for `f` forever.
     pub fn with_connection<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         let mut guard = self.lock()?;
         f(&mut guard)
@@ -374,7 +374,9 @@ impl SqliteDatabase {
     /// Runs `f` inside one `BEGIN IMMEDIATE` transaction on the database's connection and
     /// commits if it returns `Ok` (rolls back otherwise). Use
     /// [`SqliteRecordManager::write_in_transaction`] inside it to commit events atomically with
-    /// rows of your own.
+    /// rows of your own. Inside `f`, use only `tx`: the connection is held for the whole call, so
+    /// another method of this database (say [`SqliteRecordManager::write_blocking`]) called from
+    /// `f` would wait for it forever.
     pub fn transaction<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         self.with_connection(|c| {
             let tx = c
