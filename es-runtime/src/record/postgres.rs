@@ -160,6 +160,9 @@ impl Background {
     }
 }
 
+/// How long the background sequencer waits after a prompt before it runs.
+const SEQUENCER_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
+
 async fn run_sequencer(
     pool: PgPool,
     function: String,
@@ -167,6 +170,9 @@ async fn run_sequencer(
 ) {
     let sql = format!("SELECT {function}($1, $2, $3)");
     while let Some(first) = prompts.recv().await {
+        // Let a few more writes land first: one run then numbers them all, and the sequencer's
+        // own commits (each a WAL flush) stay few next to the writers' commits.
+        tokio::time::sleep(SEQUENCER_DELAY).await;
         let mut keys = vec![first];
         while let Ok(k) = prompts.try_recv() {
             if !keys.contains(&k) {
