@@ -43,8 +43,7 @@ async fn unreachable_postgres_is_operational_naming_the_address() {
 #[cfg(feature = "postgres")]
 #[tokio::test]
 async fn missing_postgres_tables_are_reported_when_the_application_is_built() {
-    let Some(url) = std::env::var("ES_POSTGRES_URL").ok() else {
-        println!("skipped postgres: ES_POSTGRES_URL not set");
+    let Some(url) = support::server_url("ES_POSTGRES_URL", "postgres") else {
         return;
     };
     let db = es_runtime::record::postgres::PostgresDatabase::connect_with(&url, 1)
@@ -66,8 +65,7 @@ async fn missing_postgres_tables_are_reported_when_the_application_is_built() {
 #[cfg(feature = "mysql")]
 #[tokio::test]
 async fn missing_mysql_tables_are_reported_when_the_application_is_built() {
-    let Some(url) = std::env::var("ES_MYSQL_URL").ok() else {
-        println!("skipped mysql: ES_MYSQL_URL not set");
+    let Some(url) = support::server_url("ES_MYSQL_URL", "mysql") else {
         return;
     };
     let db = es_runtime::record::mysql::MySqlDatabase::connect_with(&url, 1)

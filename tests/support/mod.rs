@@ -19,8 +19,9 @@ fn require_servers() -> bool {
     std::env::var("ES_REQUIRE_SERVERS").as_deref() == Ok("1")
 }
 
-#[allow(unused)]
-fn server_url(var: &str, backend: &str) -> Option<String> {
+/// The URL in `var`, or `None` after saying the backend is skipped (a failure when servers are
+/// required).
+pub fn server_url(var: &str, backend: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(u) if !u.is_empty() => Some(u),
         _ => {

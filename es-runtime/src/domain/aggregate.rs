@@ -132,6 +132,23 @@ pub trait Aggregate:
     fn discard(&mut self) -> Result<()> {
         trigger(self, Discarded::<Self>::new())
     }
+    /// Triggers an event of this aggregate: makes it (hashed, chained), applies its mutation
+    /// and appends it to the pending events. Fails with [`Error::EntityIsDiscarded`] once
+    /// discarded. Used for free-standing `#[event(aggregate = ...)]` types:
+    /// `order.trigger(Reserved { reservation_id })?`.
+    fn trigger<P: EventPayload<Aggregate = Self>>(&mut self, event: P) -> Result<()> {
+        trigger(self, event)
+    }
+    /// Publishes all pending events as one list to the process-wide publish/subscribe
+    /// mechanism ([`crate::domain::pubsub`]) and clears them; returns how many there were.
+    fn publish_pending(&mut self) -> usize {
+        let events = self.collect_pending();
+        let n = events.len();
+        if n > 0 {
+            crate::domain::pubsub::publish(&events);
+        }
+        n
+    }
 }
 
 /// The envelope of an event being applied, borrowed.

@@ -31,12 +31,23 @@ use uuid::Uuid;
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
-    /// The current time.
+    /// The current time. Strictly increasing within a process: two calls never return the same
+    /// value, so events triggered one after another always have increasing timestamps.
     pub fn now() -> Self {
+        use std::sync::atomic::{AtomicI64, Ordering};
+        static LAST: AtomicI64 = AtomicI64::new(0);
         let d = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
-        Timestamp(d.as_micros() as i64)
+        let wall = d.as_micros() as i64;
+        let mut prev = LAST.load(Ordering::Relaxed);
+        loop {
+            let next = if wall > prev { wall } else { prev + 1 };
+            match LAST.compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return Timestamp(next),
+                Err(seen) => prev = seen,
+            }
+        }
     }
     /// Microseconds since the Unix epoch.
     pub fn as_micros(self) -> i64 {
@@ -123,7 +134,15 @@ pub trait EventPayload:
     }
 }
 
+/// A JSON value: what upcast functions rewrite.
+pub type JsonValue = serde_json::Value;
+
 /// A user-written mutation for a free-standing event type (see `#[event(aggregate = ...)]`).
+#[diagnostic::on_unimplemented(
+    message = "event `{Self}` has no mutation for `{A}`",
+    label = "`{Self}` needs `impl Mutate<{A}> for {Self}`",
+    note = "write `impl Mutate<{A}> for {Self} {{ fn mutate(&self, aggregate: &mut {A}) {{ .. }} }}`, or use `kind = Logged` for an event that changes nothing"
+)]
 pub trait Mutate<A> {
     /// Changes the aggregate according to this event.
     fn mutate(&self, aggregate: &mut A);
@@ -472,6 +491,30 @@ impl dyn AnyEvent {
     /// True if the event is an `Event<P>`.
     pub fn is<P: EventPayload>(&self) -> bool {
         self.as_any().is::<Event<P>>()
+    }
+    /// True for a Created event (the first event of an aggregate).
+    pub fn is_created(&self) -> bool {
+        self.kind() == EventKind::Created
+    }
+    /// True for an AttributeChanged event.
+    pub fn is_attribute_changed(&self) -> bool {
+        self.kind() == EventKind::AttributeChanged
+    }
+    /// True for a Discarded event.
+    pub fn is_discarded(&self) -> bool {
+        self.kind() == EventKind::Discarded
+    }
+    /// True for a Logged event.
+    pub fn is_logged(&self) -> bool {
+        self.kind() == EventKind::Logged
+    }
+    /// When the event was triggered.
+    pub fn timestamp(&self) -> Timestamp {
+        self.meta().timestamp
+    }
+    /// This event's hash.
+    pub fn hash(&self) -> &str {
+        &self.meta().hash
     }
     /// Id of the aggregate that triggered the event.
     pub fn originator_id(&self) -> Uuid {
