@@ -37,9 +37,12 @@
 //! `UNNEST` arrays, plus the tracking record) that leaves `notification_id` NULL. Ids are assigned
 //! after commit by a *sequencer*: the `{p}sequence_notifications` function, which takes an
 //! advisory lock per (application, pipeline), then numbers after the current maximum every row
-//! still without an id that its snapshot can see, in insertion order, and commits. It runs
-//! before every read (inside `{p}notifications`, one round trip) and, by default, in a background
-//! task prompted by writes (see [`PostgresDatabase::with_background_sequencing`]).
+//! still without an id that its snapshot can see, in insertion order, and commits. A read is one
+//! plain indexed `SELECT` that also says whether committed rows still wait for ids; only then,
+//! and only if the page is short, does the reader run the sequencer and read again (one more
+//! round trip, inside `{p}notifications`). By default a background task prompted by writes runs
+//! the sequencer too (see [`PostgresDatabase::with_background_sequencing`]), so readers rarely
+//! have to.
 //!
 //! Why this is gap-free and never out of order: a snapshot sees only committed rows, so only
 //! committed rows get ids, and a rolled-back write never takes one. Sequencer runs are serialised
@@ -545,6 +548,7 @@ struct Statements {
     delete: String,
     notifications: String,
     notifications_fast: String,
+    max_fast: String,
     max_notification: String,
     max_tracking: String,
     has_tracking: String,
@@ -617,6 +621,13 @@ impl Statements {
                        WHERE r.application_name = $1 AND r.pipeline_id = $2 \
                        AND r.notification_id BETWEEN $3 AND $4 \
                        ORDER BY r.notification_id LIMIT $5) e ON TRUE",
+                events = n.table("stored_events")
+            ),
+            max_fast: format!(
+                "SELECT (SELECT COALESCE(MAX(e.notification_id), 0) FROM {events} e \
+                 WHERE e.application_name = $1 AND e.pipeline_id = $2), \
+                 EXISTS (SELECT 1 FROM {events} q WHERE q.application_name = $1 \
+                 AND q.pipeline_id = $2 AND q.notification_id IS NULL)",
                 events = n.table("stored_events")
             ),
             max_notification: format!("SELECT {}($1, $2, $3)", n.table("sequence_notifications")),
@@ -915,7 +926,18 @@ impl RecordManager for PostgresRecordManager {
     }
 
     async fn max_notification_id(&self) -> Result<i64> {
-        self.sequence_notifications().await
+        // Fast path: one plain statement; the sequencer runs only if rows wait for ids.
+        let (max, pending): (i64, bool) = sqlx::query_as(&self.sql.max_fast)
+            .bind(&self.application_name)
+            .bind(self.pipeline_id)
+            .fetch_one(&self.db.pool)
+            .await
+            .map_err(map_err)?;
+        if pending {
+            self.sequence_notifications().await
+        } else {
+            Ok(max)
+        }
     }
 
     async fn max_tracking_id(&self, upstream_application: &str) -> Result<i64> {
