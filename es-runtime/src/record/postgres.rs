@@ -645,7 +645,8 @@ impl Statements {
 
 /// A [`RecordManager`] over a [`PostgresDatabase`]: one table kind, application and pipeline.
 ///
-/// [`RecordManager::write`] is one statement (one round trip); so is every read.
+/// [`RecordManager::write`] is one statement (one round trip); so is every read, except a read
+/// of notifications that finds committed rows still waiting for ids (two round trips).
 #[derive(Clone, Debug)]
 pub struct PostgresRecordManager {
     db: PostgresDatabase,
