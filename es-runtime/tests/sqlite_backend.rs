@@ -13,7 +13,8 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 fn temp_file() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("es-sqlite-{}", Uuid::new_v4().simple()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("es-sqlite-{}", Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("temporary directory");
     dir.join("es.db")
 }
