@@ -47,7 +47,7 @@ pub use reader::NotificationLogReader;
 pub use remote::RemoteNotificationLog;
 pub use replicate::RecordReplicator;
 pub use section::{LogItem, Section, SectionId};
-pub use view::{decode_section, NotificationLogView};
+pub use view::{decode_section, encode_section, NotificationLogView};
 
 use crate::error::Result;
 use async_trait::async_trait;
