@@ -38,7 +38,11 @@ async fn run() -> Result<()> {
         format!("http://127.0.0.1:{port}/notifications")
     });
     let max: Option<usize> = arg("--max", "ES_NOTIFY_MAX").and_then(|v| v.parse().ok());
-    let poll = Duration::from_millis(arg("--poll-ms", "ES_NOTIFY_POLL_MS").and_then(|v| v.parse().ok()).unwrap_or(500));
+    let poll = Duration::from_millis(
+        arg("--poll-ms", "ES_NOTIFY_POLL_MS")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(500),
+    );
     let log: RemoteNotificationLog = RemoteNotificationLog::new(&url)?;
     let mut reader = NotificationLogReader::new(Arc::new(log));
     let mapper = Mapper::new();

@@ -47,7 +47,10 @@ async fn run() -> Result<()> {
     let section_size = number("--section-size", "ES_NOTIFY_SECTION_SIZE", 20)? as usize;
     let host = arg("--host", "ES_NOTIFY_HOST").unwrap_or_else(|| "127.0.0.1".into());
 
-    let app = Application::builder("notification_server").memory().build().await?;
+    let app = Application::builder("notification_server")
+        .memory()
+        .build()
+        .await?;
     let mut world = World::create()?;
     for i in 1..events {
         world.make_it_so(format!("thing {i}"))?;

@@ -5,7 +5,9 @@ mod support;
 
 use es_runtime::application::{Application, Saveable};
 use es_runtime::mapper::Cipher;
-use es_runtime::notify::{to_events, NotificationLog, NotificationLogReader, RecordNotificationLog, RecordReplicator};
+use es_runtime::notify::{
+    to_events, NotificationLog, NotificationLogReader, RecordNotificationLog, RecordReplicator,
+};
 use es_runtime::prelude::*;
 use es_runtime::record::Tracking;
 use std::sync::Arc;
@@ -37,7 +39,10 @@ fn log(app: &Application, size: usize) -> Arc<dyn NotificationLog> {
 #[tokio::test]
 async fn section_10_6_the_reader_follows_the_application() {
     for (backend, db) in support::databases().await {
-        for cipher in [None, Some(Cipher::from_base64(&Cipher::random_key(32).unwrap()).unwrap())] {
+        for cipher in [
+            None,
+            Some(Cipher::from_base64(&Cipher::random_key(32).unwrap()).unwrap()),
+        ] {
             let mut b = support::app_on(&db, "ch10");
             if let Some(c) = cipher.clone() {
                 b = b.cipher(c);
@@ -90,9 +95,13 @@ async fn section_11_3_1_records_are_replicated_and_restart_resumes() {
         let original = support::app_on(&db, "original").build().await.unwrap();
         let replica = support::app_on(&db, "replica").build().await.unwrap();
         let new_replicator = || async {
-            RecordReplicator::new(log(&original, 5), original.name(), replica.records().clone())
-                .await
-                .unwrap()
+            RecordReplicator::new(
+                log(&original, 5),
+                original.name(),
+                replica.records().clone(),
+            )
+            .await
+            .unwrap()
         };
         let mut replicator = new_replicator().await;
         let a1 = create(&original).await;
@@ -117,7 +126,10 @@ async fn section_11_3_1_records_are_replicated_and_restart_resumes() {
         drop(replicator);
         let mut replicator = new_replicator().await;
         assert_eq!(replicator.position(), 4);
-        assert_eq!(replicator.position(), replica.records().max_notification_id().await.unwrap());
+        assert_eq!(
+            replicator.position(),
+            replica.records().max_notification_id().await.unwrap()
+        );
         let mut a5 = create(&original).await;
         a5.touch().unwrap();
         original.save(&mut a5).await.unwrap();
@@ -142,31 +154,54 @@ async fn section_11_3_1_concurrent_replicators_never_corrupt_the_replica() {
             for e in &mut batch {
                 e.touch().unwrap();
             }
-            let mut refs: Vec<&mut dyn Saveable> = batch.iter_mut().map(|e| e as &mut dyn Saveable).collect();
+            let mut refs: Vec<&mut dyn Saveable> =
+                batch.iter_mut().map(|e| e as &mut dyn Saveable).collect();
             original.save_all(&mut refs).await.unwrap();
         }
         let total = original.records().max_notification_id().await.unwrap();
         assert_eq!(total, 240);
         let mut tasks = Vec::new();
         for page in [7usize, 11, 13, 50] {
-            let mut r = RecordReplicator::new(log(&original, 10), original.name(), replica.records().clone())
-                .await
-                .unwrap()
-                .with_page_size(page);
+            let mut r = RecordReplicator::new(
+                log(&original, 10),
+                original.name(),
+                replica.records().clone(),
+            )
+            .await
+            .unwrap()
+            .with_page_size(page);
             tasks.push(tokio::spawn(async move { r.pull().await.unwrap() }));
         }
         let mut copied = 0;
         for t in tasks {
             copied += t.await.unwrap();
         }
-        assert_eq!(copied, total as usize, "{backend}: every notification copied exactly once");
-        let theirs = original.records().get_notifications(1, total, None).await.unwrap();
-        let ours = replica.records().get_notifications(1, total + 10, None).await.unwrap();
+        assert_eq!(
+            copied, total as usize,
+            "{backend}: every notification copied exactly once"
+        );
+        let theirs = original
+            .records()
+            .get_notifications(1, total, None)
+            .await
+            .unwrap();
+        let ours = replica
+            .records()
+            .get_notifications(1, total + 10, None)
+            .await
+            .unwrap();
         assert_eq!(ours.len(), theirs.len(), "{backend}");
         for (o, t) in ours.iter().zip(&theirs) {
             assert_eq!((o.id, &o.item), (t.id, &t.item), "{backend}");
         }
-        assert_eq!(replica.records().max_tracking_id(original.name()).await.unwrap(), total);
+        assert_eq!(
+            replica
+                .records()
+                .max_tracking_id(original.name())
+                .await
+                .unwrap(),
+            total
+        );
     }
 }
 
@@ -182,11 +217,16 @@ async fn replication_over_http() {
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(http::serve(listener, http::router("/log", NotificationLogView::new(log(&original, 5)))));
-    let remote: RemoteNotificationLog = RemoteNotificationLog::new(&format!("http://{addr}/log")).unwrap();
-    let mut replicator = RecordReplicator::new(Arc::new(remote), original.name(), replica.records().clone())
-        .await
-        .unwrap();
+    let server = tokio::spawn(http::serve(
+        listener,
+        http::router("/log", NotificationLogView::new(log(&original, 5))),
+    ));
+    let remote: RemoteNotificationLog =
+        RemoteNotificationLog::new(&format!("http://{addr}/log")).unwrap();
+    let mut replicator =
+        RecordReplicator::new(Arc::new(remote), original.name(), replica.records().clone())
+            .await
+            .unwrap();
     assert_eq!(replicator.pull().await.unwrap(), 23);
     assert_eq!(replica.records().max_notification_id().await.unwrap(), 23);
     server.abort();
@@ -201,7 +241,9 @@ pub struct User {
 impl User {
     #[event(Created)]
     pub fn create() -> Self {
-        User { email_addresses: vec![] }
+        User {
+            email_addresses: vec![],
+        }
     }
 
     #[event(EmailAddressAdded)]
@@ -220,7 +262,9 @@ impl User {
     }
 
     pub fn is_verified(&self, email_address: &str) -> bool {
-        self.email_addresses.iter().any(|(e, v)| e == email_address && *v)
+        self.email_addresses
+            .iter()
+            .any(|(e, v)| e == email_address && *v)
     }
 }
 
@@ -253,8 +297,20 @@ struct Indexer<'a> {
 impl<'a> Indexer<'a> {
     async fn new(original: &'a Application, index: &'a Application) -> Indexer<'a> {
         let mut reader = NotificationLogReader::new(log(original, 10));
-        reader.seek(index.records().max_tracking_id(original.name()).await.unwrap()).unwrap();
-        Indexer { reader, original, index }
+        reader
+            .seek(
+                index
+                    .records()
+                    .max_tracking_id(original.name())
+                    .await
+                    .unwrap(),
+            )
+            .unwrap();
+        Indexer {
+            reader,
+            original,
+            index,
+        }
     }
 
     async fn pull(&mut self) -> Result<usize> {
@@ -273,10 +329,14 @@ impl<'a> Indexer<'a> {
                             item.set_index_value(event.originator_id())?;
                             item
                         }
-                        Err(Error::NotFound(_)) => IndexItem::create_with_id(key, event.originator_id())?,
+                        Err(Error::NotFound(_)) => {
+                            IndexItem::create_with_id(key, event.originator_id())?
+                        }
                         Err(e) => return Err(e),
                     };
-                    self.index.save_tracked(&mut [&mut item], tracking, None).await?;
+                    self.index
+                        .save_tracked(&mut [&mut item], tracking, None)
+                        .await?;
                     indexed += 1;
                 }
                 None => self.index.save_tracked(&mut [], tracking, None).await?,
@@ -308,7 +368,11 @@ async fn section_11_3_2_index_of_email_addresses() {
         original.save(&mut user1).await.unwrap();
         assert_eq!(indexer.pull().await.unwrap(), 1);
         assert!(user1.is_verified("me@example.com"));
-        assert_eq!(index.get::<IndexItem>(key).await.unwrap().index_value, user1.id(), "{backend}");
+        assert_eq!(
+            index.get::<IndexItem>(key).await.unwrap().index_value,
+            user1.id(),
+            "{backend}"
+        );
 
         // Verified again, by another user: the index follows, nothing is processed twice.
         let mut user2 = User::create().unwrap();
@@ -316,25 +380,42 @@ async fn section_11_3_2_index_of_email_addresses() {
         user2.verify_email_address("me@example.com".into()).unwrap();
         original.save(&mut user2).await.unwrap();
         user1.add_email_address("mycat@example.com".into()).unwrap();
-        user1.verify_email_address("mycat@example.com".into()).unwrap();
+        user1
+            .verify_email_address("mycat@example.com".into())
+            .unwrap();
         original.save(&mut user1).await.unwrap();
-        assert!(!items.contains(uuid_from_url("mycat@example.com")).await.unwrap());
+        assert!(!items
+            .contains(uuid_from_url("mycat@example.com"))
+            .await
+            .unwrap());
 
         // A new indexer resumes from the tracking records.
         drop(indexer);
         let mut indexer = Indexer::new(&original, &index).await;
         assert_eq!(indexer.reader.position(), 3);
         assert_eq!(indexer.pull().await.unwrap(), 2);
-        assert_eq!(index.get::<IndexItem>(key).await.unwrap().index_value, user2.id(), "{backend}");
+        assert_eq!(
+            index.get::<IndexItem>(key).await.unwrap().index_value,
+            user2.id(),
+            "{backend}"
+        );
         let cat: IndexItem = index.get(uuid_from_url("mycat@example.com")).await.unwrap();
         assert_eq!(cat.index_value, user1.id());
         assert_eq!(indexer.pull().await.unwrap(), 0);
         assert_eq!(
-            index.records().max_tracking_id(original.name()).await.unwrap(),
+            index
+                .records()
+                .max_tracking_id(original.name())
+                .await
+                .unwrap(),
             original.records().max_notification_id().await.unwrap()
         );
         // The user is not in the index and the index items are not in the original.
         assert!(!items.contains(user1.id()).await.unwrap());
-        assert!(!original.repository::<IndexItem>().contains(key).await.unwrap());
+        assert!(!original
+            .repository::<IndexItem>()
+            .contains(key)
+            .await
+            .unwrap());
     }
 }

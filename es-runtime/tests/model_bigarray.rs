@@ -35,16 +35,29 @@ async fn the_manual_big_array_example() {
         Err(Error::Concurrency(m)) => assert!(m.contains("position 4"), "{m}"),
         other => panic!("expected a concurrency error, got {other:?}"),
     }
-    assert_eq!(array.get(4).await.unwrap(), Some(s("item4")), "the first item stays");
+    assert_eq!(
+        array.get(4).await.unwrap(),
+        Some(s("item4")),
+        "the first item stays"
+    );
 
     let integers = SimpleIntegerSequenceGenerator::new();
     let generated: Vec<i64> = integers.clone().take(5).collect();
     assert_eq!(generated, vec![0, 1, 2, 3, 4]);
-    array.assign(integers.next().await.unwrap(), &s("item5")).await.unwrap();
-    array.assign(integers.next().await.unwrap(), &s("item6")).await.unwrap();
+    array
+        .assign(integers.next().await.unwrap(), &s("item5"))
+        .await
+        .unwrap();
+    array
+        .assign(integers.next().await.unwrap(), &s("item6"))
+        .await
+        .unwrap();
     assert_eq!(array.next_position().await.unwrap(), 7);
     assert_eq!(array.get(0).await.unwrap(), Some(s("item0")));
-    assert_eq!(array.slice(5, 7).await.unwrap(), vec![Some(s("item5")), Some(s("item6"))]);
+    assert_eq!(
+        array.slice(5, 7).await.unwrap(),
+        vec![Some(s("item5")), Some(s("item6"))]
+    );
     assert_eq!(array.get(7).await.unwrap(), None);
     assert_eq!(array.get(-1).await.unwrap(), None);
     assert!(array.assign(-1, &s("x")).await.is_err());
@@ -71,11 +84,17 @@ async fn a_small_tree_grows_levels_and_finds_the_next_position() {
     assert_eq!(again.get(29).await.unwrap(), Some(290));
     assert_eq!(again.get(500).await.unwrap(), Some(5000));
     let slice = again.slice(27, 33).await.unwrap();
-    assert_eq!(slice, vec![Some(270), Some(280), Some(290), None, None, None]);
+    assert_eq!(
+        slice,
+        vec![Some(270), Some(280), Some(290), None, None, None]
+    );
     let sparse = again.slice(498, 502).await.unwrap();
     assert_eq!(sparse, vec![None, None, Some(5000), None]);
     assert!(again.slice(10, 5).await.unwrap().is_empty());
-    assert!(matches!(BigArray::<i64>::new(id, again_records(), 1), Err(Error::Configuration(_))));
+    assert!(matches!(
+        BigArray::<i64>::new(id, again_records(), 1),
+        Err(Error::Configuration(_))
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -155,7 +174,9 @@ async fn redis_incr_issues_contiguous_integers_to_concurrent_clients() {
         }
     };
     let key = format!("es-test-{}", Uuid::new_v4().simple());
-    let first = RedisIncr::connect(&url, &key).await.expect("Redis at ES_REDIS_URL");
+    let first = RedisIncr::connect(&url, &key)
+        .await
+        .expect("Redis at ES_REDIS_URL");
     let mut tasks = Vec::new();
     for _ in 0..4 {
         let g = RedisIncr::connect(&url, &key).await.unwrap();
@@ -178,7 +199,10 @@ async fn redis_incr_issues_contiguous_integers_to_concurrent_clients() {
     first.delete().await.unwrap();
     assert_eq!(first.next().await.unwrap(), 0);
     first.delete().await.unwrap();
-    assert!(matches!(RedisIncr::connect("nonsense://", "k").await, Err(Error::Configuration(_))));
+    assert!(matches!(
+        RedisIncr::connect("nonsense://", "k").await,
+        Err(Error::Configuration(_))
+    ));
     assert!(matches!(
         RedisIncr::connect("redis://127.0.0.1:1", "k").await,
         Err(Error::Operational(_))
@@ -194,10 +218,15 @@ async fn big_array_positions_from_redis() {
         return;
     };
     let key = format!("es-test-{}", Uuid::new_v4().simple());
-    let integers = RedisIncr::connect(&url, &key).await.expect("Redis at ES_REDIS_URL");
+    let integers = RedisIncr::connect(&url, &key)
+        .await
+        .expect("Redis at ES_REDIS_URL");
     let array = BigArray::<String>::new(Uuid::new_v4(), records(), 4).unwrap();
     for i in 0..6 {
-        array.assign(integers.next().await.unwrap(), &format!("item{i}")).await.unwrap();
+        array
+            .assign(integers.next().await.unwrap(), &format!("item{i}"))
+            .await
+            .unwrap();
     }
     assert_eq!(array.next_position().await.unwrap(), 6);
     assert_eq!(array.get(5).await.unwrap().as_deref(), Some("item5"));

@@ -1,6 +1,8 @@
 //! Local notification logs and the reader (manual §10.4, §10.6), over raw items.
 
-use es_runtime::notify::{NotificationLog, NotificationLogReader, RecordNotificationLog, SectionId};
+use es_runtime::notify::{
+    NotificationLog, NotificationLogReader, RecordNotificationLog, SectionId,
+};
 use es_runtime::record::memory::InMemoryDatabase;
 use es_runtime::record::{Notification, RecordBatch, RecordKind, RecordManager, SequencedItem};
 use es_runtime::Error;
@@ -25,7 +27,10 @@ async fn write_n(records: &Arc<dyn RecordManager>, n: i64) -> Vec<SequencedItem>
     let mut written = Vec::new();
     for _ in 0..n {
         let i = item(Uuid::new_v4(), 0);
-        records.write(&RecordBatch::items(vec![i.clone()])).await.unwrap();
+        records
+            .write(&RecordBatch::items(vec![i.clone()]))
+            .await
+            .unwrap();
         written.push(i);
     }
     written
@@ -41,7 +46,10 @@ async fn sections_link_and_normalise_as_in_the_manual() {
     let log = RecordNotificationLog::new(records.clone(), 5).unwrap();
     let empty = log.section("current").await.unwrap();
     assert_eq!(empty.section_id, "1,5");
-    assert_eq!((empty.previous_id, empty.next_id, empty.items.len()), (None, None, 0));
+    assert_eq!(
+        (empty.previous_id, empty.next_id, empty.items.len()),
+        (None, None, 0)
+    );
 
     let written = write_n(&records, 9).await;
     let current = log.section("current").await.unwrap();
@@ -57,7 +65,11 @@ async fn sections_link_and_normalise_as_in_the_manual() {
     assert_eq!(first.next_id.as_deref(), Some("6,10"));
     assert_eq!(ids(&first.items), vec![1, 2, 3, 4, 5]);
     assert_eq!(first.items[0].item, written[0]);
-    assert_eq!(log.section("1,10").await.unwrap(), first, "1,10 is normalised to 1,5");
+    assert_eq!(
+        log.section("1,10").await.unwrap(),
+        first,
+        "1,10 is normalised to 1,5"
+    );
     assert_eq!(log.section("3,4").await.unwrap().section_id, "1,5");
     assert_eq!(log.section("7,8").await.unwrap().section_id, "6,10");
 
@@ -78,14 +90,19 @@ async fn sections_link_and_normalise_as_in_the_manual() {
 #[tokio::test]
 async fn bad_section_ids_and_bad_configuration_are_typed_errors() {
     let log = RecordNotificationLog::new(records(), 5).unwrap();
-    for bad in ["", "first", "1", "0,5", "5,1", "x,5", "1,y", "1,5,9", "-3,2"] {
+    for bad in [
+        "", "first", "1", "0,5", "5,1", "x,5", "1,y", "1,5,9", "-3,2",
+    ] {
         match log.section(bad).await {
             Err(Error::BadSection(m)) => assert!(m.contains("section id"), "{m}"),
             other => panic!("{bad:?}: expected BadSection, got {other:?}"),
         }
     }
     let huge = format!("{},{}", i64::MAX - 1, i64::MAX);
-    assert!(matches!(log.section(&huge).await, Err(Error::BadSection(_))));
+    assert!(matches!(
+        log.section(&huge).await,
+        Err(Error::BadSection(_))
+    ));
     assert!(matches!(
         RecordNotificationLog::new(records(), 0),
         Err(Error::Configuration(_))
@@ -115,7 +132,10 @@ async fn reader_seeks_reads_bounded_and_lazily_and_keeps_its_position() {
     assert_eq!(reader.position(), 3);
     assert_eq!(reader.next_item().await.unwrap().map(|n| n.id), Some(4));
     assert_eq!(ids(&reader.read(4).await.unwrap()), vec![5, 6, 7, 8]);
-    assert_eq!(ids(&reader.read_all().await.unwrap()), (9..=12).collect::<Vec<_>>());
+    assert_eq!(
+        ids(&reader.read_all().await.unwrap()),
+        (9..=12).collect::<Vec<_>>()
+    );
     assert!(reader.read_all().await.unwrap().is_empty());
     assert!(reader.next_item().await.unwrap().is_none());
     assert_eq!(reader.position(), 12);
@@ -133,11 +153,16 @@ async fn reader_seeks_reads_bounded_and_lazily_and_keeps_its_position() {
 async fn reader_goes_straight_to_its_section_once_it_knows_the_size() {
     let records = records();
     write_n(&records, 100).await;
-    let mut reader = NotificationLogReader::new(Arc::new(RecordNotificationLog::new(records, 10).unwrap()));
+    let mut reader =
+        NotificationLogReader::new(Arc::new(RecordNotificationLog::new(records, 10).unwrap()));
     assert_eq!(reader.read_all().await.unwrap().len(), 100);
     // "current" once, then sections 1..10 (walking back would take 10 more), then the
     // empty section 101,110 linked from the last.
-    assert!(reader.sections_read() <= 12, "{} sections", reader.sections_read());
+    assert!(
+        reader.sections_read() <= 12,
+        "{} sections",
+        reader.sections_read()
+    );
     let before = reader.sections_read();
     reader.seek(55).unwrap();
     assert_eq!(reader.read(3).await.unwrap()[0].id, 56);
@@ -148,13 +173,19 @@ async fn reader_goes_straight_to_its_section_once_it_knows_the_size() {
 async fn a_deleted_record_leaves_a_gap_the_reader_passes() {
     let records = records();
     let written = write_n(&records, 7).await;
-    records.delete_item(written[2].sequence_id, 0).await.unwrap();
+    records
+        .delete_item(written[2].sequence_id, 0)
+        .await
+        .unwrap();
     let log = Arc::new(RecordNotificationLog::new(records, 5).unwrap());
     let first = log.section("1,5").await.unwrap();
     assert_eq!(ids(&first.items), vec![1, 2, 4, 5]);
     assert_eq!(first.next_id.as_deref(), Some("6,10"), "still archived");
     let mut reader = NotificationLogReader::new(log);
-    assert_eq!(ids(&reader.read_all().await.unwrap()), vec![1, 2, 4, 5, 6, 7]);
+    assert_eq!(
+        ids(&reader.read_all().await.unwrap()),
+        vec![1, 2, 4, 5, 6, 7]
+    );
 }
 
 /// Writers commit concurrently while a reader tails the log: the reader sees every
@@ -171,7 +202,10 @@ async fn tail_while_writing(records: Arc<dyn RecordManager>) {
                 let seq = Uuid::new_v4();
                 let n = 1 + (w + b) % 3;
                 let items: Vec<_> = (0..n as i64).map(|p| item(seq, p)).collect();
-                records.write(&RecordBatch::items(items.clone())).await.unwrap();
+                records
+                    .write(&RecordBatch::items(items.clone()))
+                    .await
+                    .unwrap();
                 written.extend(items);
                 tokio::task::yield_now().await;
             }
@@ -181,11 +215,17 @@ async fn tail_while_writing(records: Arc<dyn RecordManager>) {
     let total: usize = (0..WRITERS)
         .map(|w| (0..BATCHES).map(|b| 1 + (w + b) % 3).sum::<usize>())
         .sum();
-    let mut reader = NotificationLogReader::new(Arc::new(RecordNotificationLog::new(records.clone(), 7).unwrap()));
+    let mut reader = NotificationLogReader::new(Arc::new(
+        RecordNotificationLog::new(records.clone(), 7).unwrap(),
+    ));
     let mut seen = Vec::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while seen.len() < total {
-        assert!(std::time::Instant::now() < deadline, "reader stalled at {}", seen.len());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "reader stalled at {}",
+            seen.len()
+        );
         let batch = reader.read(13).await.unwrap();
         if batch.is_empty() {
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
@@ -198,8 +238,15 @@ async fn tail_while_writing(records: Arc<dyn RecordManager>) {
             written.insert((i.sequence_id, i.position));
         }
     }
-    assert_eq!(ids(&seen), (1..=total as i64).collect::<Vec<_>>(), "no skip, no repeat, in order");
-    let seen_items: HashSet<_> = seen.iter().map(|n| (n.item.sequence_id, n.item.position)).collect();
+    assert_eq!(
+        ids(&seen),
+        (1..=total as i64).collect::<Vec<_>>(),
+        "no skip, no repeat, in order"
+    );
+    let seen_items: HashSet<_> = seen
+        .iter()
+        .map(|n| (n.item.sequence_id, n.item.position))
+        .collect();
     assert_eq!(seen_items, written);
     assert!(reader.read_all().await.unwrap().is_empty());
 }

@@ -125,7 +125,9 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> BigArray<T> {
     /// [`Error::Concurrency`] and the stored item is unchanged.
     pub async fn assign(&self, index: i64, item: &T) -> Result<()> {
         if index < 0 {
-            return Err(Error::NotFound(format!("big array has no position {index}")));
+            return Err(Error::NotFound(format!(
+                "big array has no position {index}"
+            )));
         }
         let state = serde_json::to_vec(item)?;
         let record = SequencedItem {
@@ -156,10 +158,17 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> BigArray<T> {
         let top = self.level_for(index);
         for level in 1..=top {
             // The level-(l-1) array holding `index`, and where it hangs in level l.
-            let Some(child_span) = self.span(level) else { break };
+            let Some(child_span) = self.span(level) else {
+                break;
+            };
             let child = index / child_span;
             let key = (level, child / self.size, child % self.size);
-            if self.known_links.lock().map(|k| k.contains(&key)).unwrap_or(false) {
+            if self
+                .known_links
+                .lock()
+                .map(|k| k.contains(&key))
+                .unwrap_or(false)
+            {
                 continue;
             }
             let link = SequencedItem {
@@ -222,8 +231,9 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> BigArray<T> {
         let Some(apex) = self.last_position(self.root_id()).await? else {
             return Ok(0);
         };
-        let level = u32::try_from(apex)
-            .map_err(|_| IntegrityError::Corrupt(format!("big array {} has apex level {apex}", self.id)))?;
+        let level = u32::try_from(apex).map_err(|_| {
+            IntegrityError::Corrupt(format!("big array {} has apex level {apex}", self.id))
+        })?;
         let mut number = 0i64;
         for l in (1..=level).rev() {
             match self.last_position(self.array_id(l, number)).await? {

@@ -18,8 +18,14 @@ use crate::record::Notification;
 /// }
 /// # Ok(()) }
 /// ```
-pub fn to_events(mapper: &Mapper, notifications: &[Notification]) -> Result<Vec<Box<dyn AnyEvent>>> {
-    notifications.iter().map(|n| mapper.from_item(&n.item)).collect()
+pub fn to_events(
+    mapper: &Mapper,
+    notifications: &[Notification],
+) -> Result<Vec<Box<dyn AnyEvent>>> {
+    notifications
+        .iter()
+        .map(|n| mapper.from_item(&n.item))
+        .collect()
 }
 
 /// Like [`to_events`], keeping each event's notification id.

@@ -44,7 +44,11 @@ pub fn router<I: Serialize + Send + 'static>(path: &str, view: NotificationLogVi
     let app = if path.is_empty() {
         inner
     } else {
-        let path = if path.starts_with('/') { path.to_string() } else { format!("/{path}") };
+        let path = if path.starts_with('/') {
+            path.to_string()
+        } else {
+            format!("/{path}")
+        };
         Router::new().nest(&path, inner)
     };
     app.fallback(not_found)
@@ -83,7 +87,10 @@ async fn section<I: Serialize + Send + 'static>(
                 return (
                     [
                         (header::CONTENT_TYPE, json),
-                        (header::CACHE_CONTROL, HeaderValue::from_static(CURRENT_CACHE_CONTROL)),
+                        (
+                            header::CACHE_CONTROL,
+                            HeaderValue::from_static(CURRENT_CACHE_CONTROL),
+                        ),
                     ],
                     body,
                 )
@@ -104,12 +111,18 @@ async fn section<I: Serialize + Send + 'static>(
                     .into_response();
             }
             (
-                [(header::CONTENT_TYPE, json), (header::CACHE_CONTROL, cache), (header::ETAG, tag_value)],
+                [
+                    (header::CONTENT_TYPE, json),
+                    (header::CACHE_CONTROL, cache),
+                    (header::ETAG, tag_value),
+                ],
                 body,
             )
                 .into_response()
         }
-        Err(Error::BadSection(m)) => (StatusCode::BAD_REQUEST, format!("bad section: {m}\n")).into_response(),
+        Err(Error::BadSection(m)) => {
+            (StatusCode::BAD_REQUEST, format!("bad section: {m}\n")).into_response()
+        }
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
     }
 }

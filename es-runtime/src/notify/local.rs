@@ -57,7 +57,10 @@ impl RecordNotificationLog {
     }
 
     /// The log of an application's events.
-    pub fn for_application(app: &crate::application::Application, section_size: usize) -> Result<Self> {
+    pub fn for_application(
+        app: &crate::application::Application,
+        section_size: usize,
+    ) -> Result<Self> {
         Self::new(app.records().clone(), section_size)
     }
 

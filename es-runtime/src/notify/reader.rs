@@ -79,7 +79,9 @@ impl<I: LogItem + Clone> NotificationLogReader<I> {
     /// [`Error::BadSection`].
     pub fn seek(&mut self, position: i64) -> Result<()> {
         if position < 0 {
-            return Err(Error::BadSection(format!("position {position} is below zero")));
+            return Err(Error::BadSection(format!(
+                "position {position} is below zero"
+            )));
         }
         self.position = position;
         self.buffer.clear();
@@ -141,7 +143,8 @@ impl<I: LogItem + Clone> NotificationLogReader<I> {
         let mut found = match self.section_size {
             Some(size) => {
                 let first = (target - 1) / size * size + 1;
-                self.fetch(&SectionId::format(first, first + size - 1)).await?
+                self.fetch(&SectionId::format(first, first + size - 1))
+                    .await?
             }
             None => self.fetch("current").await?,
         };
@@ -150,11 +153,15 @@ impl<I: LogItem + Clone> NotificationLogReader<I> {
             if let Some(size) = self.section_size {
                 let first = (target - 1) / size * size + 1;
                 if first < found.0 {
-                    found = self.fetch(&SectionId::format(first, first + size - 1)).await?;
+                    found = self
+                        .fetch(&SectionId::format(first, first + size - 1))
+                        .await?;
                 }
             }
             while found.0 > target {
-                let Some(previous) = found.1.previous_id.clone() else { break };
+                let Some(previous) = found.1.previous_id.clone() else {
+                    break;
+                };
                 found = self.fetch(&previous).await?;
             }
         }

@@ -110,12 +110,24 @@ impl<I> RemoteNotificationLog<I> {
         };
         let (status, body) = tokio::time::timeout(self.timeout, fetch)
             .await
-            .map_err(|_| Error::Operational(format!("GET {url}: no answer within {:?}", self.timeout)))??;
-        let text = || String::from_utf8_lossy(&body[..body.len().min(300)]).trim().to_string();
+            .map_err(|_| {
+                Error::Operational(format!("GET {url}: no answer within {:?}", self.timeout))
+            })??;
+        let text = || {
+            String::from_utf8_lossy(&body[..body.len().min(300)])
+                .trim()
+                .to_string()
+        };
         match status.as_u16() {
             200 => Ok(body),
-            400 | 404 => Err(Error::BadSection(format!("GET {url}: {status}: {}", text()))),
-            _ => Err(Error::Operational(format!("GET {url}: {status}: {}", text()))),
+            400 | 404 => Err(Error::BadSection(format!(
+                "GET {url}: {status}: {}",
+                text()
+            ))),
+            _ => Err(Error::Operational(format!(
+                "GET {url}: {status}: {}",
+                text()
+            ))),
         }
     }
 }

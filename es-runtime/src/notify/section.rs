@@ -113,19 +113,23 @@ pub(crate) fn section_start(id: SectionId, section_size: i64, next_position: i64
     };
     let start = zero_based / section_size * section_size;
     // The section must be addressable: its last number must fit in an i64.
-    start
-        .checked_add(section_size)
-        .ok_or_else(|| Error::BadSection(format!("section starting at {} is out of range", start + 1)))?;
+    start.checked_add(section_size).ok_or_else(|| {
+        Error::BadSection(format!("section starting at {} is out of range", start + 1))
+    })?;
     Ok(start)
 }
 
 /// Builds a section starting at 0-based `start` with these items; `full` says whether the log
 /// already extends past its end (so it is archived and links to the next section).
-pub(crate) fn make_section<I>(start: i64, section_size: i64, items: Vec<I>, full: bool) -> Section<I> {
+pub(crate) fn make_section<I>(
+    start: i64,
+    section_size: i64,
+    items: Vec<I>,
+    full: bool,
+) -> Section<I> {
     let previous_id = (start > 0).then(|| SectionId::format(start + 1 - section_size, start));
-    let next_id = full.then(|| {
-        SectionId::format(start + section_size + 1, start + 2 * section_size)
-    });
+    let next_id =
+        full.then(|| SectionId::format(start + section_size + 1, start + 2 * section_size));
     Section {
         section_id: SectionId::format(start + 1, start + section_size),
         items,
@@ -145,7 +149,9 @@ mod tests {
             SectionId::parse("1,5").unwrap(),
             SectionId::Range { first: 1, last: 5 }
         );
-        for bad in ["", "1", "a,b", "0,5", "-1,5", "5,1", "1,5,6", "Current", "1;5"] {
+        for bad in [
+            "", "1", "a,b", "0,5", "-1,5", "5,1", "1,5,6", "Current", "1;5",
+        ] {
             assert!(
                 matches!(SectionId::parse(bad), Err(Error::BadSection(_))),
                 "{bad:?} should be a bad section"
@@ -155,11 +161,22 @@ mod tests {
 
     #[test]
     fn ids_normalise_to_the_section_containing_their_first_number() {
-        assert_eq!(section_start(SectionId::parse("1,10").unwrap(), 5, 0).unwrap(), 0);
-        assert_eq!(section_start(SectionId::parse("7,8").unwrap(), 5, 0).unwrap(), 5);
+        assert_eq!(
+            section_start(SectionId::parse("1,10").unwrap(), 5, 0).unwrap(),
+            0
+        );
+        assert_eq!(
+            section_start(SectionId::parse("7,8").unwrap(), 5, 0).unwrap(),
+            5
+        );
         assert_eq!(section_start(SectionId::Current, 5, 9).unwrap(), 5);
         assert_eq!(section_start(SectionId::Current, 5, 10).unwrap(), 10);
-        assert!(section_start(SectionId::parse(&format!("{},{}", i64::MAX, i64::MAX)).unwrap(), 5, 0).is_err());
+        assert!(section_start(
+            SectionId::parse(&format!("{},{}", i64::MAX, i64::MAX)).unwrap(),
+            5,
+            0
+        )
+        .is_err());
         let s = make_section(5, 5, vec![1, 2, 3, 4], false);
         assert_eq!(s.section_id, "6,10");
         assert_eq!(s.previous_id.as_deref(), Some("1,5"));

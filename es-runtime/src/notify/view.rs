@@ -117,7 +117,10 @@ pub fn decode_section<I: DeserializeOwned>(json: &[u8]) -> Result<Section<I>> {
     let w: Wire<I> = serde_json::from_slice(json)
         .map_err(|e| Error::BadSection(format!("malformed section: {e}")))?;
     if !matches!(SectionId::parse(&w.section_id)?, SectionId::Range { .. }) {
-        return Err(Error::BadSection(format!("section id {:?} is not a range", w.section_id)));
+        return Err(Error::BadSection(format!(
+            "section id {:?} is not a range",
+            w.section_id
+        )));
     }
     for link in [&w.previous_id, &w.next_id].into_iter().flatten() {
         SectionId::parse(link)?;
@@ -134,7 +137,11 @@ pub fn decode_section<I: DeserializeOwned>(json: &[u8]) -> Result<Section<I>> {
 struct AsciiFormatter;
 
 impl serde_json::ser::Formatter for AsciiFormatter {
-    fn write_string_fragment<W: ?Sized + std::io::Write>(&mut self, w: &mut W, fragment: &str) -> std::io::Result<()> {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
         if fragment.is_ascii() {
             return w.write_all(fragment.as_bytes());
         }
@@ -170,7 +177,10 @@ impl Serialize for PyState<'_> {
             Ok(text) => s.serialize_str(text),
             Err(_) => {
                 let mut m = s.serialize_map(Some(1))?;
-                m.serialize_entry("__bytes__", &base64::engine::general_purpose::STANDARD.encode(self.0))?;
+                m.serialize_entry(
+                    "__bytes__",
+                    &base64::engine::general_purpose::STANDARD.encode(self.0),
+                )?;
                 m.end()
             }
         }
@@ -232,12 +242,13 @@ impl<'de> Deserialize<'de> for Notification {
         };
         let sequence_id = Uuid::parse_str(&text)
             .map_err(|e| D::Error::custom(format!("originator_id {text:?}: {e}")))?;
-        let state = match w.state {
-            WireState::Text(t) => t.into_bytes(),
-            WireState::Bytes { bytes } => base64::engine::general_purpose::STANDARD
-                .decode(bytes)
-                .map_err(|e| D::Error::custom(format!("state bytes: {e}")))?,
-        };
+        let state =
+            match w.state {
+                WireState::Text(t) => t.into_bytes(),
+                WireState::Bytes { bytes } => base64::engine::general_purpose::STANDARD
+                    .decode(bytes)
+                    .map_err(|e| D::Error::custom(format!("state bytes: {e}")))?,
+            };
         let causal_dependencies = match w.causal_dependencies {
             None | Some(serde_json::Value::Null) => None,
             Some(serde_json::Value::String(s)) => Some(s),
