@@ -248,3 +248,59 @@ pub fn docs(attrs: &[Attribute]) -> Vec<Attribute> {
         .cloned()
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_convert_between_cases() {
+        assert_eq!(snake_case("World"), "world");
+        assert_eq!(snake_case("OrderLine"), "order_line");
+        assert_eq!(camel_case("make_it_so"), "MakeItSo");
+        assert_eq!(camel_case("_private__name"), "PrivateName");
+    }
+
+    #[test]
+    fn errors_are_collected_and_reported_together() {
+        let mut ctx = Ctx::default();
+        assert!(Ctx::default().finish().is_ok());
+        ctx.error_at(Span::call_site(), "first");
+        ctx.error_at(Span::call_site(), "second");
+        let e = ctx.finish().unwrap_err();
+        let messages: Vec<String> = e.into_iter().map(|e| e.to_string()).collect();
+        assert_eq!(messages, ["first", "second"]);
+    }
+
+    #[test]
+    fn hash_collections_are_reported_anywhere_in_a_type() {
+        let mut ctx = Ctx::default();
+        check_deterministic(
+            &syn::parse_quote!(Vec<Option<std::collections::HashMap<String, u8>>>),
+            &mut ctx,
+        );
+        check_deterministic(
+            &syn::parse_quote!(std::collections::BTreeMap<String, u8>),
+            &mut ctx,
+        );
+        let e = ctx.finish().unwrap_err();
+        assert_eq!(e.into_iter().count(), 1);
+    }
+
+    #[test]
+    fn arguments_parse_keywords_and_values() {
+        let mut ctx = Ctx::default();
+        let args = parse_args(quote!(crate = "::x", aggregate = Order, Created), &mut ctx);
+        assert!(ctx.finish().is_ok());
+        let keys: Vec<String> = args.iter().map(|a| a.key.to_string()).collect();
+        assert_eq!(keys, ["crate", "aggregate", "Created"]);
+        assert!(args[2].value.is_none());
+        let mut ctx = Ctx::default();
+        assert_eq!(str_value(&args[0], &mut ctx).unwrap().value(), "::x");
+        assert!(path_value(&args[1], &mut ctx, "")
+            .unwrap()
+            .is_ident("Order"));
+        assert!(str_value(&args[1], &mut ctx).is_none());
+        assert!(ctx.finish().is_err());
+    }
+}

@@ -58,6 +58,24 @@ pub mod __private {
     pub use serde_json;
     pub use uuid::Uuid;
 
+    /// What an event field's type needs: checked where the field is declared, for a clear error.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot be an event field: events are stored as JSON and compared as values",
+        label = "needs serde `Serialize` + `Deserialize`, `Clone`, `Debug` and `PartialEq`",
+        note = "derive them on `{Self}`: `#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]`"
+    )]
+    pub trait EventField:
+        serde::Serialize + serde::de::DeserializeOwned + Clone + core::fmt::Debug + PartialEq
+    {
+    }
+    impl<
+            T: serde::Serialize + serde::de::DeserializeOwned + Clone + core::fmt::Debug + PartialEq,
+        > EventField for T
+    {
+    }
+    /// Compile-time check that `T` can be an event field.
+    pub const fn assert_event_field<T: EventField>() {}
+
     /// Joins `a`, a dot and `b` into a byte array of length `N` (used by [`topic_concat`]).
     pub const fn join_topic<const N: usize>(a: &str, b: &str) -> [u8; N] {
         let (a, b) = (a.as_bytes(), b.as_bytes());

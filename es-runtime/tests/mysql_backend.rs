@@ -324,3 +324,42 @@ async fn mysql_a_foreign_table_of_the_same_name_is_a_configuration_error() {
     }
     db.drop_tables().await.unwrap();
 }
+
+#[tokio::test]
+async fn mysql_database_methods_run_in_spawned_tasks() {
+    // Their futures must be `Send + 'static` for every lifetime: sqlx's generic executors can
+    // break that, and then this does not compile.
+    let Some(db) = database("spawn").await else {
+        return;
+    };
+    let d = db.clone();
+    tokio::spawn(async move { d.setup_tables().await })
+        .await
+        .unwrap()
+        .unwrap();
+    let m = db.record_manager(RecordKind::Events, "app", 0);
+    let mm = m.clone();
+    tokio::spawn(async move {
+        let mut tx = mm.database().pool().begin().await.unwrap();
+        mm.write_in_transaction(
+            &mut tx,
+            &RecordBatch::items(vec![item(Uuid::new_v4(), 0, "s")]),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    })
+    .await
+    .unwrap();
+    assert_eq!(m.max_notification_id().await.unwrap(), 1);
+    let url = std::env::var("ES_MYSQL_URL").unwrap();
+    tokio::spawn(async move { MySqlDatabase::connect_with(&url, 1).await.map(|_| ()) })
+        .await
+        .unwrap()
+        .unwrap();
+    let d = db.clone();
+    tokio::spawn(async move { d.drop_tables().await })
+        .await
+        .unwrap()
+        .unwrap();
+}

@@ -144,13 +144,13 @@ async fn pg_conflict_writes_nothing_from_the_batch() {
 }
 
 #[tokio::test]
-async fn pg_rows_of_an_open_older_transaction_hold_back_later_ids() {
-    let Some(db) = database("xmin").await else {
+async fn pg_an_open_transaction_neither_holds_back_nor_slips_under_later_commits() {
+    let Some(db) = database("open").await else {
         return;
     };
     let m = db.record_manager(RecordKind::Events, "app", 0);
     let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
-    // A starts first (lower transaction id) and stays open while B commits.
+    // A writes first and stays open while B commits.
     let mut tx = db.pool().begin().await.unwrap();
     m.write_in_transaction(&mut tx, &RecordBatch::items(vec![item(a, 0, "A")]))
         .await
@@ -158,16 +158,17 @@ async fn pg_rows_of_an_open_older_transaction_hold_back_later_ids() {
     m.write(&RecordBatch::items(vec![item(b, 0, "B")]))
         .await
         .unwrap();
-    // B is committed but must not get id 1 while A could still commit before it.
-    assert_eq!(m.max_notification_id().await.unwrap(), 0);
-    assert!(m.get_notifications(1, 10, None).await.unwrap().is_empty());
+    // B is committed, so it is numbered now; A's row is invisible and takes no id.
+    assert_eq!(m.max_notification_id().await.unwrap(), 1);
+    let ns = m.get_notifications(1, 10, None).await.unwrap();
+    assert_eq!(ns.len(), 1);
+    assert_eq!(ns[0].item.topic, "B");
     tx.commit().await.unwrap();
+    // A committed later, so it comes after B: nothing is inserted below an id already read.
     eventually_max(&m, 2).await;
     let ns = m.get_notifications(1, 10, None).await.unwrap();
-    assert_eq!(
-        ns.iter().map(|n| n.item.topic.as_str()).collect::<Vec<_>>(),
-        ["A", "B"]
-    );
+    let topics: Vec<&str> = ns.iter().map(|n| n.item.topic.as_str()).collect();
+    assert_eq!(topics, ["B", "A"]);
     // A rolled-back transaction leaves no gap.
     let mut tx = db.pool().begin().await.unwrap();
     m.write_in_transaction(&mut tx, &RecordBatch::items(vec![item(c, 0, "C")]))
@@ -176,9 +177,17 @@ async fn pg_rows_of_an_open_older_transaction_hold_back_later_ids() {
     m.write(&RecordBatch::items(vec![item(c, 1, "D")]))
         .await
         .unwrap();
-    assert_eq!(m.max_notification_id().await.unwrap(), 2);
+    assert_eq!(m.max_notification_id().await.unwrap(), 3);
     tx.rollback().await.unwrap();
-    eventually_max(&m, 3).await;
+    assert_eq!(m.max_notification_id().await.unwrap(), 3);
+    let ids: Vec<i64> = m
+        .get_notifications(1, 10, None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|n| n.id)
+        .collect();
+    assert_eq!(ids, [1, 2, 3]);
     assert_eq!(
         m.get_notifications(3, 3, None).await.unwrap()[0].item.topic,
         "D"
@@ -418,4 +427,120 @@ impl es_runtime::prelude::EventPayload for Unregistered {
     fn mutate(self, _c: &mut common::Counter) -> es_runtime::Result<()> {
         Ok(())
     }
+}
+
+/// Counts the rows that have a notification id, without running the sequencer.
+async fn numbered(db: &PostgresDatabase) -> i64 {
+    let events = db.table_name("stored_events");
+    sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM {events} WHERE notification_id IS NOT NULL"
+    ))
+    .fetch_one(db.pool())
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn pg_background_sequencer_numbers_writes_without_a_reader() {
+    let Some(db) = database("background").await else {
+        return;
+    };
+    let m = db.record_manager(RecordKind::Events, "app", 0);
+    let s = Uuid::new_v4();
+    for v in 0..5 {
+        m.write(&RecordBatch::items(vec![item(s, v, "bg")]))
+            .await
+            .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while numbered(&db).await < 5 {
+        assert!(Instant::now() < deadline, "background sequencer never ran");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Switched off, ids wait for the first read, which assigns them.
+    let quiet = db.clone().with_background_sequencing(false);
+    let q = quiet.record_manager(RecordKind::Events, "quiet", 0);
+    q.write(&RecordBatch::items(vec![item(s, 10, "q")]))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(numbered(&db).await, 5);
+    eventually_max(&q, 1).await;
+    assert_eq!(numbered(&db).await, 6);
+    db.drop_tables().await.unwrap();
+}
+
+#[tokio::test]
+async fn pg_sequencer_refuses_other_isolation_levels() {
+    let Some(db) = database("isolation").await else {
+        return;
+    };
+    let url = std::env::var("ES_POSTGRES_URL").unwrap();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                sqlx::query("SET default_transaction_isolation = 'repeatable read'")
+                    .execute(conn)
+                    .await
+                    .map(|_| ())
+            })
+        })
+        .connect(&url)
+        .await
+        .unwrap();
+    let schema: String = db.table_name("x").split('.').next().unwrap().to_string();
+    let other = PostgresDatabase::from_pool(pool)
+        .with_schema(&schema)
+        .unwrap()
+        .with_background_sequencing(false);
+    let m = other.record_manager(RecordKind::Events, "app", 0);
+    m.write(&RecordBatch::items(vec![item(Uuid::new_v4(), 0, "x")]))
+        .await
+        .unwrap();
+    match m.max_notification_id().await {
+        Err(Error::Configuration(msg)) => assert!(msg.contains("READ COMMITTED"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
+    db.drop_tables().await.unwrap();
+}
+
+#[tokio::test]
+async fn pg_database_methods_run_in_spawned_tasks() {
+    // Their futures must be `Send + 'static` for every lifetime: sqlx's generic executors can
+    // break that, and then this does not compile.
+    let Some(db) = database("spawn").await else {
+        return;
+    };
+    let d = db.clone();
+    tokio::spawn(async move { d.setup_tables().await })
+        .await
+        .unwrap()
+        .unwrap();
+    let m = db.record_manager(RecordKind::Events, "app", 0);
+    let mm = m.clone();
+    tokio::spawn(async move {
+        let mut tx = mm.database().pool().begin().await.unwrap();
+        mm.write_in_transaction(
+            &mut tx,
+            &RecordBatch::items(vec![item(Uuid::new_v4(), 0, "s")]),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        mm.sequence_notifications().await
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let url = std::env::var("ES_POSTGRES_URL").unwrap();
+    tokio::spawn(async move { PostgresDatabase::connect_with(&url, 1).await.map(|_| ()) })
+        .await
+        .unwrap()
+        .unwrap();
+    let d = db.clone();
+    tokio::spawn(async move { d.drop_tables().await })
+        .await
+        .unwrap()
+        .unwrap();
 }

@@ -48,6 +48,20 @@ impl Input {
     /// The item as the user wrote it, minus the inert attributes `#[attribute]` and `#[event]`,
     /// with the bookkeeping field in place: what is emitted next to compile errors.
     pub fn fallback(&self) -> TokenStream {
+        let krate = match self {
+            Input::Struct { args, .. } | Input::Impl { args, .. } => args
+                .iter()
+                .find(|a| a.key == "crate")
+                .and_then(|a| match &a.value {
+                    Some(syn::Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(s),
+                        ..
+                    })) => s.parse::<syn::Path>().ok(),
+                    _ => None,
+                })
+                .unwrap_or_else(|| syn::parse_quote!(::es_runtime)),
+            Input::Other { .. } => syn::parse_quote!(::es_runtime),
+        };
         match self {
             Input::Struct { item, .. } => {
                 let mut item = item.clone();
@@ -57,7 +71,7 @@ impl Input {
                 if let syn::Fields::Named(named) = &mut item.fields {
                     named.named.insert(
                         0,
-                        syn::parse_quote!(__es_meta: ::es_runtime::__private::AggregateMeta),
+                        syn::parse_quote!(__es_meta: #krate::__private::AggregateMeta),
                     );
                 }
                 item.into_token_stream()

@@ -301,6 +301,13 @@ fn expand_event(
         let s = format!("{}::serde", p).replace(' ', "");
         quote!(#[serde(crate = #s)])
     };
+    let field_checks = field_types.iter().map(|t| {
+        quote::quote_spanned! {syn::spanned::Spanned::span(t)=>
+            #p::assert_event_field::<#t>();
+        }
+    });
+    let field_checks = quote! { const _: () = { #(#field_checks)* }; };
+    let field_checks = [field_checks];
     let payload = quote! {
         #(#doc)*
         #[derive(::core::clone::Clone, ::core::fmt::Debug, ::core::cmp::PartialEq, #p::serde::Serialize, #p::serde::Deserialize)]
@@ -313,6 +320,8 @@ fn expand_event(
         }
 
         const _: () = {
+            #(#field_checks)*
+
             #[automatically_derived]
             impl #p::EventPayload for #name {
                 type Aggregate = super::#aggregate;

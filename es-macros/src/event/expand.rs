@@ -62,11 +62,20 @@ pub fn expand(m: Model) -> TokenStream {
             }
         }
     });
+    let field_checks = item.fields.iter().map(|f| {
+        let t = &f.ty;
+        quote::quote_spanned! {t.span()=>
+            #p::assert_event_field::<#t>();
+        }
+    });
+    let field_checks: Vec<_> = field_checks.collect();
     quote! {
         #derive
         #item
 
         const _: () = {
+            const _: () = { #(#field_checks)* };
+
             #[automatically_derived]
             impl #p::EventPayload for #name {
                 type Aggregate = #aggregate;

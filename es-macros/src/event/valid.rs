@@ -51,7 +51,9 @@ pub fn validate(input: &Input) -> syn::Result<Model> {
     let mut upcast = None;
     let mut version_span = None;
     let mut kind = Kind::Custom;
-    for a in &input.args {
+    // On a method, the arguments are an event name meant for `#[aggregate]`: no more errors.
+    let args: &[common::Arg] = if item.is_some() { &input.args } else { &[] };
+    for a in args {
         match a.key.to_string().as_str() {
             "crate" => krate = str_value(a, &mut ctx),
             "aggregate" => aggregate = path_value(a, &mut ctx, "aggregate = Order"),

@@ -271,10 +271,9 @@ impl MySqlDatabase {
         ];
         for (table, cols) in checks {
             let t = self.table_name(table);
-            if let Err(e) = sqlx::query(&format!("SELECT {cols} FROM {t} LIMIT 0"))
-                .execute(&self.pool)
-                .await
-            {
+            let sql = format!("SELECT {cols} FROM {t} LIMIT 0");
+            let probe = sqlx::query(&sql).execute(&self.pool).await;
+            if let Err(e) = probe {
                 let undefined_column = e
                     .as_database_error()
                     .and_then(|d| d.code())

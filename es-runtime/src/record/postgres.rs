@@ -4,7 +4,8 @@
 //!
 //! [`PostgresDatabase::setup_tables`] creates the tables below (and [`PostgresDatabase::ddl`]
 //! returns the same SQL, for users who create schemas with their own tooling). `{p}` is the
-//! table prefix (`es_` unless configured), optionally qualified by a schema (see [`PostgresDatabase::with_schema`]).
+//! table prefix (`es_` unless configured), optionally qualified by a schema (see
+//! [`PostgresDatabase::with_schema`]).
 //!
 //! ```sql
 //! CREATE TABLE {p}stored_events (
@@ -13,14 +14,13 @@
 //!     originator_version  BIGINT  NOT NULL,
 //!     pipeline_id         BIGINT  NOT NULL,
 //!     notification_id     BIGINT,            -- NULL until the sequencer assigns it
-//!     xid                 XID8    NOT NULL DEFAULT pg_current_xact_id(),
 //!     insert_order        BIGINT  GENERATED ALWAYS AS IDENTITY,
 //!     topic               TEXT    NOT NULL,
 //!     state               BYTEA   NOT NULL,
 //!     causal_dependencies TEXT,
 //!     PRIMARY KEY (application_name, originator_id, originator_version));
 //! CREATE UNIQUE INDEX ... ON {p}stored_events (application_name, pipeline_id, notification_id);
-//! CREATE INDEX ... ON {p}stored_events (application_name, pipeline_id, xid, insert_order)
+//! CREATE INDEX ... ON {p}stored_events (application_name, pipeline_id, insert_order)
 //!     WHERE notification_id IS NULL;
 //! CREATE TABLE {p}notification_tracking (application_name, upstream_application_name,
 //!     pipeline_id, notification_id, PRIMARY KEY (all four));
@@ -34,24 +34,33 @@
 //! # Notification ids
 //!
 //! Writers never wait for each other: a save is one `INSERT` (all rows of the batch through
-//! `UNNEST` arrays, plus the tracking record) that leaves `notification_id` NULL and records the
-//! writing transaction's id (`xid`). Ids are assigned by a *sequencer*, run by readers before
-//! they read (one round trip, inside the `{p}notifications` / `{p}sequence_notifications`
-//! functions): under an advisory lock per (application, pipeline) it numbers, after the current
-//! maximum, the pending rows whose transaction id is below `pg_snapshot_xmin` of its own snapshot,
-//! ordered by (xid, insertion order).
+//! `UNNEST` arrays, plus the tracking record) that leaves `notification_id` NULL. Ids are assigned
+//! after commit by a *sequencer*: the `{p}sequence_notifications` function, which takes an
+//! advisory lock per (application, pipeline), then numbers after the current maximum every row
+//! still without an id that its snapshot can see, in insertion order, and commits. A read is one
+//! plain indexed `SELECT` that also says whether committed rows still wait for ids; only then,
+//! and only if the page is short, does the reader run the sequencer and read again (one more
+//! round trip, inside `{p}notifications`). By default a background task prompted by writes runs
+//! the sequencer too (see [`PostgresDatabase::with_background_sequencing`]), so readers rarely
+//! have to.
 //!
-//! Why this is gap-free and never out of order: every transaction id below a snapshot's `xmin`
-//! has finished, so every pending row the sequencer numbers is committed, and every row it does
-//! not see yet belongs to a transaction whose id is at least that `xmin`, hence greater than the
-//! id of every row numbered so far: a later commit can never need an id below one already given.
-//! Rolled-back rows never get an id. Sequencer runs are serialised by the advisory lock, and each
-//! one runs in its own transaction, so readers see ids 1..n appear in contiguous blocks. A long
-//! write transaction anywhere in the cluster holds `xmin` back and so delays (never reorders)
-//! the numbering of later rows.
+//! Why this is gap-free and never out of order: a snapshot sees only committed rows, so only
+//! committed rows get ids, and a rolled-back write never takes one. Sequencer runs are serialised
+//! by the lock, and each run takes its snapshot after the lock is held, so it sees the ids of the
+//! run before it and continues after them. Each run commits its whole block at once, and a later
+//! run commits after an earlier one, so a reader sees ids 1..n as a contiguous prefix that only
+//! grows: it can never see n+1 before n. A row committed after a run's snapshot gets a higher
+//! id in a later run. Ids follow the order in which rows became visible, not the order of
+//! transaction ids, so an open transaction (here or anywhere in the cluster) never holds back
+//! the numbering of rows that committed after it started.
 //!
 //! The sequencer must run at READ COMMITTED isolation (each statement in the function takes a
 //! fresh snapshot after the lock is held); the functions refuse to run otherwise.
+//!
+//! The price: every event row is written twice (inserted, then updated with its id). Writers do
+//! not pay it in round trips or waiting; the background task (which waits 50 ms after a prompt,
+//! so that one run numbers many rows) or the first reader does. Measured side by side with the
+//! alternatives by `examples/pg_notification_ids.rs`.
 
 use super::sql::{bounds, check_identifier, limit, map_other, stable_hash};
 use super::{ItemQuery, Notification, RecordBatch, RecordKind, RecordManager, SequencedItem};
@@ -160,6 +169,9 @@ impl Background {
     }
 }
 
+/// How long the background sequencer waits after a prompt before it runs.
+const SEQUENCER_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
+
 async fn run_sequencer(
     pool: PgPool,
     function: String,
@@ -167,6 +179,9 @@ async fn run_sequencer(
 ) {
     let sql = format!("SELECT {function}($1, $2, $3)");
     while let Some(first) = prompts.recv().await {
+        // Let a few more writes land first: one run then numbers them all, and the sequencer's
+        // own commits (each a WAL flush) stay few next to the writers' commits.
+        tokio::time::sleep(SEQUENCER_DELAY).await;
         let mut keys = vec![first];
         while let Ok(k) = prompts.try_recv() {
             if !keys.contains(&k) {
@@ -335,7 +350,7 @@ impl PostgresDatabase {
             .unwrap_or_default();
         let (notif_idx, pending_idx, timed_idx) = (
             n.index("stored_events_notification_idx"),
-            n.index("stored_events_pending_idx"),
+            n.index("stored_events_unsequenced_idx"),
             n.index("timestamp_sequenced_items_position_idx"),
         );
         format!(
@@ -345,7 +360,6 @@ impl PostgresDatabase {
     originator_version  BIGINT  NOT NULL,
     pipeline_id         BIGINT  NOT NULL,
     notification_id     BIGINT,
-    xid                 XID8    NOT NULL DEFAULT pg_current_xact_id(),
     insert_order        BIGINT  GENERATED ALWAYS AS IDENTITY,
     topic               TEXT    NOT NULL,
     state               BYTEA   NOT NULL,
@@ -355,7 +369,7 @@ impl PostgresDatabase {
 CREATE UNIQUE INDEX IF NOT EXISTS {notif_idx}
     ON {events} (application_name, pipeline_id, notification_id);
 CREATE INDEX IF NOT EXISTS {pending_idx}
-    ON {events} (application_name, pipeline_id, xid, insert_order)
+    ON {events} (application_name, pipeline_id, insert_order)
     WHERE notification_id IS NULL;
 CREATE TABLE IF NOT EXISTS {tracking} (
     application_name          TEXT   NOT NULL,
@@ -398,12 +412,11 @@ BEGIN
             WHERE e.application_name = app AND e.pipeline_id = pipe;
         UPDATE {events} AS e SET notification_id = top + p.n
         FROM (SELECT q.originator_id, q.originator_version,
-                     row_number() OVER (ORDER BY q.xid, q.insert_order) AS n
+                     row_number() OVER (ORDER BY q.insert_order) AS n
               FROM {events} q
-              WHERE q.application_name = app AND q.pipeline_id = pipe AND q.notification_id IS NULL
-                AND q.xid < pg_snapshot_xmin(pg_current_snapshot())) AS p
+              WHERE q.application_name = app AND q.pipeline_id = pipe AND q.notification_id IS NULL) AS p
         WHERE e.application_name = app AND e.originator_id = p.originator_id
-          AND e.originator_version = p.originator_version;
+          AND e.originator_version = p.originator_version AND e.notification_id IS NULL;
     END IF;
     SELECT COALESCE(MAX(e.notification_id), 0) INTO top FROM {events} e
         WHERE e.application_name = app AND e.pipeline_id = pipe;
@@ -439,13 +452,16 @@ $es$;
             self.names.schema.as_deref().unwrap_or("").as_bytes(),
             self.names.prefix.as_bytes(),
         ]);
+        // Executor methods return boxed `Send` futures: callers may spawn this one.
+        use sqlx::Executor as _;
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(key)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        if let Err(e) = sqlx::raw_sql(&self.ddl()).execute(&mut *tx).await {
+        let locked = (&mut *tx)
+            .execute(sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(key))
+            .await;
+        locked.map_err(map_err)?;
+        let ddl = self.ddl();
+        let created = (&mut *tx).execute(sqlx::raw_sql(&ddl)).await;
+        if let Err(e) = created {
             drop(tx);
             // A foreign table of the same name makes the DDL fail: name it if that is why.
             self.check_layout().await?;
@@ -459,17 +475,16 @@ $es$;
     /// layout (for instance another library's `stored_events`).
     async fn check_layout(&self) -> Result<()> {
         let checks = [
-            ("stored_events", "application_name, originator_id, originator_version, pipeline_id, notification_id, xid, insert_order, topic, state, causal_dependencies"),
+            ("stored_events", "application_name, originator_id, originator_version, pipeline_id, notification_id, insert_order, topic, state, causal_dependencies"),
             ("notification_tracking", "application_name, upstream_application_name, pipeline_id, notification_id"),
             ("snapshots", "application_name, originator_id, originator_version, topic, state"),
             ("timestamp_sequenced_items", "application_name, sequence_id, position, topic, state"),
         ];
         for (table, cols) in checks {
             let t = self.names.table(table);
-            if let Err(e) = sqlx::query(&format!("SELECT {cols} FROM {t} LIMIT 0"))
-                .execute(&self.pool)
-                .await
-            {
+            let sql = format!("SELECT {cols} FROM {t} LIMIT 0");
+            let probe = sqlx::Executor::execute(&self.pool, sqlx::query(&sql)).await;
+            if let Err(e) = probe {
                 let undefined_column = e
                     .as_database_error()
                     .and_then(|d| d.code())
@@ -532,6 +547,8 @@ struct Statements {
     list: String,
     delete: String,
     notifications: String,
+    notifications_fast: String,
+    max_fast: String,
     max_notification: String,
     max_tracking: String,
     has_tracking: String,
@@ -592,6 +609,27 @@ impl Statements {
                  FROM {}($1, $2, $3, $4, $5, $6)",
                 n.table("notifications")
             ),
+            // The common case in one plain statement: the page as numbered now, and whether any
+            // committed row still waits for an id (then the sequencer runs, see below).
+            notifications_fast: format!(
+                "SELECT p.pending, e.notification_id, e.originator_id, e.originator_version, e.topic, \
+                 e.state, e.causal_dependencies \
+                 FROM (SELECT EXISTS (SELECT 1 FROM {events} q WHERE q.application_name = $1 \
+                       AND q.pipeline_id = $2 AND q.notification_id IS NULL) AS pending) p \
+                 LEFT JOIN LATERAL (SELECT r.notification_id, r.originator_id, r.originator_version, \
+                       r.topic, r.state, r.causal_dependencies FROM {events} r \
+                       WHERE r.application_name = $1 AND r.pipeline_id = $2 \
+                       AND r.notification_id BETWEEN $3 AND $4 \
+                       ORDER BY r.notification_id LIMIT $5) e ON TRUE",
+                events = n.table("stored_events")
+            ),
+            max_fast: format!(
+                "SELECT (SELECT COALESCE(MAX(e.notification_id), 0) FROM {events} e \
+                 WHERE e.application_name = $1 AND e.pipeline_id = $2), \
+                 EXISTS (SELECT 1 FROM {events} q WHERE q.application_name = $1 \
+                 AND q.pipeline_id = $2 AND q.notification_id IS NULL)",
+                events = n.table("stored_events")
+            ),
             max_notification: format!("SELECT {}($1, $2, $3)", n.table("sequence_notifications")),
             max_tracking: format!(
                 "SELECT COALESCE(MAX(notification_id), 0) FROM {tracking} \
@@ -607,7 +645,8 @@ impl Statements {
 
 /// A [`RecordManager`] over a [`PostgresDatabase`]: one table kind, application and pipeline.
 ///
-/// [`RecordManager::write`] is one statement (one round trip); so is every read.
+/// [`RecordManager::write`] is one statement (one round trip); so is every read, except a read
+/// of notifications that finds committed rows still waiting for ids (two round trips).
 #[derive(Clone, Debug)]
 pub struct PostgresRecordManager {
     db: PostgresDatabase,
@@ -657,7 +696,8 @@ impl PostgresRecordManager {
 
     /// Writes a batch inside the caller's open transaction, so that the caller's own rows
     /// commit (or roll back) atomically with the events. Notification ids are assigned after
-    /// the transaction commits, when the log is next read.
+    /// the transaction commits, when the log is next read (or when
+    /// [`PostgresRecordManager::sequence_notifications`] is called after the commit).
     ///
     /// On [`Error::RecordConflict`] the statement failed and PostgreSQL has aborted the
     /// transaction: roll it back.
@@ -821,6 +861,45 @@ impl RecordManager for PostgresRecordManager {
         if start > end || limit_rows == Some(0) {
             return Ok(Vec::new());
         }
+        // Fast path: a plain indexed read. It is complete unless rows wait for ids and the page
+        // is short of what was asked; then the sequencer runs and the page is read again, both
+        // inside the `{p}notifications` function (one more round trip).
+        let rows = sqlx::query(&self.sql.notifications_fast)
+            .bind(&self.application_name)
+            .bind(self.pipeline_id)
+            .bind(start)
+            .bind(end)
+            .bind(limit(limit_rows))
+            .fetch_all(&self.db.pool)
+            .await
+            .map_err(map_err)?;
+        let pending = match rows.first() {
+            Some(r) => r.try_get::<bool, _>(0).map_err(map_err)?,
+            None => false,
+        };
+        let mut page = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let Some(id) = r.try_get::<Option<i64>, _>(1).map_err(map_err)? else {
+                continue;
+            };
+            page.push(Notification {
+                id,
+                item: SequencedItem {
+                    sequence_id: r.try_get(2).map_err(map_err)?,
+                    position: r.try_get(3).map_err(map_err)?,
+                    topic: r.try_get(4).map_err(map_err)?,
+                    state: r.try_get(5).map_err(map_err)?,
+                },
+                causal_dependencies: r.try_get(6).map_err(map_err)?,
+            });
+        }
+        let wanted = limit_rows
+            .map(|l| l as u128)
+            .unwrap_or(u128::MAX)
+            .min((end as i128 - start.max(1) as i128 + 1).max(0) as u128);
+        if !pending || page.len() as u128 >= wanted {
+            return Ok(page);
+        }
         let rows = sqlx::query(&self.sql.notifications)
             .bind(&self.application_name)
             .bind(self.pipeline_id)
@@ -848,7 +927,18 @@ impl RecordManager for PostgresRecordManager {
     }
 
     async fn max_notification_id(&self) -> Result<i64> {
-        self.sequence_notifications().await
+        // Fast path: one plain statement; the sequencer runs only if rows wait for ids.
+        let (max, pending): (i64, bool) = sqlx::query_as(&self.sql.max_fast)
+            .bind(&self.application_name)
+            .bind(self.pipeline_id)
+            .fetch_one(&self.db.pool)
+            .await
+            .map_err(map_err)?;
+        if pending {
+            self.sequence_notifications().await
+        } else {
+            Ok(max)
+        }
     }
 
     async fn max_tracking_id(&self, upstream_application: &str) -> Result<i64> {

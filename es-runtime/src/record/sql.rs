@@ -50,6 +50,7 @@ pub(crate) fn limit(q: Option<usize>) -> Option<i64> {
     q.map(|l| i64::try_from(l).unwrap_or(i64::MAX))
 }
 
+#[cfg(feature = "postgres")]
 /// A stable 64-bit FNV-1a hash (for advisory lock keys: equal inputs give equal keys in every
 /// process and every build).
 pub(crate) fn stable_hash(parts: &[&[u8]]) -> i64 {
@@ -116,6 +117,7 @@ mod tests {
         assert_eq!(bounds(&ItemQuery::all()), Some((i64::MIN, i64::MAX)));
     }
 
+    #[cfg(feature = "postgres")]
     #[test]
     fn stable_hash_separates_parts() {
         assert_ne!(stable_hash(&[b"ab", b"c"]), stable_hash(&[b"a", b"bc"]));

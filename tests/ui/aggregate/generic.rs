@@ -1,0 +1,8 @@
+use es_runtime::prelude::*;
+
+#[aggregate]
+pub struct Bag<T> {
+    items: Vec<T>,
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use es_runtime::prelude::*;
+
+#[event]
+pub struct Shipped {
+    pub tracking: String,
+}
+
+fn main() {}
