@@ -1,4 +1,4 @@
-//! Data structures built on record managers: the big array and integer sequence generators.
+//! The domain library: structures built from stored items (big arrays, integer sequences).
 
 pub mod bigarray;
 pub mod sequence;

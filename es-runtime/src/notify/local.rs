@@ -141,7 +141,16 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> NotificationLog<Op
         let next = self.array.next_position().await?;
         let start = section_start(id, self.size, next)?;
         let end = start + self.size;
-        let items = self.array.slice(start, end.min(next)).await?;
+        let stop = end.min(next).max(start);
+        let mut items: Vec<Option<T>> = (start..stop).map(|_| None).collect();
+        for (index, value) in self.array.slice(start..stop).await? {
+            if let Some(slot) = usize::try_from(index - start)
+                .ok()
+                .and_then(|i| items.get_mut(i))
+            {
+                *slot = Some(value);
+            }
+        }
         Ok(make_section(start, self.size, items, next >= end))
     }
 }

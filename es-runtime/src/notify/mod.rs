@@ -13,7 +13,7 @@
 //! - [`BigArrayNotificationLog`]: the log of the items of a [`crate::model::bigarray::BigArray`].
 //! - [`NotificationLogReader`]: follows any log from a position, never skipping nor repeating.
 //! - [`NotificationLogView`]: a section as JSON, in the reference library's wire format.
-//! - `http` feature: [`http::router`] serves a log, [`RemoteNotificationLog`] reads one.
+//! - `http` feature: `http::router` serves a log, `RemoteNotificationLog` reads one.
 //! - [`RecordReplicator`]: copies an application's records into a replica (§11.3.1).
 //!
 //! ```
