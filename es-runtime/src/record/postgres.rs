@@ -169,6 +169,10 @@ impl Background {
     }
 }
 
+/// At most this many rows get ids in one sequencer run, so that the lock and the transaction
+/// stay short even after a large backlog of writes; later runs (or reads) number the rest.
+const SEQUENCER_BATCH: usize = 10_000;
+
 /// How long the background sequencer waits after a prompt before it runs.
 const SEQUENCER_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
 
@@ -410,13 +414,18 @@ BEGIN
         -- Statements below take their snapshots after the lock is held.
         SELECT COALESCE(MAX(e.notification_id), 0) INTO top FROM {events} e
             WHERE e.application_name = app AND e.pipeline_id = pipe;
+        -- Joined by ctid: a TID scan per row whatever the planner's statistics say (a fresh
+        -- table without statistics could otherwise get a nested loop over sequential scans).
+        -- Only this run updates these rows: the lock excludes other sequencers.
         UPDATE {events} AS e SET notification_id = top + p.n
-        FROM (SELECT q.originator_id, q.originator_version,
-                     row_number() OVER (ORDER BY q.insert_order) AS n
-              FROM {events} q
-              WHERE q.application_name = app AND q.pipeline_id = pipe AND q.notification_id IS NULL) AS p
-        WHERE e.application_name = app AND e.originator_id = p.originator_id
-          AND e.originator_version = p.originator_version AND e.notification_id IS NULL;
+        FROM (SELECT q.c, row_number() OVER (ORDER BY q.insert_order) AS n
+              FROM (SELECT r.ctid AS c, r.insert_order
+                    FROM {events} r
+                    WHERE r.application_name = app AND r.pipeline_id = pipe
+                      AND r.notification_id IS NULL
+                    ORDER BY r.insert_order
+                    LIMIT {SEQUENCER_BATCH}) AS q) AS p
+        WHERE e.ctid = p.c AND e.notification_id IS NULL;
     END IF;
     SELECT COALESCE(MAX(e.notification_id), 0) INTO top FROM {events} e
         WHERE e.application_name = app AND e.pipeline_id = pipe;
