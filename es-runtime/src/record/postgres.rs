@@ -173,6 +173,29 @@ impl Background {
 /// stay short even after a large backlog of writes; later runs (or reads) number the rest.
 const SEQUENCER_BATCH: usize = 10_000;
 
+/// Runs the sequencer (`sql` calls the `{p}sequence_notifications` function) until a run numbers
+/// fewer rows than [`SEQUENCER_BATCH`], that is until every row committed before the last run
+/// has its id; returns the highest id.
+async fn sequence_all(pool: &PgPool, sql: &str, key: &SequenceKey) -> Result<i64> {
+    let mut previous: Option<i64> = None;
+    loop {
+        let max: i64 = sqlx::Executor::fetch_one(
+            pool,
+            sqlx::query(sql)
+                .bind(&*key.application_name)
+                .bind(key.pipeline_id)
+                .bind(key.lock_key),
+        )
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(map_err)?;
+        if previous.is_some_and(|p| max - p < SEQUENCER_BATCH as i64) {
+            return Ok(max);
+        }
+        previous = Some(max);
+    }
+}
+
 /// How long the background sequencer waits after a prompt before it runs.
 const SEQUENCER_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
 
@@ -195,12 +218,7 @@ async fn run_sequencer(
         for k in keys {
             // Best effort: readers assign ids themselves before reading, so a failure here only
             // leaves the work to them.
-            let _ = sqlx::query(&sql)
-                .bind(&*k.application_name)
-                .bind(k.pipeline_id)
-                .bind(k.lock_key)
-                .execute(&pool)
-                .await;
+            let _ = sequence_all(&pool, &sql, &k).await;
         }
     }
 }
@@ -722,13 +740,7 @@ impl PostgresRecordManager {
     /// returns the highest id (readers do this by themselves; writers may call it to make their
     /// events visible without waiting for the next read).
     pub async fn sequence_notifications(&self) -> Result<i64> {
-        sqlx::query_scalar::<_, i64>(&self.sql.max_notification)
-            .bind(&self.application_name)
-            .bind(self.pipeline_id)
-            .bind(self.lock_key)
-            .fetch_one(&self.db.pool)
-            .await
-            .map_err(map_err)
+        sequence_all(&self.db.pool, &self.sql.max_notification, &self.key).await
     }
 
     async fn write_on(&self, conn: &mut PgConnection, batch: &RecordBatch) -> Result<()> {
