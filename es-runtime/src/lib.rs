@@ -6,6 +6,8 @@
 //! Layers, one module each:
 //! - [`domain`]: aggregates, events, the SHA-256 hash chain, topics (synchronous, no I/O);
 //! - [`record`]: record managers (in memory, SQLite, PostgreSQL, MySQL);
+//! - [`notify`]: notification logs, readers, the JSON view, HTTP server and remote log;
+//! - [`model`]: the big array and integer sequence generators;
 //!
 //! Every failure is an [`enum@Error`].
 
@@ -16,6 +18,7 @@ pub mod domain;
 pub mod error;
 pub mod mapper;
 pub mod model;
+pub mod notify;
 pub mod record;
 pub mod store;
 

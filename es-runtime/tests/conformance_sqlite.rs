@@ -9,12 +9,12 @@ use es_runtime::record::sqlite::SqliteDatabase;
 use es_runtime::record::{RecordKind, RecordManager};
 use std::sync::{Arc, OnceLock};
 
-/// One database file for the whole test binary (a new temporary directory per run).
+/// One database file for the whole test binary (a new directory under `target/tmp` per run).
 fn file_database() -> &'static SqliteDatabase {
     static DB: OnceLock<SqliteDatabase> = OnceLock::new();
     DB.get_or_init(|| {
-        let dir =
-            std::env::temp_dir().join(format!("es-conformance-{}", uuid::Uuid::new_v4().simple()));
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("es-conformance-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("temporary directory");
         let db = SqliteDatabase::open(dir.join("es.db")).expect("open sqlite file");
         db.setup_tables().expect("create tables");

@@ -3,6 +3,8 @@
 
 #![cfg(feature = "sqlite")]
 
+mod common;
+
 use es_runtime::record::sqlite::{ddl, rusqlite, SqliteDatabase};
 use es_runtime::record::{ItemQuery, RecordBatch, RecordKind, RecordManager, SequencedItem};
 use es_runtime::Error;
@@ -11,7 +13,8 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 fn temp_file() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("es-sqlite-{}", Uuid::new_v4().simple()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("es-sqlite-{}", Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("temporary directory");
     dir.join("es.db")
 }
@@ -426,4 +429,111 @@ async fn connect_by_url() {
         connect("sqlite://").await.err(),
         Some(Error::Configuration(_))
     ));
+}
+
+/// Through the event store: a tampered state is DataIntegrity (hash), bytes that are no event
+/// are DataIntegrity, an unregistered topic is TopicResolution.
+#[tokio::test]
+async fn corrupt_rows_and_unknown_topics_are_typed_errors_on_read() {
+    use common::{Added, Counter, Started};
+    use es_runtime::domain::aggregate::{create, trigger};
+    use es_runtime::mapper::Mapper;
+    use es_runtime::prelude::Aggregate;
+    use es_runtime::store::{EventQuery, EventStore};
+    use es_runtime::IntegrityError;
+    let db = SqliteDatabase::open(temp_file()).unwrap();
+    db.setup_tables().unwrap();
+    let store = EventStore::new(
+        Arc::new(db.record_manager(RecordKind::Events, "app", 0)),
+        Mapper::new(),
+    );
+    let mut c: Counter = create(Uuid::new_v4(), Started { count: 1 }).unwrap();
+    trigger(&mut c, Added { by: 1 }).unwrap();
+    store.store_all(&c.collect_pending()).await.unwrap();
+    assert_eq!(
+        store
+            .get_events(c.id(), &EventQuery::all())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let tamper = |sql: &str| {
+        let id = c.id();
+        db.with_connection(|conn| {
+            conn.execute(sql, [&id.as_bytes()[..]])
+                .map_err(|e| Error::Operational(e.to_string()))
+        })
+        .unwrap()
+    };
+    // One changed byte of the stored state: the hash no longer matches.
+    assert_eq!(
+        tamper(
+            "UPDATE stored_events SET state = CAST(replace(CAST(state AS TEXT), '\"by\":1', '\"by\":7') AS BLOB) \
+             WHERE originator_id = ?1 AND originator_version = 1"
+        ),
+        1
+    );
+    let err = store
+        .get_events(c.id(), &EventQuery::all())
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, Error::DataIntegrity(IntegrityError::EventHash { .. })),
+        "{err:?}"
+    );
+    // Bytes that are not an event at all.
+    tamper("UPDATE stored_events SET state = x'ff0001' WHERE originator_id = ?1 AND originator_version = 1");
+    let err = store
+        .get_events(c.id(), &EventQuery::all())
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(err, Error::DataIntegrity(_)), "{err:?}");
+    // An event of a type this program does not know (stored correctly, never registered).
+    trigger(&mut c, Unregistered { note: 1 }).unwrap();
+    store.store_all(&c.collect_pending()).await.unwrap();
+    let err = store.get_event(c.id(), 2).await.err().unwrap();
+    assert!(matches!(err, Error::TopicResolution(_)), "{err:?}");
+}
+
+/// An event type that is deliberately not registered: reading it back cannot resolve its topic.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Unregistered {
+    note: i64,
+}
+
+impl es_runtime::prelude::EventPayload for Unregistered {
+    type Aggregate = common::Counter;
+    const TOPIC: &'static str = "tests::Counter.Unregistered";
+    fn mutate(self, _c: &mut common::Counter) -> es_runtime::Result<()> {
+        Ok(())
+    }
+}
+
+/// A caller that panics inside its own transaction leaves nothing behind and does not break
+/// the database for everyone else.
+#[tokio::test]
+async fn panic_inside_a_transaction_rolls_back() {
+    let db = SqliteDatabase::memory().unwrap();
+    db.setup_tables().unwrap();
+    let rm = db.record_manager(RecordKind::Events, "a", 0);
+    let s = Uuid::new_v4();
+    let (db2, rm2) = (db.clone(), rm.clone());
+    let joined = std::thread::spawn(move || {
+        db2.transaction(|tx| {
+            rm2.write_in_transaction(tx, &RecordBatch::items(vec![item(s, 0)]))?;
+            panic!("the caller's code panicked");
+            #[allow(unreachable_code)]
+            Ok(())
+        })
+    })
+    .join();
+    assert!(joined.is_err(), "the thread should have panicked");
+    assert!(matches!(rm.get_item(s, 0).await, Err(Error::NotFound(_))));
+    rm.write(&RecordBatch::items(vec![item(s, 0)]))
+        .await
+        .unwrap();
+    assert_eq!(rm.max_notification_id().await.unwrap(), 1);
 }

@@ -1,39 +1,59 @@
-//! The big array (§10.2.4 of the manual): an array of effectively unbounded length, stored as a
-//! tree of fixed-size arrays, with constant-time reads and near-constant appends.
+//! The big array (manual §10.2.4): an effectively unbounded array stored as a tree of
+//! fixed-size arrays, each one sequence of a record manager.
 //!
-//! The tree has two levels. Item `i` lives at offset `i % size` of chunk `i / size`, a sequence
-//! whose id is derived from the array's id and the chunk number (so reading an item is one
-//! lookup, whatever the length). The root sequence records, at position `k`, that chunk `k` has
-//! been started; the next free position is found from the root's last entry and that chunk's
-//! last item: two reads. With the default chunk size of 2^20 the array holds 2^40 items.
+//! Items live in *base* arrays (level 0): index `i` is position `i % N` of base array `i / N`,
+//! so reading an item is one lookup whatever its index. Above them, the array at level `l`
+//! and number `k` links the level `l - 1` arrays `k*N .. k*N + N`; the apex is array 0 of the
+//! highest level, and a root sequence records each level the apex has reached. The next free
+//! position is found by walking down from the apex, taking the last link at each level: one
+//! read per level, and with arrays of 10,000 the tree has two levels below the apex only past
+//! 100,000,000 items.
 //!
-//! Assigning an occupied index is a [`Error::Concurrency`] error, so concurrent writers never
-//! overwrite each other; an [`IntegerSequenceGenerator`](super::sequence::IntegerSequenceGenerator)
-//! can hand each writer an index of its own.
+//! Every array's id is computed from the big array's id, the level and the number (UUID v5),
+//! so no lookups are needed to find an array. A position can be assigned once: a second
+//! assignment is [`Error::Concurrency`] and leaves the first item in place.
 //!
-//! Store a big array in a record manager whose table has no notification log (for example of
-//! kind [`RecordKind::TimestampSequenced`](crate::record::RecordKind)), or one of its own.
+//! ```
+//! # async fn demo() -> es_runtime::Result<()> {
+//! use es_runtime::model::bigarray::BigArray;
+//! use es_runtime::record::{memory::InMemoryRecordManager, RecordKind};
+//! use std::sync::Arc;
+//! let records = Arc::new(InMemoryRecordManager::new(RecordKind::Snapshots));
+//! let array = BigArray::<String>::new(uuid::Uuid::new_v4(), records, 4)?;
+//! assert_eq!(array.append(&"item0".to_string()).await?, 0);
+//! array.assign(1, &"item1".to_string()).await?;
+//! assert!(array.assign(1, &"item1a".to_string()).await.is_err());
+//! assert_eq!(array.get(1).await?.as_deref(), Some("item1"));
+//! assert_eq!(array.next_position().await?, 2);
+//! # Ok(()) }
+//! ```
 
-use crate::error::{Error, Result};
+use crate::error::{Error, IntegrityError, Result};
 use crate::record::{ItemQuery, RecordBatch, RecordManager, SequencedItem};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::collections::HashSet;
 use std::marker::PhantomData;
-use std::ops::Range;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
-const ITEM_TOPIC: &str = "es.bigarray.item";
-const CHUNK_TOPIC: &str = "es.bigarray.chunk";
+/// Topic of an item assigned to a base array.
+pub const ITEM_TOPIC: &str = "es::model::BigArray.ItemAssigned";
+/// Topic of a link from an upper array to the array below.
+pub const LINK_TOPIC: &str = "es::model::BigArray.ArrayLinked";
+/// Topic of a record in the root sequence (the apex reached a level).
+pub const APEX_TOPIC: &str = "es::model::BigArray.ApexRaised";
 
-/// The default number of items in one chunk.
-pub const DEFAULT_CHUNK_SIZE: i64 = 1 << 20;
-
-/// A big array of `T` (stored as JSON).
+/// A big array of items of type `T` (stored as JSON).
 pub struct BigArray<T> {
     id: Uuid,
-    chunk_size: i64,
     records: Arc<dyn RecordManager>,
+    size: i64,
+    /// Links (level, number, position) known to be stored, to skip rewriting them.
+    known_links: Mutex<HashSet<(u32, i64, i64)>>,
+    /// Highest apex level known to be recorded in the root (-1: none yet).
+    known_apex: AtomicI64,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -41,258 +61,247 @@ impl<T> std::fmt::Debug for BigArray<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BigArray")
             .field("id", &self.id)
-            .field("chunk_size", &self.chunk_size)
+            .field("array_size", &self.size)
             .finish()
     }
 }
 
-impl<T: Serialize + DeserializeOwned> BigArray<T> {
-    /// The big array `id` in `records`, with chunks of [`DEFAULT_CHUNK_SIZE`] items.
-    pub fn new(records: Arc<dyn RecordManager>, id: Uuid) -> Self {
-        BigArray {
-            id,
-            chunk_size: DEFAULT_CHUNK_SIZE,
-            records,
-            _t: PhantomData,
-        }
-    }
-
-    /// The same array with chunks of `size` items (every user of one array must agree on it).
-    pub fn with_chunk_size(mut self, size: i64) -> Result<Self> {
-        if size < 1 {
+impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> BigArray<T> {
+    /// The big array `id`, stored in `records`, made of arrays of `array_size` items (at
+    /// least 2). Two values with the same id, records and size are the same array.
+    pub fn new(id: Uuid, records: Arc<dyn RecordManager>, array_size: usize) -> Result<Self> {
+        if array_size < 2 || array_size > i32::MAX as usize {
             return Err(Error::Configuration(format!(
-                "big array chunk size must be at least 1, got {size}"
+                "big array size must be between 2 and {}, not {array_size}",
+                i32::MAX
             )));
         }
-        self.chunk_size = size;
-        Ok(self)
+        Ok(BigArray {
+            id,
+            records,
+            size: array_size as i64,
+            known_links: Mutex::new(HashSet::new()),
+            known_apex: AtomicI64::new(-1),
+            _t: PhantomData,
+        })
     }
 
-    /// The array's id.
+    /// The big array's id.
     pub fn id(&self) -> Uuid {
         self.id
     }
 
-    fn chunk_id(&self, chunk: i64) -> Uuid {
-        Uuid::new_v5(&self.id, &chunk.to_be_bytes())
+    /// The size of each array of the tree.
+    pub fn array_size(&self) -> usize {
+        self.size as usize
     }
 
-    fn check_index(index: i64) -> Result<()> {
+    fn array_id(&self, level: u32, number: i64) -> Uuid {
+        Uuid::new_v5(&self.id, format!("{level}/{number}").as_bytes())
+    }
+
+    fn root_id(&self) -> Uuid {
+        Uuid::new_v5(&self.id, b"root")
+    }
+
+    /// N to the power `level`, or `None` past i64.
+    fn span(&self, level: u32) -> Option<i64> {
+        self.size.checked_pow(level)
+    }
+
+    /// The apex level needed to hold `index`: the least L with index < N^(L+1).
+    fn level_for(&self, index: i64) -> u32 {
+        let mut level = 0;
+        while let Some(cap) = self.span(level + 1) {
+            if index < cap {
+                break;
+            }
+            level += 1;
+        }
+        level
+    }
+
+    /// Assigns `item` at `index`. If the position is taken, the error is
+    /// [`Error::Concurrency`] and the stored item is unchanged.
+    pub async fn assign(&self, index: i64, item: &T) -> Result<()> {
         if index < 0 {
-            return Err(Error::NotFound(format!("negative big array index {index}")));
+            return Err(Error::NotFound(format!(
+                "big array has no position {index}"
+            )));
+        }
+        let state = serde_json::to_vec(item)?;
+        let record = SequencedItem {
+            sequence_id: self.array_id(0, index / self.size),
+            position: index % self.size,
+            topic: ITEM_TOPIC.to_string(),
+            state,
+        };
+        match self.records.write(&RecordBatch::items(vec![record])).await {
+            Ok(()) => {}
+            Err(e) if e.is_conflict() => {
+                // The taken position may lack its links (a writer stopped half-way): repair
+                // them, so that the next position moves past it.
+                self.link(index).await?;
+                return Err(Error::Concurrency(format!(
+                    "position {index} of big array {} is already assigned",
+                    self.id
+                )));
+            }
+            Err(e) => return Err(e),
+        }
+        self.link(index).await
+    }
+
+    /// Writes the links from the apex down to the base array holding `index`, and the apex
+    /// level in the root; links that exist already are left alone.
+    async fn link(&self, index: i64) -> Result<()> {
+        let top = self.level_for(index);
+        for level in 1..=top {
+            // The level-(l-1) array holding `index`, and where it hangs in level l.
+            let Some(child_span) = self.span(level) else {
+                break;
+            };
+            let child = index / child_span;
+            let key = (level, child / self.size, child % self.size);
+            if self
+                .known_links
+                .lock()
+                .map(|k| k.contains(&key))
+                .unwrap_or(false)
+            {
+                continue;
+            }
+            let link = SequencedItem {
+                sequence_id: self.array_id(level, key.1),
+                position: key.2,
+                topic: LINK_TOPIC.to_string(),
+                state: b"{}".to_vec(),
+            };
+            self.write_idempotent(link).await?;
+            if let Ok(mut k) = self.known_links.lock() {
+                k.insert(key);
+            }
+        }
+        if self.known_apex.load(Ordering::Acquire) < top as i64 {
+            let apex = SequencedItem {
+                sequence_id: self.root_id(),
+                position: top as i64,
+                topic: APEX_TOPIC.to_string(),
+                state: b"{}".to_vec(),
+            };
+            self.write_idempotent(apex).await?;
+            self.known_apex.fetch_max(top as i64, Ordering::AcqRel);
         }
         Ok(())
     }
 
-    /// The item at `index`; [`Error::NotFound`] if nothing was assigned there.
-    pub async fn get(&self, index: i64) -> Result<T> {
-        Self::check_index(index)?;
-        let (chunk, offset) = (index / self.chunk_size, index % self.chunk_size);
-        let item = self
-            .records
-            .get_item(self.chunk_id(chunk), offset)
-            .await
-            .map_err(|e| match e {
-                Error::NotFound(_) => {
-                    Error::NotFound(format!("big array {} index {index}", self.id))
-                }
-                other => other,
-            })?;
-        decode(&item)
-    }
-
-    /// Assigns `value` at `index`. An occupied index is [`Error::Concurrency`], and the item
-    /// already there is left as it was.
-    pub async fn assign(&self, index: i64, value: &T) -> Result<()> {
-        Self::check_index(index)?;
-        let (chunk, offset) = (index / self.chunk_size, index % self.chunk_size);
-        let item = SequencedItem {
-            sequence_id: self.chunk_id(chunk),
-            position: offset,
-            topic: ITEM_TOPIC.to_string(),
-            state: serde_json::to_vec(value)?,
-        };
-        let marker = SequencedItem {
-            sequence_id: self.id,
-            position: chunk,
-            topic: CHUNK_TOPIC.to_string(),
-            state: Vec::new(),
-        };
-        // First try with the chunk's root entry; if that is what conflicted, without it.
-        match self
-            .records
-            .write(&RecordBatch::items(vec![item.clone(), marker]))
-            .await
-        {
-            Ok(()) => return Ok(()),
-            Err(Error::RecordConflict(_)) => {}
-            Err(e) => return Err(e),
-        }
+    async fn write_idempotent(&self, item: SequencedItem) -> Result<()> {
         match self.records.write(&RecordBatch::items(vec![item])).await {
             Ok(()) => Ok(()),
-            Err(Error::RecordConflict(_)) => Err(Error::Concurrency(format!(
-                "big array {} index {index} is occupied",
-                self.id
-            ))),
+            Err(e) if e.is_conflict() => Ok(()),
             Err(e) => Err(e),
         }
     }
 
-    /// The position after the last assigned item (0 for an empty array).
-    pub async fn next_position(&self) -> Result<i64> {
-        let last = ItemQuery {
+    /// Appends `item` at the next position and returns its index. Another writer may take the
+    /// position first: then the error is [`Error::Concurrency`] and the append can be retried.
+    pub async fn append(&self, item: &T) -> Result<i64> {
+        let index = self.next_position().await?;
+        self.assign(index, item).await?;
+        Ok(index)
+    }
+
+    async fn last_position(&self, sequence_id: Uuid) -> Result<Option<i64>> {
+        let q = ItemQuery {
             limit: Some(1),
             query_descending: true,
             results_descending: true,
             ..Default::default()
         };
-        let Some(root) = self.records.get_items(self.id, &last).await?.pop() else {
+        Ok(self
+            .records
+            .get_items(sequence_id, &q)
+            .await?
+            .first()
+            .map(|i| i.position))
+    }
+
+    /// The position after the highest assigned index (0 for an empty array).
+    pub async fn next_position(&self) -> Result<i64> {
+        let Some(apex) = self.last_position(self.root_id()).await? else {
             return Ok(0);
         };
-        let chunk = root.position;
-        let offset = self
-            .records
-            .get_items(self.chunk_id(chunk), &last)
-            .await?
-            .pop()
-            .map(|i| i.position + 1)
-            .unwrap_or(0);
-        Ok(chunk * self.chunk_size + offset)
-    }
-
-    /// Appends `value` at the next position, retrying (up to `attempts` times) when another
-    /// writer takes that position first. Returns the index.
-    pub async fn append(&self, value: &T) -> Result<i64> {
-        let mut tries = 0;
-        loop {
-            let index = self.next_position().await?;
-            match self.assign(index, value).await {
-                Ok(()) => return Ok(index),
-                Err(Error::Concurrency(_)) if tries < 100 => tries += 1,
-                Err(e) => return Err(e),
+        let level = u32::try_from(apex).map_err(|_| {
+            IntegrityError::Corrupt(format!("big array {} has apex level {apex}", self.id))
+        })?;
+        let mut number = 0i64;
+        for l in (1..=level).rev() {
+            match self.last_position(self.array_id(l, number)).await? {
+                Some(p) => number = number * self.size + p,
+                None => return Ok(number.saturating_mul(self.span(l + 1).unwrap_or(i64::MAX))),
             }
         }
+        Ok(match self.last_position(self.array_id(0, number)).await? {
+            Some(p) => number * self.size + p + 1,
+            None => number * self.size,
+        })
     }
 
-    /// The items assigned in `range`, with their indexes, in order (unassigned indexes are
-    /// left out).
-    pub async fn slice(&self, range: Range<i64>) -> Result<Vec<(i64, T)>> {
-        let start = range.start.max(0);
-        let end = range.end;
-        let mut out = Vec::new();
-        if start >= end {
-            return Ok(out);
+    fn decode(&self, index: i64, item: &SequencedItem) -> Result<T> {
+        serde_json::from_slice(&item.state).map_err(|e| {
+            IntegrityError::Corrupt(format!("item {index} of big array {}: {e}", self.id)).into()
+        })
+    }
+
+    /// The item at `index`, or `None` if nothing is assigned there.
+    pub async fn get(&self, index: i64) -> Result<Option<T>> {
+        if index < 0 {
+            return Ok(None);
         }
-        let (first, last) = (start / self.chunk_size, (end - 1) / self.chunk_size);
-        for chunk in first..=last {
-            let base = chunk * self.chunk_size;
+        match self
+            .records
+            .get_item(self.array_id(0, index / self.size), index % self.size)
+            .await
+        {
+            Ok(item) => Ok(Some(self.decode(index, &item)?)),
+            Err(Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The items at `start..stop`, `None` where nothing is assigned; one read per base array.
+    pub async fn slice(&self, start: i64, stop: i64) -> Result<Vec<Option<T>>> {
+        let start = start.max(0);
+        if stop <= start {
+            return Ok(Vec::new());
+        }
+        let mut out: Vec<Option<T>> = Vec::with_capacity((stop - start).min(1 << 16) as usize);
+        let mut base = start / self.size;
+        while base * self.size < stop {
+            let lo = (base * self.size).max(start);
+            let hi = ((base + 1) * self.size).min(stop);
             let q = ItemQuery {
-                gte: Some((start - base).max(0)),
-                lt: Some((end - base).min(self.chunk_size)),
+                gte: Some(lo % self.size),
+                lt: Some(hi - base * self.size),
                 ..Default::default()
             };
-            for item in self.records.get_items(self.chunk_id(chunk), &q).await? {
-                out.push((base + item.position, decode(&item)?));
+            let items = self.records.get_items(self.array_id(0, base), &q).await?;
+            let mut next = lo;
+            for item in &items {
+                let index = base * self.size + item.position;
+                while next < index {
+                    out.push(None);
+                    next += 1;
+                }
+                out.push(Some(self.decode(index, item)?));
+                next = index + 1;
             }
+            while next < hi {
+                out.push(None);
+                next += 1;
+            }
+            base += 1;
         }
         Ok(out)
-    }
-}
-
-fn decode<T: DeserializeOwned>(item: &SequencedItem) -> Result<T> {
-    if item.topic != ITEM_TOPIC {
-        return Err(crate::error::IntegrityError::Corrupt(format!(
-            "big array item has topic {:?}",
-            item.topic
-        ))
-        .into());
-    }
-    serde_json::from_slice(&item.state).map_err(|e| {
-        crate::error::IntegrityError::Corrupt(format!("big array item is not valid: {e}")).into()
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::record::memory::InMemoryDatabase;
-    use crate::record::RecordKind;
-
-    fn array(size: i64) -> BigArray<String> {
-        let records = Arc::new(InMemoryDatabase::new().record_manager(
-            RecordKind::TimestampSequenced,
-            "arrays",
-            0,
-        ));
-        BigArray::new(records, Uuid::new_v4())
-            .with_chunk_size(size)
-            .unwrap()
-    }
-
-    #[tokio::test]
-    async fn append_get_slice_across_chunks() {
-        let a = array(3);
-        assert_eq!(a.next_position().await.unwrap(), 0);
-        for i in 0..10 {
-            assert_eq!(a.append(&format!("item{i}")).await.unwrap(), i);
-        }
-        assert_eq!(a.next_position().await.unwrap(), 10);
-        assert_eq!(a.get(7).await.unwrap(), "item7");
-        let s = a.slice(2..8).await.unwrap();
-        assert_eq!(
-            s.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
-            vec![2, 3, 4, 5, 6, 7]
-        );
-        assert_eq!(s[0].1, "item2");
-        assert!(matches!(a.get(10).await, Err(Error::NotFound(_))));
-        assert!(matches!(a.get(-1).await, Err(Error::NotFound(_))));
-    }
-
-    #[tokio::test]
-    async fn occupied_index_is_a_concurrency_error_and_keeps_the_first_value() {
-        let a = array(4);
-        a.assign(5, &"first".to_string()).await.unwrap();
-        assert!(matches!(
-            a.assign(5, &"second".to_string()).await,
-            Err(Error::Concurrency(_))
-        ));
-        assert_eq!(a.get(5).await.unwrap(), "first");
-        // Another index of the same chunk still works (the chunk's root entry exists).
-        a.assign(6, &"third".to_string()).await.unwrap();
-        assert_eq!(a.next_position().await.unwrap(), 7);
-    }
-
-    #[tokio::test]
-    async fn concurrent_appenders_get_distinct_positions() {
-        let a = Arc::new(array(5));
-        let mut tasks = Vec::new();
-        for t in 0..8 {
-            let a = a.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut got = Vec::new();
-                for i in 0..10 {
-                    got.push(a.append(&format!("{t}-{i}")).await.unwrap());
-                }
-                got
-            }));
-        }
-        let mut all = Vec::new();
-        for t in tasks {
-            all.extend(t.await.unwrap());
-        }
-        all.sort_unstable();
-        assert_eq!(all, (0..80).collect::<Vec<_>>());
-        assert_eq!(a.slice(0..80).await.unwrap().len(), 80);
-    }
-
-    #[tokio::test]
-    async fn big_indexes_are_constant_time_lookups() {
-        let a = array(DEFAULT_CHUNK_SIZE);
-        let far = 123_456_789_012;
-        a.assign(far, &"far".to_string()).await.unwrap();
-        assert_eq!(a.get(far).await.unwrap(), "far");
-        assert_eq!(a.next_position().await.unwrap(), far + 1);
-        let zero = BigArray::<String>::new(a.records.clone(), a.id).with_chunk_size(0);
-        assert!(matches!(zero, Err(Error::Configuration(_))));
     }
 }

@@ -1,4 +1,4 @@
-//! The domain library: structures built from stored items (big arrays, integer sequences).
+//! Data structures built on record managers: the big array and integer sequence generators.
 
 pub mod bigarray;
 pub mod sequence;

@@ -1,124 +1,149 @@
-//! Integer sequence generators: 1, 2, 3, ... shared by the writers of one sequence, so each
-//! gets a position of its own (for example to append to a [`BigArray`](super::bigarray::BigArray)
-//! without contention on its last position).
+//! Integer sequence generators (manual §10.2.4): contiguous integers 0, 1, 2, ... shared by
+//! several writers, for assigning big array positions without looking for the next one.
+//!
+//! [`SimpleIntegerSequenceGenerator`] serves one process (its clones share the count);
+//! `RedisIncr` (feature `redis`) serves many processes on many hosts with Redis' `INCR`.
+//!
+//! ```
+//! # async fn demo() -> es_runtime::Result<()> {
+//! use es_runtime::model::sequence::{IntegerSequenceGenerator, SimpleIntegerSequenceGenerator};
+//! let integers = SimpleIntegerSequenceGenerator::new();
+//! assert_eq!(integers.next().await?, 0);
+//! assert_eq!(integers.next().await?, 1);
+//! # Ok(()) }
+//! ```
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use async_trait::async_trait;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
-/// Hands out the next integer of a sequence, never the same one twice.
+/// A source of contiguous integers: each call returns a number no other call returned.
 #[async_trait]
 pub trait IntegerSequenceGenerator: Send + Sync {
-    /// The next integer (the first call returns 1).
+    /// The next integer.
     async fn next(&self) -> Result<i64>;
 }
 
-/// A generator in this process's memory.
-#[derive(Debug, Default)]
-pub struct InProcessSequence {
-    last: AtomicI64,
+/// Integers from an in-process counter, shared by clones and threads.
+#[derive(Clone, Debug, Default)]
+pub struct SimpleIntegerSequenceGenerator {
+    next: Arc<AtomicI64>,
 }
 
-impl InProcessSequence {
-    /// A sequence whose first value is 1.
+impl SimpleIntegerSequenceGenerator {
+    /// Counts from 0.
     pub fn new() -> Self {
-        Self::default()
+        Self::starting_at(0)
     }
-    /// A sequence whose next value is `last + 1`.
-    pub fn starting_after(last: i64) -> Self {
-        InProcessSequence {
-            last: AtomicI64::new(last),
+
+    /// Counts from `start` (for example from a big array's next position after a restart).
+    pub fn starting_at(start: i64) -> Self {
+        SimpleIntegerSequenceGenerator {
+            next: Arc::new(AtomicI64::new(start)),
         }
+    }
+
+    /// The next integer, without a runtime.
+    pub fn next_value(&self) -> i64 {
+        self.next.fetch_add(1, Ordering::Relaxed)
     }
 }
 
 #[async_trait]
-impl IntegerSequenceGenerator for InProcessSequence {
+impl IntegerSequenceGenerator for SimpleIntegerSequenceGenerator {
     async fn next(&self) -> Result<i64> {
-        let v = self.last.fetch_add(1, Ordering::SeqCst);
-        v.checked_add(1)
-            .ok_or_else(|| Error::Operational("integer sequence exhausted".into()))
+        Ok(self.next_value())
     }
 }
 
-/// A generator on Redis (`INCR` of one key): shared by every process that uses the key.
-#[cfg(feature = "redis")]
-pub struct RedisSequence {
-    conn: redis::aio::MultiplexedConnection,
-    key: String,
-}
-
-#[cfg(feature = "redis")]
-impl std::fmt::Debug for RedisSequence {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisSequence")
-            .field("key", &self.key)
-            .finish()
+impl Iterator for SimpleIntegerSequenceGenerator {
+    type Item = i64;
+    fn next(&mut self) -> Option<i64> {
+        Some(self.next_value())
     }
 }
 
 #[cfg(feature = "redis")]
-impl RedisSequence {
-    /// Connects to Redis at `url` (`redis://host:port`) and uses `key`.
-    pub async fn connect(url: &str, key: impl Into<String>) -> Result<Self> {
-        let client = redis::Client::open(url)
-            .map_err(|e| Error::Configuration(format!("redis: invalid URL: {e}")))?;
-        let conn = client
-            .get_multiplexed_async_connection()
-            .await
-            .map_err(|e| Error::Operational(format!("redis: cannot connect: {e}")))?;
-        Ok(RedisSequence {
-            conn,
-            key: key.into(),
-        })
-    }
-
-    /// The key the sequence is kept under.
-    pub fn key(&self) -> &str {
-        &self.key
-    }
-}
+pub use redis_incr::RedisIncr;
 
 #[cfg(feature = "redis")]
-#[async_trait]
-impl IntegerSequenceGenerator for RedisSequence {
-    async fn next(&self) -> Result<i64> {
-        let mut conn = self.conn.clone();
-        redis::cmd("INCR")
-            .arg(&self.key)
-            .query_async::<i64>(&mut conn)
-            .await
-            .map_err(|e| Error::Operational(format!("redis: INCR {}: {e}", self.key)))
+mod redis_incr {
+    use super::IntegerSequenceGenerator;
+    use crate::error::{Error, Result};
+    use async_trait::async_trait;
+
+    /// Integers from Redis' `INCR` on one key: shared by every process that uses the key.
+    /// The first number is 0 (`INCR` returns 1 on a new key).
+    #[derive(Clone)]
+    pub struct RedisIncr {
+        connection: redis::aio::MultiplexedConnection,
+        key: String,
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn in_process_sequence_counts_from_one_without_repeats_under_concurrency() {
-        let s = std::sync::Arc::new(InProcessSequence::new());
-        let mut tasks = Vec::new();
-        for _ in 0..8 {
-            let s = s.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut v = Vec::new();
-                for _ in 0..100 {
-                    v.push(s.next().await.unwrap());
-                }
-                v
-            }));
+    impl std::fmt::Debug for RedisIncr {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("RedisIncr").field("key", &self.key).finish()
         }
-        let mut all = Vec::new();
-        for t in tasks {
-            all.extend(t.await.unwrap());
+    }
+
+    fn operational(e: redis::RedisError) -> Error {
+        Error::Operational(format!("redis: {e}"))
+    }
+
+    impl RedisIncr {
+        /// Connects to the Redis server at `url` (`redis://host:port/db`) and counts on `key`.
+        pub async fn connect(url: &str, key: impl Into<String>) -> Result<RedisIncr> {
+            let client = redis::Client::open(url)
+                .map_err(|e| Error::Configuration(format!("redis URL {url:?}: {e}")))?;
+            let connection = client
+                .get_multiplexed_async_connection()
+                .await
+                .map_err(operational)?;
+            Ok(RedisIncr {
+                connection,
+                key: key.into(),
+            })
         }
-        all.sort_unstable();
-        assert_eq!(all, (1..=800).collect::<Vec<_>>());
-        assert_eq!(
-            InProcessSequence::starting_after(41).next().await.unwrap(),
-            42
-        );
+
+        /// The key counted on.
+        pub fn key(&self) -> &str {
+            &self.key
+        }
+
+        /// Sets the count so that the next number is `next` (to resume after the highest
+        /// assigned big array position, for example).
+        pub async fn reset_to(&self, next: i64) -> Result<()> {
+            let mut c = self.connection.clone();
+            redis::cmd("SET")
+                .arg(&self.key)
+                .arg(next)
+                .query_async::<()>(&mut c)
+                .await
+                .map_err(operational)
+        }
+
+        /// Deletes the key (the next number is 0 again).
+        pub async fn delete(&self) -> Result<()> {
+            let mut c = self.connection.clone();
+            redis::cmd("DEL")
+                .arg(&self.key)
+                .query_async::<()>(&mut c)
+                .await
+                .map_err(operational)
+        }
+    }
+
+    #[async_trait]
+    impl IntegerSequenceGenerator for RedisIncr {
+        async fn next(&self) -> Result<i64> {
+            let mut c = self.connection.clone();
+            let n: i64 = redis::cmd("INCR")
+                .arg(&self.key)
+                .query_async(&mut c)
+                .await
+                .map_err(operational)?;
+            Ok(n - 1)
+        }
     }
 }

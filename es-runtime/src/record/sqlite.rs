@@ -2,23 +2,37 @@
 //!
 //! # Why rusqlite and not sqlx
 //!
-//! One one-row transaction costs about 40 µs through sqlx-sqlite against about 4 µs through
-//! rusqlite on a file in WAL mode, and 26 µs against 1.5 µs in memory (2,000 transactions each,
-//! same machine; sqlx runs every statement on a worker thread and hands the result back through
-//! channels). The target for SQLite is 20 times the Python reference library, which saves
-//! 1-3 thousand events per second: sqlx-sqlite's overhead alone would take most of that margin.
+//! Measured on the development machine (2 shared cores, release build, 2,000 transactions of
+//! `BEGIN; INSERT one 200-byte row; COMMIT`, WAL and `synchronous=NORMAL`, two runs):
+//!
+//! | | in memory | file |
+//! | --- | --- | --- |
+//! | sqlx-sqlite 0.8 | 31-38 µs per transaction | 57-97 µs |
+//! | rusqlite 0.32 | 2.7-4.5 µs | 33-54 µs |
+//!
+//! sqlx runs each statement on a worker thread and hands results back through channels: about
+//! 30 µs per transaction more, which in memory is ten times the work itself. The goal for SQLite
+//! is twenty times the Python reference library (1-3 thousand saves per second), so the SQLite
+//! backend is built on rusqlite.
 //!
 //! # How the async trait drives the synchronous connection
 //!
 //! A [`SqliteDatabase`] owns one connection behind a mutex; each trait method takes the mutex and
-//! runs its statements inline on the calling task's thread. A save holds the lock for a few
-//! microseconds (in memory) up to a WAL append (file), and never across an `.await`. Measured
-//! (2,000 one-row transactions, 1 and 8 tasks): inline is the fastest way; `spawn_blocking` adds
-//! a thread hand-off per call and a dedicated thread with a channel adds two; see the
-//! measurements in the module [`SqliteDatabase`] documentation. The cost of inline is that a
-//! call blocks a runtime worker while SQLite works or waits for another process's write lock
-//! (bounded by the busy timeout): use a multi-threaded runtime when other processes write to the
-//! same file.
+//! runs its statements inline on the calling task's thread, never holding the lock across an
+//! `.await`. Measured the same way (per transaction, two runs; 1 task in sequence, or 8 tasks
+//! at once):
+//!
+//! | | memory, 1 task | memory, 8 tasks | file, 1 task | file, 8 tasks |
+//! | --- | --- | --- | --- | --- |
+//! | inline under a mutex | 2.6-7.8 µs | 3.1-4.5 µs | 31-35 µs | 46-52 µs |
+//! | `spawn_blocking` + mutex | 26-44 µs | 9-11 µs | 67-77 µs | 43 µs |
+//! | dedicated thread + channel | 15-49 µs | 11-17 µs | 44-51 µs | 60-65 µs |
+//!
+//! Inline is the fastest in every case but one (8 tasks on a file, where the three are within
+//! the noise of a shared machine). Its cost: a call blocks a runtime worker while SQLite works,
+//! or while it waits for another connection's write lock (at most the busy timeout). With one
+//! connection per database object, waiting happens only when other processes or other
+//! [`SqliteDatabase`] objects write to the same file: use a multi-threaded runtime then.
 //!
 //! # Schema
 //!
@@ -70,7 +84,7 @@ use rusqlite::{
     params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
 };
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -199,13 +213,7 @@ struct Inner {
 /// # Ok(()) }
 /// ```
 ///
-/// # Measurements behind the design
-///
-/// On the development machine (2 cores, release build, 2,000 one-row transactions,
-/// `/tmp/sqlbench`, see the SQLite helper's report): rusqlite 1.5 µs per transaction in memory,
-/// 4 µs on a WAL file; sqlx-sqlite 26 µs and 40 µs. Driving rusqlite from async tasks: inline
-/// under a mutex adds nothing measurable, `spawn_blocking` about 10-20 µs, a dedicated thread
-/// with a channel about 10 µs per call.
+/// See the module documentation for the measurements behind this design.
 #[derive(Clone)]
 pub struct SqliteDatabase {
     inner: Arc<Inner>,
@@ -320,8 +328,7 @@ impl SqliteDatabase {
 
     /// The SQL that creates the tables and indexes (see [`ddl`]).
     pub fn ddl(&self) -> String {
-        // The prefix was checked when it was set, so this cannot fail; fall back to the plain
-        // statement text for the empty prefix all the same.
+        // Cannot fail: the prefix was checked when it was set.
         ddl(&self.prefix).unwrap_or_default()
     }
 
@@ -358,6 +365,7 @@ impl SqliteDatabase {
     }
 
     /// Runs `f` with the connection (blocking the calling thread while another call holds it).
+    /// Do not call other methods of this database from `f`: they would wait for `f` forever.
     pub fn with_connection<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         let mut guard = self.lock()?;
         f(&mut guard)
@@ -366,7 +374,9 @@ impl SqliteDatabase {
     /// Runs `f` inside one `BEGIN IMMEDIATE` transaction on the database's connection and
     /// commits if it returns `Ok` (rolls back otherwise). Use
     /// [`SqliteRecordManager::write_in_transaction`] inside it to commit events atomically with
-    /// rows of your own.
+    /// rows of your own. Inside `f`, use only `tx`: the connection is held for the whole call, so
+    /// another method of this database (say [`SqliteRecordManager::write_blocking`]) called from
+    /// `f` would wait for it forever.
     pub fn transaction<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         self.with_connection(|c| {
             let tx = c
@@ -384,11 +394,21 @@ impl SqliteDatabase {
         self.inner.interrupt.interrupt();
     }
 
+    /// The connection. If a caller panicked while holding it (say, inside
+    /// [`SqliteDatabase::transaction`]), the transaction it left open is rolled back and the
+    /// connection is used again: SQLite itself is in a consistent state.
     fn lock(&self) -> Result<MutexGuard<'_, Connection>> {
-        self.inner
-            .conn
-            .lock()
-            .map_err(|_| Error::Operational("sqlite: connection lock poisoned by a panic".into()))
+        match self.inner.conn.lock() {
+            Ok(guard) => Ok(guard),
+            Err(poisoned) => {
+                self.inner.conn.clear_poison();
+                let guard = poisoned.into_inner();
+                if !guard.is_autocommit() {
+                    run(&guard, "ROLLBACK")?;
+                }
+                Ok(guard)
+            }
+        }
     }
 }
 
@@ -409,7 +429,13 @@ struct Statements {
     insert_tracking: String,
     max_tracking: String,
     has_tracking: String,
+    /// The multi-row inserts for 1..=CACHED_INSERTS rows, made on first use.
+    inserts: [OnceLock<String>; CACHED_INSERTS],
+    kind: RecordKind,
 }
+
+/// Batches up to this many rows reuse their insert statement's text.
+const CACHED_INSERTS: usize = 16;
 
 impl Statements {
     fn new(p: &str, kind: RecordKind) -> Self {
@@ -465,6 +491,18 @@ impl Statements {
             table,
             seq,
             pos,
+            inserts: Default::default(),
+            kind,
+        }
+    }
+
+    /// The multi-row insert for `rows` items (cached for small batches).
+    fn insert_sql(&self, rows: usize) -> std::borrow::Cow<'_, str> {
+        match self.inserts.get(rows.wrapping_sub(1)) {
+            Some(cell) => {
+                std::borrow::Cow::Borrowed(cell.get_or_init(|| self.insert(self.kind, rows)))
+            }
+            None => std::borrow::Cow::Owned(self.insert(self.kind, rows)),
         }
     }
 
@@ -545,11 +583,22 @@ impl SqliteRecordManager {
             return Ok(());
         }
         self.db.with_connection(|c| {
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(map_err)?;
-            self.write_on(&tx, batch)?;
-            tx.commit().map_err(map_err)
+            // BEGIN / COMMIT / ROLLBACK as cached statements: parsing them anew each time costs
+            // about as much as the insert itself in memory.
+            if !c.is_autocommit() {
+                run(c, "ROLLBACK")?;
+            }
+            run(c, "BEGIN IMMEDIATE")?;
+            match self.write_on(c, batch).and_then(|()| run(c, "COMMIT")) {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    // SQLite may have rolled back by itself already (interrupt, I/O error).
+                    if !c.is_autocommit() {
+                        let _ = run(c, "ROLLBACK");
+                    }
+                    Err(e)
+                }
+            }
         })
     }
 
@@ -567,7 +616,7 @@ impl SqliteRecordManager {
                     .map_err(map_err)?;
                 for (n, chunk) in batch.items.chunks(ROWS_PER_INSERT).enumerate() {
                     let mut st = c
-                        .prepare_cached(&s.insert(self.kind, chunk.len()))
+                        .prepare_cached(&s.insert_sql(chunk.len()))
                         .map_err(map_err)?;
                     st.raw_bind_parameter(1, &self.application_name)
                         .map_err(map_err)?;
@@ -597,7 +646,7 @@ impl SqliteRecordManager {
             } else {
                 for chunk in batch.items.chunks(ROWS_PER_INSERT) {
                     let mut st = c
-                        .prepare_cached(&s.insert(self.kind, chunk.len()))
+                        .prepare_cached(&s.insert_sql(chunk.len()))
                         .map_err(map_err)?;
                     st.raw_bind_parameter(1, &self.application_name)
                         .map_err(map_err)?;
@@ -765,6 +814,14 @@ impl SqliteRecordManager {
                 .map_err(map_err)
         })
     }
+}
+
+/// Runs one parameterless statement through the statement cache.
+fn run(c: &Connection, sql: &str) -> Result<()> {
+    c.prepare_cached(sql)
+        .and_then(|mut st| st.execute([]))
+        .map(|_| ())
+        .map_err(map_err)
 }
 
 /// The closed position range `[lo, hi]` a query selects, or `None` when it is empty.

@@ -50,6 +50,16 @@ use std::str::FromStr;
 use std::sync::Arc;
 use uuid::Uuid;
 
+/// How long a reader waits before reading a gap in the notification log again.
+const GAP_PAUSE_MS: u64 = 20;
+
+/// True if the notifications read from `start` skip an id.
+fn has_gap(start: i64, rows: &[Notification]) -> bool {
+    rows.iter()
+        .enumerate()
+        .any(|(k, n)| n.id != start + k as i64)
+}
+
 const BACKEND: &str = "mysql";
 
 /// The table prefix used unless [`MySqlDatabase::with_table_prefix`] says otherwise: es tables
@@ -340,6 +350,42 @@ impl MySqlRecordManager {
         self.write_on(tx, batch).await
     }
 
+    /// One read of notifications `start..=end` (see `get_notifications`).
+    async fn read_notifications(
+        &self,
+        start: i64,
+        end: i64,
+        limit_rows: Option<usize>,
+    ) -> Result<Vec<Notification>> {
+        let rows = sqlx::query(&self.sql.notifications)
+            .bind(&self.application_name)
+            .bind(self.pipeline_id)
+            .bind(start)
+            .bind(end)
+            .bind(limit(limit_rows).unwrap_or(i64::MAX))
+            .fetch_all(&self.db.pool)
+            .await
+            .map_err(map_err)?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(Notification {
+                    id: r.try_get(0).map_err(map_err)?,
+                    item: SequencedItem {
+                        sequence_id: r.try_get(1).map_err(map_err)?,
+                        position: r.try_get(2).map_err(map_err)?,
+                        topic: text(&r, 3)?,
+                        state: r.try_get(4).map_err(map_err)?,
+                    },
+                    causal_dependencies: r
+                        .try_get::<Option<Vec<u8>>, _>(5)
+                        .map_err(map_err)?
+                        .map(utf8)
+                        .transpose()?,
+                })
+            })
+            .collect()
+    }
+
     async fn write_on(&self, conn: &mut MySqlConnection, batch: &RecordBatch) -> Result<()> {
         let n = batch.items.len();
         let mut next_id = 0i64;
@@ -516,35 +562,16 @@ impl RecordManager for MySqlRecordManager {
         if start > end || limit_rows == Some(0) {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query(&self.sql.notifications)
-            .bind(&self.application_name)
-            .bind(self.pipeline_id)
-            .bind(start)
-            .bind(end)
-            .bind(limit(limit_rows).unwrap_or(i64::MAX))
-            .fetch_all(&self.db.pool)
-            .await
-            .map_err(map_err)?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(Notification {
-                    id: r.try_get(0).map_err(map_err)?,
-                    item: SequencedItem {
-                        sequence_id: r.try_get(1).map_err(map_err)?,
-                        position: r.try_get(2).map_err(map_err)?,
-                        topic: text(&r, 3)?,
-                        state: r.try_get(4).map_err(map_err)?,
-                    },
-                    causal_dependencies: r
-                        .try_get::<Option<Vec<u8>>, _>(5)
-                        .map_err(map_err)?
-                        .map(utf8)
-                        .transpose()?,
-                })
-            })
-            .collect()
+        // InnoDB can make a transaction visible a moment after it released the counter row's
+        // lock, so a reader may see id n+1 an instant before id n. A gap is therefore read
+        // again after a short pause; one still there then is a deleted record.
+        let first = self.read_notifications(start, end, limit_rows).await?;
+        if !has_gap(start.max(1), &first) {
+            return Ok(first);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(GAP_PAUSE_MS)).await;
+        self.read_notifications(start, end, limit_rows).await
     }
-
     async fn max_notification_id(&self) -> Result<i64> {
         sqlx::query_scalar::<_, i64>(&self.sql.max_notification)
             .bind(&self.application_name)

@@ -1,0 +1,147 @@
+//! Local notification logs: over a record manager, and over a big array.
+
+use super::section::{make_section, section_start, Section, SectionId};
+use super::NotificationLog;
+use crate::error::{Error, Result};
+use crate::model::bigarray::BigArray;
+use crate::record::{Notification, RecordKind, RecordManager};
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::sync::Arc;
+
+/// The section size used when none is given (the reference library's default).
+pub const DEFAULT_SECTION_SIZE: usize = 20;
+
+fn check_size(section_size: usize) -> Result<i64> {
+    if section_size == 0 || section_size > i32::MAX as usize {
+        return Err(Error::Configuration(format!(
+            "section size must be between 1 and {}, not {section_size}",
+            i32::MAX
+        )));
+    }
+    Ok(section_size as i64)
+}
+
+/// The notification log of a record manager of kind [`RecordKind::Events`]: an
+/// application's stored events, numbered by their notification ids (manual §10.4.1).
+#[derive(Clone)]
+pub struct RecordNotificationLog {
+    records: Arc<dyn RecordManager>,
+    size: i64,
+}
+
+impl std::fmt::Debug for RecordNotificationLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordNotificationLog")
+            .field("application", &self.records.application_name())
+            .field("section_size", &self.size)
+            .finish()
+    }
+}
+
+impl RecordNotificationLog {
+    /// The log of `records` in sections of `section_size`. The record manager must be of kind
+    /// [`RecordKind::Events`] (only event tables number their records).
+    pub fn new(records: Arc<dyn RecordManager>, section_size: usize) -> Result<Self> {
+        if records.kind() != RecordKind::Events {
+            return Err(Error::Configuration(format!(
+                "a notification log needs an event record manager, not {:?}",
+                records.kind()
+            )));
+        }
+        Ok(RecordNotificationLog {
+            records,
+            size: check_size(section_size)?,
+        })
+    }
+
+    /// The log of an application's events.
+    pub fn for_application(
+        app: &crate::application::Application,
+        section_size: usize,
+    ) -> Result<Self> {
+        Self::new(app.records().clone(), section_size)
+    }
+
+    /// The section size.
+    pub fn section_size(&self) -> usize {
+        self.size as usize
+    }
+
+    /// The record manager read from.
+    pub fn records(&self) -> &Arc<dyn RecordManager> {
+        &self.records
+    }
+}
+
+#[async_trait]
+impl NotificationLog for RecordNotificationLog {
+    async fn section(&self, section_id: &str) -> Result<Section> {
+        let id = SectionId::parse(section_id)?;
+        let next = match id {
+            SectionId::Current => self.records.max_notification_id().await?,
+            SectionId::Range { .. } => 0,
+        };
+        let start = section_start(id, self.size, next)?;
+        let end = start + self.size;
+        let items: Vec<Notification> = self.records.get_notifications(start + 1, end, None).await?;
+        // Full when the log reaches the section's last number (a deleted record leaves its
+        // number behind, so counting the items is not enough).
+        let full = if items.last().is_some_and(|n| n.id >= end) {
+            true
+        } else {
+            let max = match id {
+                SectionId::Current => next,
+                SectionId::Range { .. } => self.records.max_notification_id().await?,
+            };
+            max >= end
+        };
+        Ok(make_section(start, self.size, items, full))
+    }
+}
+
+/// The notification log of a [`BigArray`]: its items, `None` where a position is unassigned
+/// (manual §10.4.3).
+pub struct BigArrayNotificationLog<T> {
+    array: Arc<BigArray<T>>,
+    size: i64,
+}
+
+impl<T> std::fmt::Debug for BigArrayNotificationLog<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BigArrayNotificationLog")
+            .field("array", &self.array)
+            .field("section_size", &self.size)
+            .finish()
+    }
+}
+
+impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> BigArrayNotificationLog<T> {
+    /// The log of `array` in sections of `section_size`.
+    pub fn new(array: Arc<BigArray<T>>, section_size: usize) -> Result<Self> {
+        Ok(BigArrayNotificationLog {
+            array,
+            size: check_size(section_size)?,
+        })
+    }
+
+    /// The section size.
+    pub fn section_size(&self) -> usize {
+        self.size as usize
+    }
+}
+
+#[async_trait]
+impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> NotificationLog<Option<T>>
+    for BigArrayNotificationLog<T>
+{
+    async fn section(&self, section_id: &str) -> Result<Section<Option<T>>> {
+        let id = SectionId::parse(section_id)?;
+        let next = self.array.next_position().await?;
+        let start = section_start(id, self.size, next)?;
+        let end = start + self.size;
+        let items = self.array.slice(start, end.min(next)).await?;
+        Ok(make_section(start, self.size, items, next >= end))
+    }
+}

@@ -1,0 +1,268 @@
+//! Local notification logs and the reader (manual §10.4, §10.6), over raw items.
+
+use es_runtime::notify::{
+    NotificationLog, NotificationLogReader, RecordNotificationLog, SectionId,
+};
+use es_runtime::record::memory::InMemoryDatabase;
+use es_runtime::record::{Notification, RecordBatch, RecordKind, RecordManager, SequencedItem};
+use es_runtime::Error;
+use std::collections::HashSet;
+use std::sync::Arc;
+use uuid::Uuid;
+
+fn item(seq: Uuid, position: i64) -> SequencedItem {
+    SequencedItem {
+        sequence_id: seq,
+        position,
+        topic: "tests::Thing.Happened".into(),
+        state: format!("{{\"n\":{position}}}").into_bytes(),
+    }
+}
+
+fn records() -> Arc<dyn RecordManager> {
+    Arc::new(InMemoryDatabase::new().record_manager(RecordKind::Events, "app", 0))
+}
+
+async fn write_n(records: &Arc<dyn RecordManager>, n: i64) -> Vec<SequencedItem> {
+    let mut written = Vec::new();
+    for _ in 0..n {
+        let i = item(Uuid::new_v4(), 0);
+        records
+            .write(&RecordBatch::items(vec![i.clone()]))
+            .await
+            .unwrap();
+        written.push(i);
+    }
+    written
+}
+
+fn ids(items: &[Notification]) -> Vec<i64> {
+    items.iter().map(|n| n.id).collect()
+}
+
+#[tokio::test]
+async fn sections_link_and_normalise_as_in_the_manual() {
+    let records = records();
+    let log = RecordNotificationLog::new(records.clone(), 5).unwrap();
+    let empty = log.section("current").await.unwrap();
+    assert_eq!(empty.section_id, "1,5");
+    assert_eq!(
+        (empty.previous_id, empty.next_id, empty.items.len()),
+        (None, None, 0)
+    );
+
+    let written = write_n(&records, 9).await;
+    let current = log.section("current").await.unwrap();
+    assert_eq!(current.section_id, "6,10");
+    assert_eq!(current.previous_id.as_deref(), Some("1,5"));
+    assert_eq!(current.next_id, None);
+    assert_eq!(ids(&current.items), vec![6, 7, 8, 9]);
+    assert!(!current.is_archived());
+
+    let first = log.section("1,5").await.unwrap();
+    assert_eq!(first.section_id, "1,5");
+    assert_eq!(first.previous_id, None);
+    assert_eq!(first.next_id.as_deref(), Some("6,10"));
+    assert_eq!(ids(&first.items), vec![1, 2, 3, 4, 5]);
+    assert_eq!(first.items[0].item, written[0]);
+    assert_eq!(
+        log.section("1,10").await.unwrap(),
+        first,
+        "1,10 is normalised to 1,5"
+    );
+    assert_eq!(log.section("3,4").await.unwrap().section_id, "1,5");
+    assert_eq!(log.section("7,8").await.unwrap().section_id, "6,10");
+
+    // A full current section: "current" moves on to the next, empty one.
+    write_n(&records, 1).await;
+    let current = log.section("current").await.unwrap();
+    assert_eq!(current.section_id, "11,15");
+    assert_eq!(current.previous_id.as_deref(), Some("6,10"));
+    assert!(current.items.is_empty());
+    let second = log.section("6,10").await.unwrap();
+    assert_eq!(second.next_id.as_deref(), Some("11,15"));
+    assert!(second.is_archived());
+    // Beyond the end: empty, not archived.
+    let beyond = log.section("101,105").await.unwrap();
+    assert!(beyond.items.is_empty() && beyond.next_id.is_none());
+}
+
+#[tokio::test]
+async fn bad_section_ids_and_bad_configuration_are_typed_errors() {
+    let log = RecordNotificationLog::new(records(), 5).unwrap();
+    for bad in [
+        "", "first", "1", "0,5", "5,1", "x,5", "1,y", "1,5,9", "-3,2",
+    ] {
+        match log.section(bad).await {
+            Err(Error::BadSection(m)) => assert!(m.contains("section id"), "{m}"),
+            other => panic!("{bad:?}: expected BadSection, got {other:?}"),
+        }
+    }
+    let huge = format!("{},{}", i64::MAX - 1, i64::MAX);
+    assert!(matches!(
+        log.section(&huge).await,
+        Err(Error::BadSection(_))
+    ));
+    assert!(matches!(
+        RecordNotificationLog::new(records(), 0),
+        Err(Error::Configuration(_))
+    ));
+    let snapshots: Arc<dyn RecordManager> =
+        Arc::new(InMemoryDatabase::new().record_manager(RecordKind::Snapshots, "app", 0));
+    assert!(matches!(
+        RecordNotificationLog::new(snapshots, 5),
+        Err(Error::Configuration(_))
+    ));
+    assert_eq!(SectionId::parse("2,3").unwrap().first(), Some(2));
+}
+
+#[tokio::test]
+async fn reader_seeks_reads_bounded_and_lazily_and_keeps_its_position() {
+    let records = records();
+    let log = Arc::new(RecordNotificationLog::new(records.clone(), 5).unwrap());
+    let mut reader = NotificationLogReader::new(log);
+    assert_eq!(reader.position(), 0);
+    reader.seek(10).unwrap();
+    assert_eq!(reader.position(), 10);
+    assert!(matches!(reader.seek(-1), Err(Error::BadSection(_))));
+    reader.seek(0).unwrap();
+
+    write_n(&records, 12).await;
+    assert_eq!(ids(&reader.read(3).await.unwrap()), vec![1, 2, 3]);
+    assert_eq!(reader.position(), 3);
+    assert_eq!(reader.next_item().await.unwrap().map(|n| n.id), Some(4));
+    assert_eq!(ids(&reader.read(4).await.unwrap()), vec![5, 6, 7, 8]);
+    assert_eq!(
+        ids(&reader.read_all().await.unwrap()),
+        (9..=12).collect::<Vec<_>>()
+    );
+    assert!(reader.read_all().await.unwrap().is_empty());
+    assert!(reader.next_item().await.unwrap().is_none());
+    assert_eq!(reader.position(), 12);
+
+    write_n(&records, 2).await;
+    assert_eq!(ids(&reader.read_all().await.unwrap()), vec![13, 14]);
+    reader.seek(6).unwrap();
+    assert_eq!(ids(&reader.read(2).await.unwrap()), vec![7, 8]);
+    reader.seek(100).unwrap();
+    assert!(reader.read_all().await.unwrap().is_empty());
+    assert_eq!(reader.position(), 100);
+}
+
+#[tokio::test]
+async fn reader_goes_straight_to_its_section_once_it_knows_the_size() {
+    let records = records();
+    write_n(&records, 100).await;
+    let mut reader =
+        NotificationLogReader::new(Arc::new(RecordNotificationLog::new(records, 10).unwrap()));
+    assert_eq!(reader.read_all().await.unwrap().len(), 100);
+    // "current" once, then sections 1..10 (walking back would take 10 more), then the
+    // empty section 101,110 linked from the last.
+    assert!(
+        reader.sections_read() <= 12,
+        "{} sections",
+        reader.sections_read()
+    );
+    let before = reader.sections_read();
+    reader.seek(55).unwrap();
+    assert_eq!(reader.read(3).await.unwrap()[0].id, 56);
+    assert_eq!(reader.sections_read() - before, 1, "one section for a seek");
+}
+
+#[tokio::test]
+async fn a_deleted_record_leaves_a_gap_the_reader_passes() {
+    let records = records();
+    let written = write_n(&records, 7).await;
+    records
+        .delete_item(written[2].sequence_id, 0)
+        .await
+        .unwrap();
+    let log = Arc::new(RecordNotificationLog::new(records, 5).unwrap());
+    let first = log.section("1,5").await.unwrap();
+    assert_eq!(ids(&first.items), vec![1, 2, 4, 5]);
+    assert_eq!(first.next_id.as_deref(), Some("6,10"), "still archived");
+    let mut reader = NotificationLogReader::new(log);
+    assert_eq!(
+        ids(&reader.read_all().await.unwrap()),
+        vec![1, 2, 4, 5, 6, 7]
+    );
+}
+
+/// Writers commit concurrently while a reader tails the log: the reader sees every
+/// notification once, in id order, and each is the item that was written.
+async fn tail_while_writing(records: Arc<dyn RecordManager>) {
+    const WRITERS: usize = 4;
+    const BATCHES: usize = 60;
+    let mut tasks = Vec::new();
+    for w in 0..WRITERS {
+        let records = records.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut written = Vec::new();
+            for b in 0..BATCHES {
+                let seq = Uuid::new_v4();
+                let n = 1 + (w + b) % 3;
+                let items: Vec<_> = (0..n as i64).map(|p| item(seq, p)).collect();
+                records
+                    .write(&RecordBatch::items(items.clone()))
+                    .await
+                    .unwrap();
+                written.extend(items);
+                tokio::task::yield_now().await;
+            }
+            written
+        }));
+    }
+    let total: usize = (0..WRITERS)
+        .map(|w| (0..BATCHES).map(|b| 1 + (w + b) % 3).sum::<usize>())
+        .sum();
+    let mut reader = NotificationLogReader::new(Arc::new(
+        RecordNotificationLog::new(records.clone(), 7).unwrap(),
+    ));
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while seen.len() < total {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "reader stalled at {}",
+            seen.len()
+        );
+        let batch = reader.read(13).await.unwrap();
+        if batch.is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        seen.extend(batch);
+    }
+    let mut written = HashSet::new();
+    for t in tasks {
+        for i in t.await.unwrap() {
+            written.insert((i.sequence_id, i.position));
+        }
+    }
+    assert_eq!(
+        ids(&seen),
+        (1..=total as i64).collect::<Vec<_>>(),
+        "no skip, no repeat, in order"
+    );
+    let seen_items: HashSet<_> = seen
+        .iter()
+        .map(|n| (n.item.sequence_id, n.item.position))
+        .collect();
+    assert_eq!(seen_items, written);
+    assert!(reader.read_all().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reader_never_skips_or_repeats_while_writers_commit_in_memory() {
+    tail_while_writing(records()).await;
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reader_never_skips_or_repeats_while_writers_commit_on_sqlite() {
+    let dir = std::env::temp_dir().join(format!("es_notify_{}.db", Uuid::new_v4().simple()));
+    let url = format!("sqlite://{}", dir.display());
+    let db = es_runtime::application::connect(&url).await.unwrap();
+    let records = db.record_manager(RecordKind::Events, "tail", 0);
+    tail_while_writing(records).await;
+    let _ = std::fs::remove_file(&dir);
+}
