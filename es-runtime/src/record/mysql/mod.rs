@@ -224,6 +224,7 @@ struct Statements {
     list: String,
     delete: String,
     notifications: String,
+    notifications_locking: String,
     max_notification: String,
     max_tracking: String,
     has_tracking: String,
@@ -273,6 +274,13 @@ impl Statements {
                 "SELECT notification_id, originator_id, originator_version, topic, state, causal_dependencies \
                  FROM {events} WHERE application_name = ? AND pipeline_id = ? \
                  AND notification_id BETWEEN ? AND ? ORDER BY notification_id LIMIT ?"
+            ),
+            // A locking read returns the latest committed rows and waits for a writer that is
+            // still finishing, instead of reading a snapshot that may not show it yet.
+            notifications_locking: format!(
+                "SELECT notification_id, originator_id, originator_version, topic, state, causal_dependencies \
+                 FROM {events} WHERE application_name = ? AND pipeline_id = ? \
+                 AND notification_id BETWEEN ? AND ? ORDER BY notification_id LIMIT ? LOCK IN SHARE MODE"
             ),
             max_notification: format!(
                 "SELECT COALESCE(MAX(notification_id), 0) FROM {events} WHERE application_name = ? AND pipeline_id = ?"
@@ -356,8 +364,14 @@ impl MySqlRecordManager {
         start: i64,
         end: i64,
         limit_rows: Option<usize>,
+        locking: bool,
     ) -> Result<Vec<Notification>> {
-        let rows = sqlx::query(&self.sql.notifications)
+        let sql = if locking {
+            &self.sql.notifications_locking
+        } else {
+            &self.sql.notifications
+        };
+        let rows = sqlx::query(sql)
             .bind(&self.application_name)
             .bind(self.pipeline_id)
             .bind(start)
@@ -562,15 +576,25 @@ impl RecordManager for MySqlRecordManager {
         if start > end || limit_rows == Some(0) {
             return Ok(Vec::new());
         }
-        // InnoDB can make a transaction visible a moment after it released the counter row's
-        // lock, so a reader may see id n+1 an instant before id n. A gap is therefore read
-        // again after a short pause; one still there then is a deleted record.
-        let first = self.read_notifications(start, end, limit_rows).await?;
+        // InnoDB can make a transaction visible to new snapshots a moment after it released the
+        // counter row's lock, so a plain read may see id n+1 an instant before id n. A gap is
+        // therefore read again with a locking read, which does not depend on snapshots: it
+        // waits for the writer still finishing. As a last resort (and for a gap that is a
+        // deleted record) the range is read once more after a short pause.
+        let first = self
+            .read_notifications(start, end, limit_rows, false)
+            .await?;
         if !has_gap(start.max(1), &first) {
             return Ok(first);
         }
+        let locked = self
+            .read_notifications(start, end, limit_rows, true)
+            .await?;
+        if !has_gap(start.max(1), &locked) {
+            return Ok(locked);
+        }
         tokio::time::sleep(std::time::Duration::from_millis(GAP_PAUSE_MS)).await;
-        self.read_notifications(start, end, limit_rows).await
+        self.read_notifications(start, end, limit_rows, false).await
     }
     async fn max_notification_id(&self) -> Result<i64> {
         sqlx::query_scalar::<_, i64>(&self.sql.max_notification)
