@@ -544,3 +544,38 @@ async fn pg_database_methods_run_in_spawned_tasks() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn pg_a_large_backlog_is_numbered_in_bounded_runs_without_gaps() {
+    let Some(db) = database("backlog").await else {
+        return;
+    };
+    let db = db.with_background_sequencing(false);
+    let m = db.record_manager(RecordKind::Events, "app", 0);
+    let s = Uuid::new_v4();
+    for chunk in 0..3i64 {
+        let items = (0..8_000)
+            .map(|k| item(s, chunk * 8_000 + k, "b"))
+            .collect();
+        m.write(&RecordBatch::items(items)).await.unwrap();
+    }
+    // A reader's run numbers at most 10,000 rows.
+    assert_eq!(m.get_notifications(1, 10, None).await.unwrap().len(), 10);
+    assert_eq!(numbered(&db).await, 10_000);
+    let mut next = 1;
+    while next <= 24_000 {
+        let page = m.get_notifications(next, next + 4_999, None).await.unwrap();
+        assert!(!page.is_empty(), "stuck at {next}");
+        for (k, n) in page.iter().enumerate() {
+            assert_eq!(n.id, next + k as i64);
+            assert_eq!(n.item.position, n.id - 1, "insertion order kept");
+        }
+        next += page.len() as i64;
+    }
+    assert_eq!(m.max_notification_id().await.unwrap(), 24_000);
+    // Asked explicitly, the sequencer runs until the whole backlog has ids.
+    let items = (24_000..36_000).map(|k| item(s, k, "b")).collect();
+    m.write(&RecordBatch::items(items)).await.unwrap();
+    assert_eq!(m.sequence_notifications().await.unwrap(), 36_000);
+    db.drop_tables().await.unwrap();
+}

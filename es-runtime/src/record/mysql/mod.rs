@@ -38,6 +38,8 @@
 //! order. Writers of one pipeline are serialised; writers of different pipelines or
 //! applications are not.
 
+mod schema;
+
 use super::sql::{bounds, check_identifier, limit, map_other};
 use super::{ItemQuery, Notification, RecordBatch, RecordKind, RecordManager, SequencedItem};
 use crate::error::{Error, Result};
@@ -197,127 +199,6 @@ impl MySqlDatabase {
         format!("{}{table}", self.prefix)
     }
 
-    /// The statements that create the tables (each idempotent), in order.
-    pub fn ddl(&self) -> Vec<String> {
-        let t = |n: &str| self.table_name(n);
-        let opts = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin";
-        vec![
-            format!(
-                "CREATE TABLE IF NOT EXISTS {} (
-    application_name    VARCHAR(255) NOT NULL,
-    originator_id       BINARY(16)   NOT NULL,
-    originator_version  BIGINT       NOT NULL,
-    pipeline_id         BIGINT       NOT NULL,
-    notification_id     BIGINT       NOT NULL,
-    topic               TEXT         NOT NULL,
-    state               LONGBLOB     NOT NULL,
-    causal_dependencies TEXT         NULL,
-    PRIMARY KEY (application_name, originator_id, originator_version),
-    UNIQUE KEY notification_idx (application_name, pipeline_id, notification_id)
-) {opts}",
-                t("stored_events")
-            ),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {} (
-    application_name VARCHAR(255) NOT NULL,
-    pipeline_id      BIGINT       NOT NULL,
-    last_id          BIGINT       NOT NULL,
-    PRIMARY KEY (application_name, pipeline_id)
-) {opts}",
-                t("notification_counters")
-            ),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {} (
-    application_name          VARCHAR(255) NOT NULL,
-    upstream_application_name VARCHAR(255) NOT NULL,
-    pipeline_id               BIGINT       NOT NULL,
-    notification_id           BIGINT       NOT NULL,
-    PRIMARY KEY (application_name, upstream_application_name, pipeline_id, notification_id)
-) {opts}",
-                t("notification_tracking")
-            ),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {} (
-    application_name   VARCHAR(255) NOT NULL,
-    originator_id      BINARY(16)   NOT NULL,
-    originator_version BIGINT       NOT NULL,
-    topic              TEXT         NOT NULL,
-    state              LONGBLOB     NOT NULL,
-    PRIMARY KEY (application_name, originator_id, originator_version)
-) {opts}",
-                t("snapshots")
-            ),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {} (
-    application_name VARCHAR(255) NOT NULL,
-    sequence_id      BINARY(16)   NOT NULL,
-    position         BIGINT       NOT NULL,
-    topic            TEXT         NOT NULL,
-    state            LONGBLOB     NOT NULL,
-    PRIMARY KEY (application_name, sequence_id, position),
-    KEY position_idx (application_name, position)
-) {opts}",
-                t("timestamp_sequenced_items")
-            ),
-        ]
-    }
-
-    /// Creates the tables if they do not exist.
-    pub async fn setup_tables(&self) -> Result<()> {
-        for stmt in self.ddl() {
-            sqlx::raw_sql(&stmt)
-                .execute(&self.pool)
-                .await
-                .map_err(map_err)?;
-        }
-        // A table of the same name with another layout (another library's) is a configuration
-        // error, reported now rather than at the first write.
-        let checks = [
-            ("stored_events", "application_name, originator_id, originator_version, pipeline_id, notification_id, topic, state, causal_dependencies"),
-            ("notification_counters", "application_name, pipeline_id, last_id"),
-            ("notification_tracking", "application_name, upstream_application_name, pipeline_id, notification_id"),
-            ("snapshots", "application_name, originator_id, originator_version, topic, state"),
-            ("timestamp_sequenced_items", "application_name, sequence_id, position, topic, state"),
-        ];
-        for (table, cols) in checks {
-            let t = self.table_name(table);
-            let sql = format!("SELECT {cols} FROM {t} LIMIT 0");
-            let probe = sqlx::query(&sql).execute(&self.pool).await;
-            if let Err(e) = probe {
-                let undefined_column = e
-                    .as_database_error()
-                    .and_then(|d| d.code())
-                    .is_some_and(|c| c == "42S22");
-                if !undefined_column {
-                    return Err(map_err(e));
-                }
-                return Err(Error::Configuration(format!(
-                    "mysql: table {t} exists with a layout es does not use ({}): \
-                     choose another table prefix",
-                    map_err(e)
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    /// Drops the tables. For tests.
-    pub async fn drop_tables(&self) -> Result<()> {
-        let names = [
-            "stored_events",
-            "notification_counters",
-            "notification_tracking",
-            "snapshots",
-            "timestamp_sequenced_items",
-        ];
-        let list: Vec<String> = names.iter().map(|n| self.table_name(n)).collect();
-        sqlx::raw_sql(&format!("DROP TABLE IF EXISTS {}", list.join(", ")))
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(())
-    }
-
     /// A record manager for one table kind, application and pipeline.
     pub fn record_manager(
         &self,
@@ -343,6 +224,7 @@ struct Statements {
     list: String,
     delete: String,
     notifications: String,
+    notifications_locking: String,
     max_notification: String,
     max_tracking: String,
     has_tracking: String,
@@ -392,6 +274,13 @@ impl Statements {
                 "SELECT notification_id, originator_id, originator_version, topic, state, causal_dependencies \
                  FROM {events} WHERE application_name = ? AND pipeline_id = ? \
                  AND notification_id BETWEEN ? AND ? ORDER BY notification_id LIMIT ?"
+            ),
+            // A locking read returns the latest committed rows and waits for a writer that is
+            // still finishing, instead of reading a snapshot that may not show it yet.
+            notifications_locking: format!(
+                "SELECT notification_id, originator_id, originator_version, topic, state, causal_dependencies \
+                 FROM {events} WHERE application_name = ? AND pipeline_id = ? \
+                 AND notification_id BETWEEN ? AND ? ORDER BY notification_id LIMIT ? LOCK IN SHARE MODE"
             ),
             max_notification: format!(
                 "SELECT COALESCE(MAX(notification_id), 0) FROM {events} WHERE application_name = ? AND pipeline_id = ?"
@@ -475,8 +364,14 @@ impl MySqlRecordManager {
         start: i64,
         end: i64,
         limit_rows: Option<usize>,
+        locking: bool,
     ) -> Result<Vec<Notification>> {
-        let rows = sqlx::query(&self.sql.notifications)
+        let sql = if locking {
+            &self.sql.notifications_locking
+        } else {
+            &self.sql.notifications
+        };
+        let rows = sqlx::query(sql)
             .bind(&self.application_name)
             .bind(self.pipeline_id)
             .bind(start)
@@ -681,15 +576,25 @@ impl RecordManager for MySqlRecordManager {
         if start > end || limit_rows == Some(0) {
             return Ok(Vec::new());
         }
-        // InnoDB can make a transaction visible a moment after it released the counter row's
-        // lock, so a reader may see id n+1 an instant before id n. A gap is therefore read
-        // again after a short pause; one still there then is a deleted record.
-        let first = self.read_notifications(start, end, limit_rows).await?;
+        // InnoDB can make a transaction visible to new snapshots a moment after it released the
+        // counter row's lock, so a plain read may see id n+1 an instant before id n. A gap is
+        // therefore read again with a locking read, which does not depend on snapshots: it
+        // waits for the writer still finishing. As a last resort (and for a gap that is a
+        // deleted record) the range is read once more after a short pause.
+        let first = self
+            .read_notifications(start, end, limit_rows, false)
+            .await?;
         if !has_gap(start.max(1), &first) {
             return Ok(first);
         }
+        let locked = self
+            .read_notifications(start, end, limit_rows, true)
+            .await?;
+        if !has_gap(start.max(1), &locked) {
+            return Ok(locked);
+        }
         tokio::time::sleep(std::time::Duration::from_millis(GAP_PAUSE_MS)).await;
-        self.read_notifications(start, end, limit_rows).await
+        self.read_notifications(start, end, limit_rows, false).await
     }
     async fn max_notification_id(&self) -> Result<i64> {
         sqlx::query_scalar::<_, i64>(&self.sql.max_notification)

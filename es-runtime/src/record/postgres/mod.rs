@@ -62,6 +62,12 @@
 //! so that one run numbers many rows) or the first reader does. Measured side by side with the
 //! alternatives by `examples/pg_notification_ids.rs`.
 
+mod schema;
+mod sequencer;
+mod statements;
+
+use self::sequencer::{run_sequencer, sequence_all, Background, SequenceKey};
+use self::statements::Statements;
 use super::sql::{bounds, check_identifier, limit, map_other, stable_hash};
 use super::{ItemQuery, Notification, RecordBatch, RecordKind, RecordManager, SequencedItem};
 use crate::error::{Error, Result};
@@ -140,65 +146,6 @@ pub struct PostgresDatabase {
     pool: PgPool,
     names: Arc<Names>,
     background: Arc<Background>,
-}
-
-/// What identifies one notification sequence to the sequencer.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct SequenceKey {
-    application_name: Arc<str>,
-    pipeline_id: i64,
-    lock_key: i64,
-}
-
-/// The background sequencer of one database: after each write, a task (spawned on first use, on
-/// the caller's tokio runtime) assigns the new rows their ids, coalescing prompts that arrive
-/// while it works. Readers still sequence before they read; this only makes ids appear sooner
-/// and takes that work off the read path.
-#[derive(Debug)]
-struct Background {
-    enabled: bool,
-    sender: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedSender<SequenceKey>>>,
-}
-
-impl Background {
-    fn new(enabled: bool) -> Arc<Self> {
-        Arc::new(Background {
-            enabled,
-            sender: std::sync::Mutex::new(None),
-        })
-    }
-}
-
-/// How long the background sequencer waits after a prompt before it runs.
-const SEQUENCER_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
-
-async fn run_sequencer(
-    pool: PgPool,
-    function: String,
-    mut prompts: tokio::sync::mpsc::UnboundedReceiver<SequenceKey>,
-) {
-    let sql = format!("SELECT {function}($1, $2, $3)");
-    while let Some(first) = prompts.recv().await {
-        // Let a few more writes land first: one run then numbers them all, and the sequencer's
-        // own commits (each a WAL flush) stay few next to the writers' commits.
-        tokio::time::sleep(SEQUENCER_DELAY).await;
-        let mut keys = vec![first];
-        while let Ok(k) = prompts.try_recv() {
-            if !keys.contains(&k) {
-                keys.push(k);
-            }
-        }
-        for k in keys {
-            // Best effort: readers assign ids themselves before reading, so a failure here only
-            // leaves the work to them.
-            let _ = sqlx::query(&sql)
-                .bind(&*k.application_name)
-                .bind(k.pipeline_id)
-                .bind(k.lock_key)
-                .execute(&pool)
-                .await;
-        }
-    }
 }
 
 impl PostgresDatabase {
@@ -332,200 +279,6 @@ impl PostgresDatabase {
     pub fn table_name(&self, table: &str) -> String {
         self.names.table(table)
     }
-
-    /// The SQL that creates the schema (if one is configured), the tables, their indexes and the
-    /// two functions of the notification sequencer. Every statement is idempotent.
-    pub fn ddl(&self) -> String {
-        let n = &self.names;
-        let events = n.table("stored_events");
-        let tracking = n.table("notification_tracking");
-        let snapshots = n.table("snapshots");
-        let timed = n.table("timestamp_sequenced_items");
-        let sequencer = n.table("sequence_notifications");
-        let reader = n.table("notifications");
-        let schema = n
-            .schema
-            .as_ref()
-            .map(|s| format!("CREATE SCHEMA IF NOT EXISTS {s};\n"))
-            .unwrap_or_default();
-        let (notif_idx, pending_idx, timed_idx) = (
-            n.index("stored_events_notification_idx"),
-            n.index("stored_events_unsequenced_idx"),
-            n.index("timestamp_sequenced_items_position_idx"),
-        );
-        format!(
-            r#"{schema}CREATE TABLE IF NOT EXISTS {events} (
-    application_name    TEXT    NOT NULL,
-    originator_id       UUID    NOT NULL,
-    originator_version  BIGINT  NOT NULL,
-    pipeline_id         BIGINT  NOT NULL,
-    notification_id     BIGINT,
-    insert_order        BIGINT  GENERATED ALWAYS AS IDENTITY,
-    topic               TEXT    NOT NULL,
-    state               BYTEA   NOT NULL,
-    causal_dependencies TEXT,
-    PRIMARY KEY (application_name, originator_id, originator_version)
-);
-CREATE UNIQUE INDEX IF NOT EXISTS {notif_idx}
-    ON {events} (application_name, pipeline_id, notification_id);
-CREATE INDEX IF NOT EXISTS {pending_idx}
-    ON {events} (application_name, pipeline_id, insert_order)
-    WHERE notification_id IS NULL;
-CREATE TABLE IF NOT EXISTS {tracking} (
-    application_name          TEXT   NOT NULL,
-    upstream_application_name TEXT   NOT NULL,
-    pipeline_id               BIGINT NOT NULL,
-    notification_id           BIGINT NOT NULL,
-    PRIMARY KEY (application_name, upstream_application_name, pipeline_id, notification_id)
-);
-CREATE TABLE IF NOT EXISTS {snapshots} (
-    application_name   TEXT   NOT NULL,
-    originator_id      UUID   NOT NULL,
-    originator_version BIGINT NOT NULL,
-    topic              TEXT   NOT NULL,
-    state              BYTEA  NOT NULL,
-    PRIMARY KEY (application_name, originator_id, originator_version)
-);
-CREATE TABLE IF NOT EXISTS {timed} (
-    application_name TEXT   NOT NULL,
-    sequence_id      UUID   NOT NULL,
-    position         BIGINT NOT NULL,
-    topic            TEXT   NOT NULL,
-    state            BYTEA  NOT NULL,
-    PRIMARY KEY (application_name, sequence_id, position)
-);
-CREATE INDEX IF NOT EXISTS {timed_idx} ON {timed} (application_name, position);
-CREATE OR REPLACE FUNCTION {sequencer}(app TEXT, pipe BIGINT, lock_key BIGINT)
-RETURNS BIGINT LANGUAGE plpgsql VOLATILE AS $es$
-DECLARE
-    top BIGINT;
-BEGIN
-    IF current_setting('transaction_isolation') <> 'read committed' THEN
-        RAISE EXCEPTION 'es: notification ids are assigned at READ COMMITTED isolation only, not %',
-            current_setting('transaction_isolation') USING ERRCODE = '0A000';
-    END IF;
-    IF EXISTS (SELECT 1 FROM {events} e
-               WHERE e.application_name = app AND e.pipeline_id = pipe AND e.notification_id IS NULL) THEN
-        PERFORM pg_advisory_xact_lock(lock_key);
-        -- Statements below take their snapshots after the lock is held.
-        SELECT COALESCE(MAX(e.notification_id), 0) INTO top FROM {events} e
-            WHERE e.application_name = app AND e.pipeline_id = pipe;
-        UPDATE {events} AS e SET notification_id = top + p.n
-        FROM (SELECT q.originator_id, q.originator_version,
-                     row_number() OVER (ORDER BY q.insert_order) AS n
-              FROM {events} q
-              WHERE q.application_name = app AND q.pipeline_id = pipe AND q.notification_id IS NULL) AS p
-        WHERE e.application_name = app AND e.originator_id = p.originator_id
-          AND e.originator_version = p.originator_version AND e.notification_id IS NULL;
-    END IF;
-    SELECT COALESCE(MAX(e.notification_id), 0) INTO top FROM {events} e
-        WHERE e.application_name = app AND e.pipeline_id = pipe;
-    RETURN top;
-END
-$es$;
-CREATE OR REPLACE FUNCTION {reader}(app TEXT, pipe BIGINT, lock_key BIGINT,
-                                    first_id BIGINT, last_id BIGINT, max_rows BIGINT)
-RETURNS TABLE (notification_id BIGINT, originator_id UUID, originator_version BIGINT,
-               topic TEXT, state BYTEA, causal_dependencies TEXT)
-LANGUAGE plpgsql VOLATILE AS $es$
-BEGIN
-    PERFORM {sequencer}(app, pipe, lock_key);
-    RETURN QUERY
-        SELECT e.notification_id, e.originator_id, e.originator_version, e.topic, e.state,
-               e.causal_dependencies
-        FROM {events} e
-        WHERE e.application_name = app AND e.pipeline_id = pipe
-          AND e.notification_id BETWEEN first_id AND last_id
-        ORDER BY e.notification_id
-        LIMIT max_rows;
-END
-$es$;
-"#
-        )
-    }
-
-    /// Creates the schema, tables, indexes and functions if they do not exist (serialised by an
-    /// advisory lock, so concurrent callers do not race on the catalog).
-    pub async fn setup_tables(&self) -> Result<()> {
-        let key = stable_hash(&[
-            b"es setup",
-            self.names.schema.as_deref().unwrap_or("").as_bytes(),
-            self.names.prefix.as_bytes(),
-        ]);
-        // Executor methods return boxed `Send` futures: callers may spawn this one.
-        use sqlx::Executor as _;
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let locked = (&mut *tx)
-            .execute(sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(key))
-            .await;
-        locked.map_err(map_err)?;
-        let ddl = self.ddl();
-        let created = (&mut *tx).execute(sqlx::raw_sql(&ddl)).await;
-        if let Err(e) = created {
-            drop(tx);
-            // A foreign table of the same name makes the DDL fail: name it if that is why.
-            self.check_layout().await?;
-            return Err(map_err(e));
-        }
-        tx.commit().await.map_err(map_err)?;
-        self.check_layout().await
-    }
-
-    /// Fails with [`Error::Configuration`] when a table of the same name exists with another
-    /// layout (for instance another library's `stored_events`).
-    async fn check_layout(&self) -> Result<()> {
-        let checks = [
-            ("stored_events", "application_name, originator_id, originator_version, pipeline_id, notification_id, insert_order, topic, state, causal_dependencies"),
-            ("notification_tracking", "application_name, upstream_application_name, pipeline_id, notification_id"),
-            ("snapshots", "application_name, originator_id, originator_version, topic, state"),
-            ("timestamp_sequenced_items", "application_name, sequence_id, position, topic, state"),
-        ];
-        for (table, cols) in checks {
-            let t = self.names.table(table);
-            let sql = format!("SELECT {cols} FROM {t} LIMIT 0");
-            let probe = sqlx::Executor::execute(&self.pool, sqlx::query(&sql)).await;
-            if let Err(e) = probe {
-                let undefined_column = e
-                    .as_database_error()
-                    .and_then(|d| d.code())
-                    .is_some_and(|c| c == "42703");
-                if !undefined_column {
-                    return Err(map_err(e));
-                }
-                return Err(Error::Configuration(format!(
-                    "postgres: table {t} exists with a layout es does not use ({}): \
-                     choose another table prefix or schema",
-                    map_err(e)
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    /// Drops the tables and functions (and the schema, if one is configured). For tests.
-    pub async fn drop_tables(&self) -> Result<()> {
-        let n = &self.names;
-        let sql = match &n.schema {
-            Some(s) => format!("DROP SCHEMA IF EXISTS {s} CASCADE"),
-            None => format!(
-                "DROP TABLE IF EXISTS {}, {}, {}, {} CASCADE; \
-                 DROP FUNCTION IF EXISTS {}(TEXT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT); \
-                 DROP FUNCTION IF EXISTS {}(TEXT, BIGINT, BIGINT);",
-                n.table("stored_events"),
-                n.table("notification_tracking"),
-                n.table("snapshots"),
-                n.table("timestamp_sequenced_items"),
-                n.table("notifications"),
-                n.table("sequence_notifications"),
-            ),
-        };
-        sqlx::raw_sql(&sql)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(())
-    }
-
     /// A record manager for one table kind, application and pipeline.
     pub fn record_manager(
         &self,
@@ -538,111 +291,6 @@ $es$;
 }
 
 /// The statements of one manager, made once.
-#[derive(Debug)]
-struct Statements {
-    insert: String,
-    get_item: String,
-    get_items_asc: String,
-    get_items_desc: String,
-    list: String,
-    delete: String,
-    notifications: String,
-    notifications_fast: String,
-    max_fast: String,
-    max_notification: String,
-    max_tracking: String,
-    has_tracking: String,
-}
-
-impl Statements {
-    fn new(n: &Names, kind: RecordKind) -> Self {
-        let tracking = n.table("notification_tracking");
-        let (table, seq, pos) = match kind {
-            RecordKind::Events => (
-                n.table("stored_events"),
-                "originator_id",
-                "originator_version",
-            ),
-            RecordKind::Snapshots => (n.table("snapshots"), "originator_id", "originator_version"),
-            RecordKind::TimestampSequenced => (
-                n.table("timestamp_sequenced_items"),
-                "sequence_id",
-                "position",
-            ),
-        };
-        let track = format!(
-            "tr AS (INSERT INTO {tracking} (application_name, upstream_application_name, pipeline_id, notification_id) \
-             SELECT $1, $7, $2, $8 WHERE $7::TEXT IS NOT NULL)"
-        );
-        // $1 app, $2 pipeline, $3 ids, $4 positions, $5 topics, $6 states, $7 upstream,
-        // $8 tracked id, $9 causal dependencies (events only).
-        let insert = match kind {
-            RecordKind::Events => format!(
-                "WITH ev AS (INSERT INTO {table} (application_name, pipeline_id, originator_id, originator_version, \
-                 topic, state, causal_dependencies) \
-                 SELECT $1, $2, i.id, i.pos, i.topic, i.state, CASE WHEN i.n = 1 THEN $9::TEXT END \
-                 FROM UNNEST($3::UUID[], $4::BIGINT[], $5::TEXT[], $6::BYTEA[]) WITH ORDINALITY AS i(id, pos, topic, state, n) \
-                 ORDER BY i.n), {track} SELECT 1"
-            ),
-            _ => format!(
-                "WITH ev AS (INSERT INTO {table} (application_name, {seq}, {pos}, topic, state) \
-                 SELECT $1, i.id, i.pos, i.topic, i.state \
-                 FROM UNNEST($3::UUID[], $4::BIGINT[], $5::TEXT[], $6::BYTEA[]) AS i(id, pos, topic, state)), \
-                 {track} SELECT $9::TEXT IS NULL"
-            ),
-        };
-        let range = format!(
-            "SELECT {pos}, topic, state FROM {table} WHERE application_name = $1 AND {seq} = $2 \
-             AND {pos} BETWEEN $3 AND $4 ORDER BY {pos}"
-        );
-        Statements {
-            insert,
-            get_item: format!(
-                "SELECT topic, state FROM {table} WHERE application_name = $1 AND {seq} = $2 AND {pos} = $3"
-            ),
-            get_items_asc: format!("{range} ASC LIMIT $5"),
-            get_items_desc: format!("{range} DESC LIMIT $5"),
-            list: format!("SELECT DISTINCT {seq} FROM {table} WHERE application_name = $1"),
-            delete: format!("DELETE FROM {table} WHERE application_name = $1 AND {seq} = $2 AND {pos} = $3"),
-            notifications: format!(
-                "SELECT notification_id, originator_id, originator_version, topic, state, causal_dependencies \
-                 FROM {}($1, $2, $3, $4, $5, $6)",
-                n.table("notifications")
-            ),
-            // The common case in one plain statement: the page as numbered now, and whether any
-            // committed row still waits for an id (then the sequencer runs, see below).
-            notifications_fast: format!(
-                "SELECT p.pending, e.notification_id, e.originator_id, e.originator_version, e.topic, \
-                 e.state, e.causal_dependencies \
-                 FROM (SELECT EXISTS (SELECT 1 FROM {events} q WHERE q.application_name = $1 \
-                       AND q.pipeline_id = $2 AND q.notification_id IS NULL) AS pending) p \
-                 LEFT JOIN LATERAL (SELECT r.notification_id, r.originator_id, r.originator_version, \
-                       r.topic, r.state, r.causal_dependencies FROM {events} r \
-                       WHERE r.application_name = $1 AND r.pipeline_id = $2 \
-                       AND r.notification_id BETWEEN $3 AND $4 \
-                       ORDER BY r.notification_id LIMIT $5) e ON TRUE",
-                events = n.table("stored_events")
-            ),
-            max_fast: format!(
-                "SELECT (SELECT COALESCE(MAX(e.notification_id), 0) FROM {events} e \
-                 WHERE e.application_name = $1 AND e.pipeline_id = $2), \
-                 EXISTS (SELECT 1 FROM {events} q WHERE q.application_name = $1 \
-                 AND q.pipeline_id = $2 AND q.notification_id IS NULL)",
-                events = n.table("stored_events")
-            ),
-            max_notification: format!("SELECT {}($1, $2, $3)", n.table("sequence_notifications")),
-            max_tracking: format!(
-                "SELECT COALESCE(MAX(notification_id), 0) FROM {tracking} \
-                 WHERE application_name = $1 AND upstream_application_name = $2 AND pipeline_id = $3"
-            ),
-            has_tracking: format!(
-                "SELECT EXISTS (SELECT 1 FROM {tracking} WHERE application_name = $1 \
-                 AND upstream_application_name = $2 AND pipeline_id = $3 AND notification_id = $4)"
-            ),
-        }
-    }
-}
-
 /// A [`RecordManager`] over a [`PostgresDatabase`]: one table kind, application and pipeline.
 ///
 /// [`RecordManager::write`] is one statement (one round trip); so is every read, except a read
@@ -713,13 +361,7 @@ impl PostgresRecordManager {
     /// returns the highest id (readers do this by themselves; writers may call it to make their
     /// events visible without waiting for the next read).
     pub async fn sequence_notifications(&self) -> Result<i64> {
-        sqlx::query_scalar::<_, i64>(&self.sql.max_notification)
-            .bind(&self.application_name)
-            .bind(self.pipeline_id)
-            .bind(self.lock_key)
-            .fetch_one(&self.db.pool)
-            .await
-            .map_err(map_err)
+        sequence_all(&self.db.pool, &self.sql.max_notification, &self.key).await
     }
 
     async fn write_on(&self, conn: &mut PgConnection, batch: &RecordBatch) -> Result<()> {
