@@ -321,3 +321,53 @@ async fn retry_reloads_after_a_concurrency_error() {
     assert_eq!(attempts.into_inner(), 2);
     assert_eq!(app.get::<Counter>(id).await.unwrap().count, 101);
 }
+
+/// §8.1: item types with field names of one's own.
+#[tokio::test]
+async fn custom_item_types_with_their_own_field_names() {
+    use es_runtime::record::{SequencedItem, StoredEvent};
+
+    #[derive(Debug, PartialEq)]
+    struct LedgerLine {
+        account: Uuid,
+        line_no: i64,
+        kind: String,
+        body: Vec<u8>,
+    }
+    impl From<SequencedItem> for LedgerLine {
+        fn from(i: SequencedItem) -> Self {
+            LedgerLine {
+                account: i.sequence_id,
+                line_no: i.position,
+                kind: i.topic,
+                body: i.state,
+            }
+        }
+    }
+    impl From<LedgerLine> for SequencedItem {
+        fn from(l: LedgerLine) -> Self {
+            SequencedItem {
+                sequence_id: l.account,
+                position: l.line_no,
+                topic: l.kind,
+                state: l.body,
+            }
+        }
+    }
+
+    let c = counter(5);
+    let e = &c.pending_events()[0];
+    let mapper = Mapper::new();
+    let line: LedgerLine = mapper.to_item_as(e.as_ref()).unwrap();
+    assert_eq!(
+        (line.account, line.line_no, line.kind.as_str()),
+        (c.id(), 0, Started::TOPIC)
+    );
+    assert!(mapper.from_item_as(line).unwrap().eq_dyn(e.as_ref()));
+    let stored: StoredEvent = mapper.to_item_as(e.as_ref()).unwrap();
+    assert_eq!(
+        (stored.originator_id, stored.originator_version),
+        (c.id(), 0)
+    );
+    assert!(mapper.from_item_as(stored).unwrap().eq_dyn(e.as_ref()));
+}

@@ -117,6 +117,18 @@ impl Mapper {
         })
     }
 
+    /// Maps one event to an item type of your own, with its own field names (§8.1 of the
+    /// manual): any type that converts from [`SequencedItem`], such as
+    /// [`StoredEvent`](crate::record::StoredEvent).
+    pub fn to_item_as<T: From<SequencedItem>>(&self, event: &dyn AnyEvent) -> Result<T> {
+        Ok(T::from(self.to_item(event)?))
+    }
+
+    /// Maps an item of your own type back to its event.
+    pub fn from_item_as<T: Into<SequencedItem>>(&self, item: T) -> Result<Box<dyn AnyEvent>> {
+        self.from_item(&item.into())
+    }
+
     /// Maps several events, in order.
     pub fn to_items(&self, events: &[Box<dyn AnyEvent>]) -> Result<Vec<SequencedItem>> {
         events.iter().map(|e| self.to_item(e.as_ref())).collect()
