@@ -26,7 +26,7 @@ use std::time::Duration;
 /// ```no_run
 /// # async fn demo() -> es_runtime::Result<()> {
 /// use es_runtime::notify::{NotificationLogReader, RemoteNotificationLog};
-/// let log = RemoteNotificationLog::new("http://127.0.0.1:8080/notifications")?;
+/// let log: RemoteNotificationLog = RemoteNotificationLog::new("http://127.0.0.1:8080/notifications")?;
 /// let mut reader = NotificationLogReader::new(std::sync::Arc::new(log));
 /// let notifications = reader.read_all().await?;
 /// # let _ = notifications; Ok(()) }
