@@ -1,12 +1,14 @@
 //! Benchmark: reading an application's notification log, locally and over HTTP.
 //!
 //! ```text
-//! cargo run --release --features http --example bench_read_log -- --n 10000 [--section-size 20] [--decode]
+//! cargo run --release --features http --example bench_read_log -- --n 10000 [--section-size 20] [--decode] [--backend memory]
 //! ```
 //!
-//! Saves `--n` events (new worlds, 100 per transaction) in an in-memory application, then reads
-//! every notification once with a [`NotificationLogReader`]: from the local log (`memory`), and
-//! from the same log served by the HTTP server on 127.0.0.1 through a remote log (`http`).
+//! Saves `--n` events (new worlds, 100 per transaction) in an application (in memory, or on a
+//! `--backend` of `es_runtime::application::connect_backend`: `sqlite-memory`, `sqlite-file`,
+//! `postgres`, `mysql`), then reads every notification once with a [`NotificationLogReader`]:
+//! from the local log (reported under the backend's name, `memory` by default), and from the
+//! same log served by the HTTP server on 127.0.0.1 through a remote log (`http`).
 //! With `--decode`, each notification is also turned back into its domain event. Prints
 //! `RESULT read_log <memory|http> <count> <seconds> <per_second>`, the peer script's format.
 
@@ -72,10 +74,13 @@ async fn run() -> Result<()> {
         .unwrap_or(20);
     let decode = std::env::args().any(|a| a == "--decode");
 
-    let app = Application::builder("bench_read_log")
-        .memory()
-        .build()
-        .await?;
+    let backend = arg("--backend", "ES_BENCH_BACKEND").unwrap_or_else(|| "memory".into());
+    let db = es_runtime::application::connect_backend(&backend).await?;
+    let name = format!(
+        "bench_read_log_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let app = Application::builder(name).database(db).build().await?;
     let mut left = n;
     while left > 0 {
         let k = left.min(100);
@@ -88,7 +93,7 @@ async fn run() -> Result<()> {
         left -= k;
     }
     let log = Arc::new(RecordNotificationLog::for_application(&app, size)?);
-    let local = read(&app, log.clone(), "memory", decode).await?;
+    let local = read(&app, log.clone(), &backend, decode).await?;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -85,9 +85,13 @@ impl NotificationLog for RecordNotificationLog {
         };
         let start = section_start(id, self.size, next)?;
         let end = start + self.size;
-        let items: Vec<Notification> = self.records.get_notifications(start + 1, end, None).await?;
-        // Full when the log reaches the section's last number (a deleted record leaves its
-        // number behind, so counting the items is not enough).
+        let mut items: Vec<Notification> =
+            self.records.get_notifications(start + 1, end, None).await?;
+        // Archived once the log reaches the section's last number. When the items fall short
+        // of it but the log is already past it, they were read before later commits became
+        // visible (or the missing numbers belong to deleted records): read them again, now
+        // that every number up to the maximum is visible, so that a reader following the
+        // next link never skips one.
         let full = if items.last().is_some_and(|n| n.id >= end) {
             true
         } else {
@@ -95,7 +99,12 @@ impl NotificationLog for RecordNotificationLog {
                 SectionId::Current => next,
                 SectionId::Range { .. } => self.records.max_notification_id().await?,
             };
-            max >= end
+            if max >= end {
+                items = self.records.get_notifications(start + 1, end, None).await?;
+                true
+            } else {
+                false
+            }
         };
         Ok(make_section(start, self.size, items, full))
     }
