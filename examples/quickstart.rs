@@ -7,6 +7,7 @@
 
 use es_runtime::application::Application;
 use es_runtime::mapper::Cipher;
+use es_runtime::notify::{to_events, NotificationLogReader};
 use es_runtime::prelude::*;
 use es_runtime::store::EventQuery;
 use std::process::ExitCode;
@@ -166,10 +167,21 @@ async fn run() -> Result<usize> {
         "the chain ends at the aggregate's head hash",
     );
 
-    // Notifications.
-    let notifications = app.records().get_notifications(1, 100, None).await?;
+    // Notifications: follow the application's log with a reader.
+    let log = app.notification_log(20)?;
+    let mut reader = NotificationLogReader::new(std::sync::Arc::new(log));
+    let notifications = reader.read_all().await?;
     let ids: Vec<i64> = notifications.iter().map(|n| n.id).collect();
     c.check(ids == [1, 2, 3, 4, 5, 6], "notification ids are 1..6");
+    let events = to_events(app.mapper(), &notifications)?;
+    c.check(
+        events.iter().all(|e| e.originator_id() == world.id()),
+        "notifications decode (and decrypt) back into the world's events",
+    );
+    c.check(
+        reader.read_all().await?.is_empty(),
+        "a second read returns nothing new",
+    );
 
     // Encryption: nothing readable in the stored records.
     let items = app

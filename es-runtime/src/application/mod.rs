@@ -304,6 +304,17 @@ impl Application {
         self.events.records()
     }
 
+    /// The application's notification log, in sections of `section_size` notifications (the
+    /// reference library's default is 20); read it with a
+    /// [`NotificationLogReader`](crate::notify::NotificationLogReader) and turn items back into
+    /// events with [`to_events`](crate::notify::to_events) and [`Application::mapper`].
+    pub fn notification_log(
+        &self,
+        section_size: usize,
+    ) -> Result<crate::notify::RecordNotificationLog> {
+        crate::notify::RecordNotificationLog::new(self.records().clone(), section_size)
+    }
+
     /// The mapper (to decode notifications' items into events).
     pub fn mapper(&self) -> &Mapper {
         self.events.mapper()
