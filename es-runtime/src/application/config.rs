@@ -174,23 +174,6 @@ async fn connect_sqlite(url: &str) -> Result<Arc<dyn Database>> {
     Ok(Arc::new(db))
 }
 
-#[cfg(feature = "sqlite")]
-impl Database for crate::record::sqlite::SqliteDatabase {
-    fn record_manager(
-        &self,
-        kind: crate::record::RecordKind,
-        application_name: &str,
-        pipeline_id: i64,
-    ) -> Arc<dyn crate::record::RecordManager> {
-        Arc::new(crate::record::sqlite::SqliteDatabase::record_manager(
-            self,
-            kind,
-            application_name,
-            pipeline_id,
-        ))
-    }
-}
-
 #[cfg(feature = "postgres")]
 async fn connect_postgres(url: &str) -> Result<Arc<dyn Database>> {
     let db = crate::record::postgres::PostgresDatabase::connect(url)
@@ -198,23 +181,6 @@ async fn connect_postgres(url: &str) -> Result<Arc<dyn Database>> {
         .with_table_prefix(TABLE_PREFIX)?;
     db.setup_tables().await?;
     Ok(Arc::new(db))
-}
-
-#[cfg(feature = "postgres")]
-impl Database for crate::record::postgres::PostgresDatabase {
-    fn record_manager(
-        &self,
-        kind: crate::record::RecordKind,
-        application_name: &str,
-        pipeline_id: i64,
-    ) -> Arc<dyn crate::record::RecordManager> {
-        Arc::new(crate::record::postgres::PostgresDatabase::record_manager(
-            self,
-            kind,
-            application_name,
-            pipeline_id,
-        ))
-    }
 }
 
 #[cfg(feature = "mysql")]
@@ -227,22 +193,32 @@ async fn connect_mysql(url: &str) -> Result<Arc<dyn Database>> {
     Ok(Arc::new(db))
 }
 
-#[cfg(feature = "mysql")]
-impl Database for crate::record::mysql::MySqlDatabase {
-    fn record_manager(
-        &self,
-        kind: crate::record::RecordKind,
-        application_name: &str,
-        pipeline_id: i64,
-    ) -> Arc<dyn crate::record::RecordManager> {
-        Arc::new(crate::record::mysql::MySqlDatabase::record_manager(
-            self,
-            kind,
-            application_name,
-            pipeline_id,
-        ))
-    }
+/// `Database` for a backend's database type, whose inherent `record_manager` returns its own
+/// record manager type.
+macro_rules! database_impl {
+    ($feature:literal, $ty:ty) => {
+        #[cfg(feature = $feature)]
+        impl Database for $ty {
+            fn record_manager(
+                &self,
+                kind: crate::record::RecordKind,
+                application_name: &str,
+                pipeline_id: i64,
+            ) -> Arc<dyn crate::record::RecordManager> {
+                Arc::new(<$ty>::record_manager(
+                    self,
+                    kind,
+                    application_name,
+                    pipeline_id,
+                ))
+            }
+        }
+    };
 }
+
+database_impl!("sqlite", crate::record::sqlite::SqliteDatabase);
+database_impl!("postgres", crate::record::postgres::PostgresDatabase);
+database_impl!("mysql", crate::record::mysql::MySqlDatabase);
 
 #[cfg(test)]
 mod tests {
