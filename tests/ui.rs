@@ -13,7 +13,10 @@ fn macro_misuse_is_a_compile_error() {
         feature = "mysql",
         feature = "redis"
     )) {
-        println!(
+        use std::io::Write as _;
+        // Straight to stderr: cargo test shows it even when the test passes.
+        let _ = writeln!(
+            std::io::stderr(),
             "skipped ui: built with server features; run `cargo test --test ui` (default features)"
         );
         return;

@@ -20,7 +20,11 @@ async fn database(tag: &str) -> Option<PostgresDatabase> {
     let db = match PostgresDatabase::connect_with(&url, 12).await {
         Ok(db) => db,
         Err(e) if std::env::var("ES_REQUIRE_SERVERS").as_deref() != Ok("1") => {
-            println!("skipped postgres: cannot connect: {e}");
+            {
+                use std::io::Write as _;
+                // Straight to stderr: cargo test shows it even when the test passes.
+                let _ = writeln!(std::io::stderr(), "skipped postgres: cannot connect: {e}");
+            }
             return None;
         }
         Err(e) => panic!("PostgreSQL required but unreachable: {e}"),

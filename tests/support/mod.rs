@@ -29,7 +29,11 @@ pub fn server_url(var: &str, backend: &str) -> Option<String> {
                 !require_servers(),
                 "{var} is not set but ES_REQUIRE_SERVERS=1"
             );
-            println!("skipped {backend}: {var} not set");
+            {
+                use std::io::Write as _;
+                // Straight to stderr: cargo test shows it even when the test passes.
+                let _ = writeln!(std::io::stderr(), "skipped {backend}: {var} not set");
+            }
             None
         }
     }
@@ -49,7 +53,14 @@ pub async fn databases() -> Vec<(&'static str, Arc<dyn Database>)> {
             .expect("sqlite in memory"),
     ));
     #[cfg(not(feature = "sqlite"))]
-    println!("skipped sqlite: built without the sqlite feature");
+    {
+        use std::io::Write as _;
+        // Straight to stderr: cargo test shows it even when the test passes.
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped sqlite: built without the sqlite feature"
+        );
+    }
     #[cfg(feature = "postgres")]
     if let Some(url) = server_url("ES_POSTGRES_URL", "postgres") {
         let db = es_runtime::record::postgres::PostgresDatabase::connect_with(&url, 3)
@@ -61,7 +72,14 @@ pub async fn databases() -> Vec<(&'static str, Arc<dyn Database>)> {
         v.push(("postgres", Arc::new(db)));
     }
     #[cfg(not(feature = "postgres"))]
-    println!("skipped postgres: built without the postgres feature");
+    {
+        use std::io::Write as _;
+        // Straight to stderr: cargo test shows it even when the test passes.
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped postgres: built without the postgres feature"
+        );
+    }
     #[cfg(feature = "mysql")]
     if let Some(url) = server_url("ES_MYSQL_URL", "mysql") {
         let db = es_runtime::record::mysql::MySqlDatabase::connect_with(&url, 3)
@@ -73,7 +91,14 @@ pub async fn databases() -> Vec<(&'static str, Arc<dyn Database>)> {
         v.push(("mysql", Arc::new(db)));
     }
     #[cfg(not(feature = "mysql"))]
-    println!("skipped mysql: built without the mysql feature");
+    {
+        use std::io::Write as _;
+        // Straight to stderr: cargo test shows it even when the test passes.
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped mysql: built without the mysql feature"
+        );
+    }
     v
 }
 

@@ -127,7 +127,11 @@ macro_rules! conformance_suite {
             async fn $case() {
                 let skip: ::std::option::Option<::std::string::String> = $skip;
                 if let ::std::option::Option::Some(reason) = skip {
-                    println!("skipped {reason}");
+                    {
+    use std::io::Write as _;
+    // Straight to stderr: cargo test shows it even when the test passes.
+    let _ = writeln!(std::io::stderr(), "skipped {reason}");
+}
                     return;
                 }
                 $crate::conformance::$module::$case($factory).await;
