@@ -216,6 +216,25 @@ impl RecordManager for InMemoryRecordManager {
             .collect())
     }
 
+    async fn get_items_in_order(
+        &self,
+        start: i64,
+        end: i64,
+        limit: Option<usize>,
+    ) -> Result<Vec<SequencedItem>> {
+        let t = self.lock()?;
+        let mut out: Vec<SequencedItem> = t
+            .sequences
+            .values()
+            .flat_map(|s| s.range(start..=end.max(start)).map(|(_, v)| v))
+            .filter(|i| i.position <= end)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| (a.position, a.sequence_id).cmp(&(b.position, b.sequence_id)));
+        out.truncate(limit.unwrap_or(usize::MAX));
+        Ok(out)
+    }
+
     async fn delete_item(&self, sequence_id: Uuid, position: i64) -> Result<()> {
         let mut t = self.lock()?;
         if let Some(s) = t.sequences.get_mut(&sequence_id) {

@@ -182,6 +182,20 @@ pub trait RecordManager: Send + Sync + 'static {
     /// The ids of all sequences that have items.
     async fn list_sequence_ids(&self) -> Result<Vec<Uuid>>;
 
+    /// Items of every sequence with positions in `start..=end`, ascending by position (then
+    /// sequence id), at most `limit`: the application-wide order of a timestamp-sequenced table.
+    async fn get_items_in_order(
+        &self,
+        start: i64,
+        end: i64,
+        limit: Option<usize>,
+    ) -> Result<Vec<SequencedItem>> {
+        let _ = (start, end, limit);
+        Err(crate::Error::Configuration(
+            "this record manager cannot read items across sequences in position order".into(),
+        ))
+    }
+
     /// Deletes one item (used to remove snapshots and in tests; events are normally immutable).
     async fn delete_item(&self, sequence_id: Uuid, position: i64) -> Result<()>;
 

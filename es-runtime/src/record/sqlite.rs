@@ -423,6 +423,7 @@ struct Statements {
     get_items_asc: String,
     get_items_desc: String,
     list: String,
+    in_order: String,
     delete: String,
     max_notification: String,
     notifications: String,
@@ -467,6 +468,10 @@ impl Statements {
             get_items_asc: format!("{range} ASC LIMIT ?5"),
             get_items_desc: format!("{range} DESC LIMIT ?5"),
             list: format!("SELECT DISTINCT {seq} FROM {table} WHERE application_name = ?1"),
+            in_order: format!(
+                "SELECT {seq}, {pos}, topic, state FROM {table} WHERE application_name = ?1 \
+                 AND {pos} BETWEEN ?2 AND ?3 ORDER BY {pos}, {seq} LIMIT ?4"
+            ),
             delete: format!("DELETE FROM {table} WHERE application_name = ?1 AND {seq} = ?2 AND {pos} = ?3"),
             max_notification: format!(
                 "SELECT COALESCE(MAX(notification_id), 0) FROM {events} WHERE application_name = ?1 AND pipeline_id = ?2"
@@ -712,6 +717,39 @@ impl SqliteRecordManager {
         }
     }
 
+    /// Blocking version of [`RecordManager::get_items_in_order`].
+    pub fn get_items_in_order_blocking(
+        &self,
+        start: i64,
+        end: i64,
+        limit: Option<usize>,
+    ) -> Result<Vec<SequencedItem>> {
+        let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+        self.db.with_connection(|c| {
+            let mut st = c.prepare_cached(&self.sql.in_order).map_err(map_err)?;
+            let rows = st
+                .query_map(params![self.application_name, start, end, limit], |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Vec<u8>>(3)?,
+                    ))
+                })
+                .map_err(map_err)?;
+            rows.map(|row| {
+                let (id, position, topic, state) = row.map_err(map_err)?;
+                Ok(SequencedItem {
+                    sequence_id: uuid_from(&id)?,
+                    position,
+                    topic,
+                    state,
+                })
+            })
+            .collect()
+        })
+    }
+
     fn get_items_blocking(&self, sequence_id: Uuid, q: &ItemQuery) -> Result<Vec<SequencedItem>> {
         let Some((lo, hi)) = bounds(q) else {
             return Ok(Vec::new());
@@ -867,6 +905,15 @@ impl RecordManager for SqliteRecordManager {
 
     async fn get_items(&self, sequence_id: Uuid, query: &ItemQuery) -> Result<Vec<SequencedItem>> {
         self.get_items_blocking(sequence_id, query)
+    }
+
+    async fn get_items_in_order(
+        &self,
+        start: i64,
+        end: i64,
+        limit: Option<usize>,
+    ) -> Result<Vec<SequencedItem>> {
+        self.get_items_in_order_blocking(start, end, limit)
     }
 
     async fn list_sequence_ids(&self) -> Result<Vec<Uuid>> {

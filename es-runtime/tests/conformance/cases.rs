@@ -578,6 +578,44 @@ pub async fn timestamp_sequenced(f: impl Factory) {
         .is_empty());
 }
 
+/// Timestamp-sequenced items of several sequences read back in application-wide time order.
+pub async fn timestamp_sequenced_in_order(f: impl Factory) {
+    let app = app_name();
+    let ts = f.make(RecordKind::TimestampSequenced, app.clone(), 0).await;
+    let other = f.make(RecordKind::TimestampSequenced, app_name(), 0).await;
+    let t0: i64 = 1_763_900_000_000_000;
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    ts.write(&batch(vec![item(a, t0 + 30), item(a, t0 + 10)]))
+        .await
+        .unwrap();
+    ts.write(&batch(vec![item(b, t0 + 20), item(b, t0 + 40)]))
+        .await
+        .unwrap();
+    other.write(&batch(vec![item(a, t0 + 15)])).await.unwrap();
+    let order = |v: Vec<es_runtime::record::SequencedItem>| {
+        v.into_iter()
+            .map(|i| (i.sequence_id, i.position - t0))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        order(ts.get_items_in_order(t0, t0 + 100, None).await.unwrap()),
+        vec![(a, 10), (b, 20), (a, 30), (b, 40)]
+    );
+    assert_eq!(
+        order(
+            ts.get_items_in_order(t0 + 15, t0 + 35, Some(1))
+                .await
+                .unwrap()
+        ),
+        vec![(b, 20)]
+    );
+    assert!(ts
+        .get_items_in_order(t0 + 41, t0 + 100, None)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 /// Two applications in one database see only their own records; each log starts at 1.
 pub async fn applications_share_a_database(f: impl Factory) {
     let (x, y) = (app_name(), app_name());

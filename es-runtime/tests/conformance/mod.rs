@@ -113,6 +113,7 @@ macro_rules! conformance_suite {
                 cases::tracking_is_per_pipeline_and_upstream,
                 cases::snapshots,
                 cases::timestamp_sequenced,
+                cases::timestamp_sequenced_in_order,
                 cases::applications_share_a_database,
                 cases::pipelines_have_separate_notification_sequences,
                 concurrency::race_for_the_same_positions,

@@ -228,6 +228,7 @@ struct Statements {
     max_notification: String,
     max_tracking: String,
     has_tracking: String,
+    in_order: String,
 }
 
 impl Statements {
@@ -292,6 +293,10 @@ impl Statements {
             has_tracking: format!(
                 "SELECT COUNT(*) FROM {tracking} WHERE application_name = ? \
                  AND upstream_application_name = ? AND pipeline_id = ? AND notification_id = ?"
+            ),
+            in_order: format!(
+                "SELECT {seq}, {pos}, topic, state FROM {table} WHERE application_name = ? \
+                 AND {pos} BETWEEN ? AND ? ORDER BY {pos}, {seq} LIMIT ?"
             ),
             table,
             seq,
@@ -511,6 +516,32 @@ impl RecordManager for MySqlRecordManager {
             topic: text(&row, 0)?,
             state: row.try_get(1).map_err(map_err)?,
         })
+    }
+
+    async fn get_items_in_order(
+        &self,
+        start: i64,
+        end: i64,
+        limit_rows: Option<usize>,
+    ) -> Result<Vec<SequencedItem>> {
+        let rows = sqlx::query(&self.sql.in_order)
+            .bind(&self.application_name)
+            .bind(start)
+            .bind(end)
+            .bind(limit(limit_rows).unwrap_or(i64::MAX))
+            .fetch_all(&self.db.pool)
+            .await
+            .map_err(map_err)?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(SequencedItem {
+                    sequence_id: r.try_get(0).map_err(map_err)?,
+                    position: r.try_get(1).map_err(map_err)?,
+                    topic: text(&r, 2)?,
+                    state: r.try_get(3).map_err(map_err)?,
+                })
+            })
+            .collect()
     }
 
     async fn get_items(&self, sequence_id: Uuid, q: &ItemQuery) -> Result<Vec<SequencedItem>> {

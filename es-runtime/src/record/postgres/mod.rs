@@ -475,6 +475,32 @@ impl RecordManager for PostgresRecordManager {
         Ok(out)
     }
 
+    async fn get_items_in_order(
+        &self,
+        start: i64,
+        end: i64,
+        limit_rows: Option<usize>,
+    ) -> Result<Vec<SequencedItem>> {
+        let rows = sqlx::query(&self.sql.in_order)
+            .bind(&self.application_name)
+            .bind(start)
+            .bind(end)
+            .bind(limit(limit_rows))
+            .fetch_all(&self.db.pool)
+            .await
+            .map_err(map_err)?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(SequencedItem {
+                    sequence_id: r.try_get(0).map_err(map_err)?,
+                    position: r.try_get(1).map_err(map_err)?,
+                    topic: r.try_get(2).map_err(map_err)?,
+                    state: r.try_get(3).map_err(map_err)?,
+                })
+            })
+            .collect()
+    }
+
     async fn list_sequence_ids(&self) -> Result<Vec<Uuid>> {
         sqlx::query_scalar::<_, Uuid>(&self.sql.list)
             .bind(&self.application_name)

@@ -17,6 +17,7 @@ pub(super) struct Statements {
     pub(super) max_notification: String,
     pub(super) max_tracking: String,
     pub(super) has_tracking: String,
+    pub(super) in_order: String,
 }
 
 impl Statements {
@@ -103,6 +104,10 @@ impl Statements {
             has_tracking: format!(
                 "SELECT EXISTS (SELECT 1 FROM {tracking} WHERE application_name = $1 \
                  AND upstream_application_name = $2 AND pipeline_id = $3 AND notification_id = $4)"
+            ),
+            in_order: format!(
+                "SELECT {seq}, {pos}, topic, state FROM {table} WHERE application_name = $1 \
+                 AND {pos} BETWEEN $2 AND $3 ORDER BY {pos}, {seq} LIMIT $4"
             ),
         }
     }
