@@ -230,7 +230,7 @@ impl RecordManager for InMemoryRecordManager {
             .filter(|i| i.position <= end)
             .cloned()
             .collect();
-        out.sort_by(|a, b| (a.position, a.sequence_id).cmp(&(b.position, b.sequence_id)));
+        out.sort_by_key(|i| (i.position, i.sequence_id));
         out.truncate(limit.unwrap_or(usize::MAX));
         Ok(out)
     }
