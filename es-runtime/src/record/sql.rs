@@ -81,6 +81,42 @@ pub(crate) fn map_other(backend: &str, e: sqlx::Error) -> Error {
     }
 }
 
+/// How long connecting may take before the server counts as unreachable.
+pub(crate) const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Connects a pool of up to `max_connections`, after one direct attempt: a pool retries refused
+/// connections until its acquire timeout, while an unreachable server should be reported at
+/// once. `server` names it in messages (e.g. `PostgreSQL at host:port`).
+pub(crate) async fn connect_pool<DB: sqlx::Database>(
+    opts: <DB::Connection as sqlx::Connection>::Options,
+    server: &str,
+    max_connections: u32,
+    map_err: fn(sqlx::Error) -> Error,
+) -> Result<sqlx::Pool<DB>, Error> {
+    use sqlx::{ConnectOptions, Connection};
+    let unreachable = |e: sqlx::Error| match map_err(e) {
+        Error::Operational(m) => Error::Operational(format!("cannot connect to {server}: {m}")),
+        other => other,
+    };
+    let probe = tokio::time::timeout(CONNECT_TIMEOUT, opts.connect())
+        .await
+        .map_err(|_| {
+            Error::Operational(format!(
+                "cannot connect to {server}: no answer within {} s",
+                CONNECT_TIMEOUT.as_secs()
+            ))
+        })?
+        .map_err(unreachable)?;
+    // Closing the probe is a courtesy to the server; its failure changes nothing.
+    let _ = probe.close().await;
+    sqlx::pool::PoolOptions::<DB>::new()
+        .max_connections(max_connections.max(1))
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .connect_with(opts)
+        .await
+        .map_err(unreachable)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,12 +40,12 @@
 
 mod schema;
 
-use super::sql::{bounds, check_identifier, limit, map_other};
+use super::sql::{bounds, check_identifier, connect_pool, limit, map_other};
 use super::{ItemQuery, Notification, RecordBatch, RecordKind, RecordManager, SequencedItem};
 use crate::error::{Error, Result};
 use async_trait::async_trait;
-use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
-use sqlx::{Connection, MySql, Row, Transaction};
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool};
+use sqlx::{MySql, Row, Transaction};
 use std::str::FromStr;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -68,9 +68,6 @@ pub const DEFAULT_PREFIX: &str = "es_";
 
 /// Rows per multi-row `INSERT` (eight placeholders each, far below the protocol's limit).
 const CHUNK: usize = 1000;
-
-/// How long connecting (and acquiring a pooled connection) may take.
-const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Maps an sqlx error from MySQL/MariaDB to an es error.
 fn map_err(e: sqlx::Error) -> Error {
@@ -141,32 +138,8 @@ impl MySqlDatabase {
     pub async fn connect_with(url: &str, max_connections: u32) -> Result<Self> {
         let opts = MySqlConnectOptions::from_str(url)
             .map_err(|e| Error::Configuration(format!("mysql: invalid connection URL: {e}")))?;
-        let (host, port) = (opts.get_host().to_string(), opts.get_port());
-        let unreachable = |e: sqlx::Error| match map_err(e) {
-            Error::Operational(m) => {
-                Error::Operational(format!("cannot connect to MySQL at {host}:{port}: {m}"))
-            }
-            other => other,
-        };
-        // One direct attempt first: a pool retries refused connections until its acquire
-        // timeout, while an unreachable server should be reported at once.
-        let probe = tokio::time::timeout(CONNECT_TIMEOUT, MySqlConnection::connect_with(&opts))
-            .await
-            .map_err(|_| {
-                Error::Operational(format!(
-                    "cannot connect to MySQL at {host}:{port}: no answer within {} s",
-                    CONNECT_TIMEOUT.as_secs()
-                ))
-            })?
-            .map_err(unreachable)?;
-        // Closing the probe is a courtesy to the server; its failure changes nothing.
-        let _ = probe.close().await;
-        let pool = MySqlPoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .acquire_timeout(CONNECT_TIMEOUT)
-            .connect_with(opts)
-            .await
-            .map_err(unreachable)?;
+        let server = format!("MySQL at {}:{}", opts.get_host(), opts.get_port());
+        let pool = connect_pool(opts, &server, max_connections, map_err).await?;
         Ok(Self::from_pool(pool))
     }
 

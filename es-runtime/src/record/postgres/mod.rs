@@ -68,12 +68,12 @@ mod statements;
 
 use self::sequencer::{run_sequencer, sequence_all, Background, SequenceKey};
 use self::statements::Statements;
-use super::sql::{bounds, check_identifier, limit, map_other, stable_hash};
+use super::sql::{bounds, check_identifier, connect_pool, limit, map_other, stable_hash};
 use super::{ItemQuery, Notification, RecordBatch, RecordKind, RecordManager, SequencedItem};
 use crate::error::{Error, Result};
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::{Connection, Postgres, Row, Transaction};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool};
+use sqlx::{Postgres, Row, Transaction};
 use std::str::FromStr;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -83,9 +83,6 @@ const BACKEND: &str = "postgres";
 /// The table prefix used unless [`PostgresDatabase::with_table_prefix`] says otherwise: es
 /// tables do not collide with other libraries' `stored_events`.
 pub const DEFAULT_PREFIX: &str = "es_";
-
-/// How long connecting (and acquiring a pooled connection) may take.
-const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Maps an sqlx error from PostgreSQL to an es error.
 fn map_err(e: sqlx::Error) -> Error {
@@ -160,32 +157,8 @@ impl PostgresDatabase {
     pub async fn connect_with(url: &str, max_connections: u32) -> Result<Self> {
         let opts = PgConnectOptions::from_str(url)
             .map_err(|e| Error::Configuration(format!("postgres: invalid connection URL: {e}")))?;
-        let (host, port) = (opts.get_host().to_string(), opts.get_port());
-        let unreachable = |e: sqlx::Error| match map_err(e) {
-            Error::Operational(m) => Error::Operational(format!(
-                "cannot connect to PostgreSQL at {host}:{port}: {m}"
-            )),
-            other => other,
-        };
-        // One direct attempt first: a pool retries refused connections until its acquire
-        // timeout, while an unreachable server should be reported at once.
-        let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&opts))
-            .await
-            .map_err(|_| {
-                Error::Operational(format!(
-                    "cannot connect to PostgreSQL at {host}:{port}: no answer within {} s",
-                    CONNECT_TIMEOUT.as_secs()
-                ))
-            })?
-            .map_err(unreachable)?;
-        // Closing the probe is a courtesy to the server; its failure changes nothing.
-        let _ = probe.close().await;
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .acquire_timeout(CONNECT_TIMEOUT)
-            .connect_with(opts)
-            .await
-            .map_err(unreachable)?;
+        let server = format!("PostgreSQL at {}:{}", opts.get_host(), opts.get_port());
+        let pool = connect_pool(opts, &server, max_connections, map_err).await?;
         Ok(Self::from_pool(pool))
     }
 
