@@ -387,29 +387,19 @@ impl Application {
         tracking: Option<Tracking>,
         causal_dependencies: Option<String>,
     ) -> Result<()> {
-        let mapper = self.events.mapper();
-        let mut items = Vec::with_capacity(taken.iter().map(Vec::len).sum());
-        for e in taken.iter().flatten() {
-            if self.persist.as_ref().is_none_or(|p| p(e.as_ref())) {
-                items.push(mapper.to_item(e.as_ref())?);
-            }
-        }
-        if items.is_empty() && tracking.is_none() {
-            return Ok(());
-        }
-        let batch = RecordBatch {
-            items,
-            tracking,
-            causal_dependencies,
-        };
+        let persisted = taken
+            .iter()
+            .flatten()
+            .map(|e| e.as_ref())
+            .filter(|e| self.persists(*e));
         self.events
-            .records()
-            .write(&batch)
+            .store_events(persisted, tracking, causal_dependencies)
             .await
-            .map_err(|e| match e {
-                Error::RecordConflict(m) => Error::Concurrency(m),
-                other => other,
-            })
+    }
+
+    /// True if this application stores `event` (see [`ApplicationBuilder::persist_if`]).
+    fn persists(&self, event: &dyn AnyEvent) -> bool {
+        self.persist.as_ref().is_none_or(|p| p(event))
     }
 
     /// The batch a save of these aggregates would write, taking their pending events: for
@@ -418,7 +408,7 @@ impl Application {
         let events: Vec<Box<dyn AnyEvent>> = aggregates
             .iter_mut()
             .flat_map(|a| a.take_pending())
-            .filter(|e| self.persist.as_ref().is_none_or(|p| p(e.as_ref())))
+            .filter(|e| self.persists(e.as_ref()))
             .collect();
         Ok(RecordBatch::items(self.events.mapper().to_items(&events)?))
     }

@@ -123,11 +123,31 @@ impl EventStore {
         tracking: Option<Tracking>,
         causal_dependencies: Option<String>,
     ) -> Result<()> {
-        if events.is_empty() && tracking.is_none() {
+        self.store_events(
+            events.iter().map(|e| e.as_ref()),
+            tracking,
+            causal_dependencies,
+        )
+        .await
+    }
+
+    /// [`EventStore::store_batch`] for events given by reference (for example the ones a filter
+    /// lets through), without copying them.
+    pub async fn store_events<'a>(
+        &self,
+        events: impl IntoIterator<Item = &'a dyn AnyEvent>,
+        tracking: Option<Tracking>,
+        causal_dependencies: Option<String>,
+    ) -> Result<()> {
+        let items = events
+            .into_iter()
+            .map(|e| self.mapper.to_item(e))
+            .collect::<Result<Vec<_>>>()?;
+        if items.is_empty() && tracking.is_none() {
             return Ok(());
         }
         let batch = RecordBatch {
-            items: self.mapper.to_items(events)?,
+            items,
             tracking,
             causal_dependencies,
         };
