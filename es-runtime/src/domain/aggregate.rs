@@ -324,10 +324,7 @@ pub fn replay<A: Aggregate>(
     events: impl IntoIterator<Item = Box<dyn AnyEvent>>,
 ) -> Result<Option<A>> {
     let mut target: Option<A> = None;
-    for e in events {
-        e.verify_hash()?;
-        e.apply_to(&mut target)?;
-    }
+    replay_onto(&mut target, events)?;
     Ok(target)
 }
 
