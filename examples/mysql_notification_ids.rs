@@ -30,7 +30,8 @@ fn item(seq: Uuid, position: i64) -> SequencedItem {
             "{{\"id\":\"{seq}\",\"v\":{position},\"what\":\"{}\"}}",
             "x".repeat(200)
         )
-        .into_bytes(),
+        .into_bytes()
+        .into(),
     }
 }
 
@@ -78,8 +79,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     sqlx::query(&sql)
                         .bind(it.sequence_id)
                         .bind(it.position)
-                        .bind(it.topic)
-                        .bind(it.state)
+                        .bind(it.topic.into_owned())
+                        .bind(it.state.to_vec())
                         .execute(&pool)
                         .await?;
                 }

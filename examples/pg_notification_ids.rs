@@ -53,7 +53,7 @@ fn item(seq: Uuid, position: i64) -> SequencedItem {
         sequence_id: seq,
         position,
         topic: "bench::World.SomethingHappened".into(),
-        state: state(),
+        state: state().into(),
     }
 }
 
@@ -113,8 +113,8 @@ async fn round(
             sqlx::query(&q)
                 .bind(it.sequence_id)
                 .bind(it.position)
-                .bind(it.topic)
-                .bind(it.state)
+                .bind(it.topic.into_owned())
+                .bind(it.state.to_vec())
                 .bind(a)
                 .execute(&p)
                 .await
@@ -356,8 +356,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 sqlx::query(&raw_sql)
                     .bind(r.iter().map(|i| i.sequence_id).collect::<Vec<_>>())
                     .bind(r.iter().map(|i| i.position).collect::<Vec<_>>())
-                    .bind(r.iter().map(|i| i.topic.as_str()).collect::<Vec<_>>())
-                    .bind(r.iter().map(|i| i.state.as_slice()).collect::<Vec<_>>())
+                    .bind(r.iter().map(|i| &*i.topic).collect::<Vec<_>>())
+                    .bind(r.iter().map(|i| &i.state[..]).collect::<Vec<_>>())
                     .execute(&one)
                     .await?;
             }

@@ -94,7 +94,7 @@ async fn chapter_9_custom_application_on_every_backend() {
             .await
             .unwrap();
         assert_eq!(items.len(), 4);
-        let state = |i: usize| String::from_utf8(items[i].state.clone()).unwrap();
+        let state = |i: usize| String::from_utf8(items[i].state.to_vec()).unwrap();
         assert!(
             items[0].topic.ends_with("CustomAggregate.Created"),
             "{}",

@@ -124,7 +124,7 @@ async fn rows_of_older_schemas_are_upcast_step_by_step_on_every_backend() {
             .get_items(doc.id(), &Default::default())
             .await
             .unwrap();
-        let state = |i: usize| String::from_utf8(items[i].state.clone()).unwrap();
+        let state = |i: usize| String::from_utf8(items[i].state.to_vec()).unwrap();
         assert!(
             state(1).contains("\"schema\":1") && state(1).contains("\"name\":\"Ada Lovelace\""),
             "{backend}"

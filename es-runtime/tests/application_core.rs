@@ -250,17 +250,18 @@ async fn corrupt_and_foreign_rows_are_typed_errors() {
     let mapper = Mapper::new();
     // Damaged state.
     let mut damaged = item.clone();
-    damaged.state = String::from_utf8(damaged.state)
+    damaged.state = String::from_utf8(damaged.state.to_vec())
         .unwrap()
         .replace("\"by\":1", "\"by\":2")
-        .into_bytes();
+        .into_bytes()
+        .into();
     assert!(matches!(
         mapper.from_item(&damaged),
         Err(Error::DataIntegrity(IntegrityError::EventHash { .. }))
     ));
     // Not JSON at all.
     let mut garbage = item.clone();
-    garbage.state = vec![0xff, 0, 1, 2];
+    garbage.state = vec![0xff, 0, 1, 2].into();
     assert!(matches!(
         mapper.from_item(&garbage),
         Err(Error::DataIntegrity(IntegrityError::Corrupt(_)))
@@ -339,8 +340,8 @@ async fn custom_item_types_with_their_own_field_names() {
             LedgerLine {
                 account: i.sequence_id,
                 line_no: i.position,
-                kind: i.topic,
-                body: i.state,
+                kind: i.topic.into_owned(),
+                body: i.state.to_vec(),
             }
         }
     }
@@ -349,8 +350,8 @@ async fn custom_item_types_with_their_own_field_names() {
             SequencedItem {
                 sequence_id: l.account,
                 position: l.line_no,
-                topic: l.kind,
-                state: l.body,
+                topic: l.kind.into(),
+                state: l.body.into(),
             }
         }
     }

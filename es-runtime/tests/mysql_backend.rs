@@ -69,7 +69,7 @@ async fn mysql_writes_reads_and_numbers_a_batch_in_order() {
         .unwrap();
     assert_eq!(desc, vec![item(a, 1, "t2")]);
     let ns = m.get_notifications(1, 10, None).await.unwrap();
-    let topics: Vec<&str> = ns.iter().map(|n| n.item.topic.as_str()).collect();
+    let topics: Vec<&str> = ns.iter().map(|n| &*n.item.topic).collect();
     assert_eq!(topics, ["t0", "t1", "t2", "t3"]);
     assert_eq!(ns.iter().map(|n| n.id).collect::<Vec<_>>(), [1, 2, 3, 4]);
     assert_eq!(ns[0].causal_dependencies.as_deref(), Some("[1]"));

@@ -27,7 +27,7 @@ async fn write_n(records: &Arc<dyn RecordManager>, n: usize) {
             sequence_id: id,
             position: 0,
             topic: "tests::Thing.Created".into(),
-            state: format!("{{\"id\":\"{id}\"}}").into_bytes(),
+            state: format!("{{\"id\":\"{id}\"}}").into_bytes().into(),
         };
         records
             .write(&RecordBatch::items(vec![item]))

@@ -15,7 +15,7 @@ fn item(seq: Uuid, position: i64) -> SequencedItem {
         sequence_id: seq,
         position,
         topic: "tests::Thing.Happened".into(),
-        state: format!("{{\"n\":{position}}}").into_bytes(),
+        state: format!("{{\"n\":{position}}}").into_bytes().into(),
     }
 }
 

@@ -46,7 +46,7 @@ fn reference_sections_decode_with_the_remote_log_decoder() {
             state["originator_id"]["UUID"],
             "4b800622cd544f37b328c173bbc25b05"
         );
-        assert_eq!(state["__event_topic__"], first.item.topic.as_str());
+        assert_eq!(state["__event_topic__"], &*first.item.topic);
     }
 }
 
@@ -89,7 +89,7 @@ async fn es_log_with_events(
             sequence_id: id,
             position: 0,
             topic: "tests::Thing.Created".into(),
-            state: state.into_bytes(),
+            state: state.into_bytes().into(),
         };
         records
             .write(&RecordBatch::items(vec![item]))
@@ -137,8 +137,8 @@ fn binary_states_non_ascii_text_and_dependencies_round_trip() {
         item: SequencedItem {
             sequence_id: Uuid::new_v4(),
             position: 3,
-            topic: topic.into(),
-            state,
+            topic: topic.to_string().into(),
+            state: state.into(),
         },
         causal_dependencies: Some("[{\"notification_id\":5,\"pipeline_id\":0}]".into()),
     };

@@ -82,7 +82,7 @@ async fn pg_writes_reads_and_numbers_a_batch_in_order() {
         .unwrap();
     assert_eq!(desc, vec![item(a, 1, "t2")]);
     let ns = m.get_notifications(1, 10, None).await.unwrap();
-    let topics: Vec<&str> = ns.iter().map(|n| n.item.topic.as_str()).collect();
+    let topics: Vec<&str> = ns.iter().map(|n| &*n.item.topic).collect();
     assert_eq!(topics, ["t0", "t1", "t2"]);
     assert_eq!(ns.iter().map(|n| n.id).collect::<Vec<_>>(), [1, 2, 3]);
     assert_eq!(ns[0].causal_dependencies.as_deref(), Some("[1]"));
@@ -171,7 +171,7 @@ async fn pg_an_open_transaction_neither_holds_back_nor_slips_under_later_commits
     // A committed later, so it comes after B: nothing is inserted below an id already read.
     eventually_max(&m, 2).await;
     let ns = m.get_notifications(1, 10, None).await.unwrap();
-    let topics: Vec<&str> = ns.iter().map(|n| n.item.topic.as_str()).collect();
+    let topics: Vec<&str> = ns.iter().map(|n| &*n.item.topic).collect();
     assert_eq!(topics, ["B", "A"]);
     // A rolled-back transaction leaves no gap.
     let mut tx = db.pool().begin().await.unwrap();

@@ -24,7 +24,9 @@ fn item(s: Uuid, p: i64) -> SequencedItem {
         sequence_id: s,
         position: p,
         topic: "tests::Item".into(),
-        state: format!("{{\"p\":{p},\"pad\":\"{}\"}}", "x".repeat(100)).into_bytes(),
+        state: format!("{{\"p\":{p},\"pad\":\"{}\"}}", "x".repeat(100))
+            .into_bytes()
+            .into(),
     }
 }
 

@@ -102,8 +102,8 @@ mod pg {
                 for save in rows {
                     let ids: Vec<Uuid> = save.iter().map(|i| i.sequence_id).collect();
                     let pos: Vec<i64> = save.iter().map(|i| i.position).collect();
-                    let topics: Vec<String> = save.iter().map(|i| i.topic.clone()).collect();
-                    let states: Vec<Vec<u8>> = save.into_iter().map(|i| i.state).collect();
+                    let topics: Vec<&str> = save.iter().map(|i| &*i.topic).collect();
+                    let states: Vec<&[u8]> = save.iter().map(|i| &i.state[..]).collect();
                     sqlx::query(&insert)
                         .bind(ids)
                         .bind(pos)
@@ -203,12 +203,12 @@ mod my {
                     let placeholders = vec!["(?, ?, ?, ?)"; save.len()].join(", ");
                     let sql = format!("INSERT INTO {t} (originator_id, originator_version, topic, state) VALUES {placeholders}");
                     let mut q = sqlx::query(&sql);
-                    for i in save {
+                    for i in &save {
                         q = q
                             .bind(i.sequence_id.as_bytes().to_vec())
                             .bind(i.position)
-                            .bind(i.topic)
-                            .bind(i.state);
+                            .bind(&*i.topic)
+                            .bind(&i.state[..]);
                     }
                     q.execute(&pool).await.map_err(op)?;
                 }
@@ -284,13 +284,23 @@ mod lite {
                     let mut st = tx
                         .prepare_cached(&format!("INSERT INTO {t} VALUES {placeholders}"))
                         .map_err(op)?;
-                    let mut params: Vec<Box<dyn rusqlite::ToSql>> =
-                        Vec::with_capacity(save.len() * 4);
-                    for i in save {
-                        params.push(Box::new(i.sequence_id.as_bytes().to_vec()));
-                        params.push(Box::new(i.position));
-                        params.push(Box::new(i.topic));
-                        params.push(Box::new(i.state));
+                    let fields: Vec<(&[u8], i64, &str, &[u8])> = save
+                        .iter()
+                        .map(|i| {
+                            (
+                                &i.sequence_id.as_bytes()[..],
+                                i.position,
+                                &*i.topic,
+                                &i.state[..],
+                            )
+                        })
+                        .collect();
+                    let mut params: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(save.len() * 4);
+                    for f in &fields {
+                        params.push(&f.0);
+                        params.push(&f.1);
+                        params.push(&f.2);
+                        params.push(&f.3);
                     }
                     st.execute(rusqlite::params_from_iter(params.iter()))
                         .map_err(op)?;

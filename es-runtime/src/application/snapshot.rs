@@ -44,7 +44,7 @@ pub fn to_item<A: Aggregate>(mapper: &Mapper, aggregate: &A) -> Result<Sequenced
         position: i64::try_from(s.version)
             .map_err(|_| Error::Encoding("version exceeds i64".into()))?,
         topic: mapper.encode_topic(A::TOPIC)?,
-        state: mapper.encode_bytes(json)?,
+        state: mapper.encode_bytes(json)?.into(),
     })
 }
 

@@ -15,6 +15,7 @@
 use crate::domain::aggregate::Aggregate;
 use crate::domain::integrity;
 use crate::error::{Error, IntegrityError, Result};
+use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -153,8 +154,9 @@ pub trait Mutate<A> {
 pub struct Event<P> {
     meta: EventMeta,
     data: P,
-    /// The whole stored state (JSON, with hash), written once.
-    state: Box<[u8]>,
+    /// The whole stored state (JSON, with hash), written once and shared (not copied) with
+    /// the items it is stored as.
+    state: Bytes,
     /// Where the payload JSON lies in `state`.
     data_at: (usize, usize),
 }
@@ -189,21 +191,28 @@ impl<P: EventPayload> Event<P> {
             hash: String::new(),
             schema: P::VERSION,
         };
-        let mut buf = Vec::with_capacity(320);
+        // Room for the header, a typical payload and the hash, so the buffer rarely grows.
+        let mut buf = Vec::with_capacity(
+            HEADER_FIXED_LEN + P::TOPIC.len() + meta.previous_hash.len() + 96 + HASH_SUFFIX_LEN,
+        );
         write_header(&mut buf, P::TOPIC, &meta);
         let start = buf.len();
         serde_json::to_writer(&mut buf, &data)?;
         let end = buf.len();
         buf.push(b'}');
-        meta.hash = integrity::hash_canonical(&buf);
+        let mut hex = [0u8; 64];
+        integrity::hash_canonical_into(&buf, &mut hex);
         buf.pop();
+        buf.reserve_exact(HASH_SUFFIX_LEN);
         buf.extend_from_slice(HASH_PREFIX);
-        buf.extend_from_slice(meta.hash.as_bytes());
+        buf.extend_from_slice(&hex);
         buf.extend_from_slice(b"\"}");
+        // The hex digits are ASCII.
+        meta.hash = String::from_utf8_lossy(&hex).into_owned();
         Ok(Event {
             meta,
             data,
-            state: buf.into_boxed_slice(),
+            state: Bytes::from(buf),
             data_at: (start, end),
         })
     }
@@ -232,7 +241,7 @@ impl<P: EventPayload> Event<P> {
         Ok(Event {
             meta: s.meta(),
             data,
-            state: s.bytes.into(),
+            state: Bytes::copy_from_slice(s.bytes),
             data_at: (start, end),
         })
     }
@@ -288,21 +297,43 @@ fn corrupt(msg: String) -> Error {
     Error::DataIntegrity(IntegrityError::Corrupt(msg))
 }
 
+/// Length of the fixed parts of a header: keys, quotes, the id and room for three numbers.
+const HEADER_FIXED_LEN: usize = 160;
+
+/// Writes a JSON string: copied as is when nothing in it needs escaping (topics and hashes).
+fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing a &str to a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
+}
+
 /// Writes the start of an event's state, up to and including `"data":`.
 fn write_header(out: &mut Vec<u8>, topic: &str, meta: &EventMeta) {
-    use std::io::Write;
+    let mut num = itoa::Buffer::new();
     out.extend_from_slice(b"{\"topic\":");
-    // Writing a &str to a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, topic);
-    let _ = write!(
-        out,
-        ",\"originator_id\":\"{}\",\"originator_version\":{},\"timestamp\":{},\"previous_hash\":",
-        meta.originator_id.as_hyphenated(),
-        meta.originator_version,
-        meta.timestamp.0
+    write_json_str(out, topic);
+    out.extend_from_slice(b",\"originator_id\":\"");
+    let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    out.extend_from_slice(
+        meta.originator_id
+            .as_hyphenated()
+            .encode_lower(&mut id)
+            .as_bytes(),
     );
-    let _ = serde_json::to_writer(&mut *out, &meta.previous_hash);
-    let _ = write!(out, ",\"schema\":{},\"data\":", meta.schema);
+    out.extend_from_slice(b"\",\"originator_version\":");
+    out.extend_from_slice(num.format(meta.originator_version).as_bytes());
+    out.extend_from_slice(b",\"timestamp\":");
+    out.extend_from_slice(num.format(meta.timestamp.0).as_bytes());
+    out.extend_from_slice(b",\"previous_hash\":");
+    write_json_str(out, &meta.previous_hash);
+    out.extend_from_slice(b",\"schema\":");
+    out.extend_from_slice(num.format(meta.schema).as_bytes());
+    out.extend_from_slice(b",\"data\":");
 }
 
 /// Length of `,"hash":"<64 hex>"}` at the end of a state.
@@ -400,6 +431,8 @@ pub trait AnyEvent: Debug + Send + Sync + 'static {
     fn data_json(&self) -> &str;
     /// Appends the stored state (JSON, with hash) to `out`.
     fn write_state(&self, out: &mut Vec<u8>);
+    /// The stored state (JSON, with hash), shared rather than copied.
+    fn state_bytes(&self) -> Bytes;
     /// Recomputes the hash from the event's content and compares.
     fn verify_hash(&self) -> Result<()>;
     /// For downcasting to `Event<P>`.
@@ -430,6 +463,9 @@ impl<P: EventPayload> AnyEvent for Event<P> {
     }
     fn write_state(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.state);
+    }
+    fn state_bytes(&self) -> Bytes {
+        self.state.clone()
     }
     fn verify_hash(&self) -> Result<()> {
         let n = self.state.len().saturating_sub(HASH_SUFFIX_LEN);

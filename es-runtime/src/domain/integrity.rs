@@ -56,6 +56,15 @@ pub fn hash_canonical(canonical: &[u8]) -> String {
     hex(&h.finalize())
 }
 
+/// Writes the lower-case hex SHA-256 of the salt followed by `canonical` into `out`, without
+/// allocating.
+pub fn hash_canonical_into(canonical: &[u8], out: &mut [u8; 64]) {
+    let mut h = Sha256::new();
+    h.update(&config().salt);
+    h.update(canonical);
+    hex_into(&h.finalize(), out);
+}
+
 /// Writes the lower-case hex of 32 bytes into a 64-byte buffer.
 pub fn hex_into(bytes: &[u8], out: &mut [u8; 64]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";

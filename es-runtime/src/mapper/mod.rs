@@ -21,7 +21,7 @@ pub use cipher::Cipher;
 
 use crate::domain::event::{decode_parsed_any, AnyEvent, StateRef};
 use crate::error::{Error, IntegrityError, Result};
-use crate::record::SequencedItem;
+use crate::record::{Bytes, SequencedItem};
 use base64::Engine;
 use std::borrow::Cow;
 use std::io::{Read, Write};
@@ -101,8 +101,6 @@ impl Mapper {
 
     /// Maps one event to a stored item.
     pub fn to_item(&self, event: &dyn AnyEvent) -> Result<SequencedItem> {
-        let mut json = Vec::with_capacity(256 + event.data_json().len());
-        event.write_state(&mut json);
         let meta = event.meta();
         let position = match self.position {
             PositionKind::Version => i64::try_from(meta.originator_version)
@@ -113,7 +111,7 @@ impl Mapper {
             sequence_id: meta.originator_id,
             position,
             topic: self.encode_topic(event.topic())?,
-            state: self.encode_bytes(json)?,
+            state: self.encode_shared(event.state_bytes())?,
         })
     }
 
@@ -195,13 +193,23 @@ impl Mapper {
     }
 
     /// The topic as stored (encrypted if the mapper encrypts).
-    pub fn encode_topic(&self, topic: &str) -> Result<String> {
+    pub fn encode_topic(&self, topic: &'static str) -> Result<Cow<'static, str>> {
         match &self.cipher {
-            None => Ok(topic.to_string()),
-            Some(c) => {
-                Ok(base64::engine::general_purpose::STANDARD.encode(c.encrypt(topic.as_bytes())?))
-            }
+            None => Ok(Cow::Borrowed(topic)),
+            Some(c) => Ok(Cow::Owned(
+                base64::engine::general_purpose::STANDARD.encode(c.encrypt(topic.as_bytes())?),
+            )),
         }
+    }
+
+    /// [`Mapper::encode_bytes`] for a state that is already shared: when no layer applies
+    /// (no cipher, no codec, no compression at this size) the same bytes are returned, uncopied.
+    pub fn encode_shared(&self, json: Bytes) -> Result<Bytes> {
+        let compresses = self.compress_above.is_some_and(|t| json.len() > t);
+        if self.cipher.is_none() && self.codec.is_none() && !compresses {
+            return Ok(json);
+        }
+        self.encode_bytes(json.to_vec()).map(Bytes::from)
     }
 
     /// Applies the byte layers (compression, codec, cipher) to a JSON state.

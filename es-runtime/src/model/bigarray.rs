@@ -109,14 +109,14 @@ impl<T: Serialize + DeserializeOwned> BigArray<T> {
         let item = SequencedItem {
             sequence_id: self.chunk_id(chunk),
             position: offset,
-            topic: ITEM_TOPIC.to_string(),
-            state: serde_json::to_vec(value)?,
+            topic: ITEM_TOPIC.into(),
+            state: serde_json::to_vec(value)?.into(),
         };
         let marker = SequencedItem {
             sequence_id: self.id,
             position: chunk,
-            topic: CHUNK_TOPIC.to_string(),
-            state: Vec::new(),
+            topic: CHUNK_TOPIC.into(),
+            state: crate::record::Bytes::new(),
         };
         // First try with the chunk's root entry; if that is what conflicted, without it.
         match self

@@ -259,8 +259,8 @@ impl<'de> Deserialize<'de> for Notification {
             item: SequencedItem {
                 sequence_id,
                 position: w.originator_version,
-                topic: w.topic,
-                state,
+                topic: w.topic.into(),
+                state: state.into(),
             },
             causal_dependencies,
         })

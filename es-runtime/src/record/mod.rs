@@ -16,6 +16,8 @@ pub mod sqlite;
 
 use crate::error::Result;
 use async_trait::async_trait;
+pub use bytes::Bytes;
+use std::borrow::Cow;
 use uuid::Uuid;
 
 /// One stored item: a position in a sequence, with the topic and (mapped) state of an event.
@@ -26,10 +28,12 @@ pub struct SequencedItem {
     /// The position in the sequence (for aggregates: the originator version; for
     /// timestamp-sequenced tables: microseconds since the epoch).
     pub position: i64,
-    /// The topic (event type), possibly encrypted by the mapper.
-    pub topic: String,
-    /// The mapped state: JSON, possibly compressed and encrypted.
-    pub state: Vec<u8>,
+    /// The topic (event type), possibly encrypted by the mapper. Borrowed when it is a
+    /// registered type's own topic, so writing and copying items does not copy it.
+    pub topic: Cow<'static, str>,
+    /// The mapped state: JSON, possibly compressed and encrypted. Shared, not copied, between
+    /// an event, its item and an in-memory store.
+    pub state: Bytes,
 }
 
 /// The same item, named as an aggregate's event: see §8.1 of the manual.
@@ -40,9 +44,9 @@ pub struct StoredEvent {
     /// The aggregate version before the event.
     pub originator_version: i64,
     /// The topic.
-    pub topic: String,
+    pub topic: Cow<'static, str>,
     /// The mapped state.
-    pub state: Vec<u8>,
+    pub state: Bytes,
 }
 
 impl From<SequencedItem> for StoredEvent {

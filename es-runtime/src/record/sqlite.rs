@@ -640,7 +640,7 @@ impl SqliteRecordManager {
                         st.raw_bind_parameter(b + 1, item.position)
                             .map_err(map_err)?;
                         st.raw_bind_parameter(b + 2, next).map_err(map_err)?;
-                        st.raw_bind_parameter(b + 3, item.topic.as_str())
+                        st.raw_bind_parameter(b + 3, &*item.topic)
                             .map_err(map_err)?;
                         st.raw_bind_parameter(b + 4, &item.state[..])
                             .map_err(map_err)?;
@@ -661,7 +661,7 @@ impl SqliteRecordManager {
                             .map_err(map_err)?;
                         st.raw_bind_parameter(b + 1, item.position)
                             .map_err(map_err)?;
-                        st.raw_bind_parameter(b + 2, item.topic.as_str())
+                        st.raw_bind_parameter(b + 2, &*item.topic)
                             .map_err(map_err)?;
                         st.raw_bind_parameter(b + 3, &item.state[..])
                             .map_err(map_err)?;
@@ -707,8 +707,8 @@ impl SqliteRecordManager {
             Some((topic, state)) => Ok(SequencedItem {
                 sequence_id,
                 position,
-                topic,
-                state,
+                topic: topic.into(),
+                state: state.into(),
             }),
             None => Err(Error::NotFound(format!(
                 "item at position {position} of sequence {sequence_id} in {}",
@@ -742,8 +742,8 @@ impl SqliteRecordManager {
                 Ok(SequencedItem {
                     sequence_id: uuid_from(&id)?,
                     position,
-                    topic,
-                    state,
+                    topic: topic.into(),
+                    state: state.into(),
                 })
             })
             .collect()
@@ -778,8 +778,8 @@ impl SqliteRecordManager {
                         Ok(SequencedItem {
                             sequence_id,
                             position: r.get(0)?,
-                            topic: r.get(1)?,
-                            state: r.get(2)?,
+                            topic: r.get::<_, String>(1)?.into(),
+                            state: r.get::<_, Vec<u8>>(2)?.into(),
                         })
                     },
                 )
@@ -835,8 +835,8 @@ impl SqliteRecordManager {
                     item: SequencedItem {
                         sequence_id: uuid_from(&id)?,
                         position: r.get(2).map_err(map_err)?,
-                        topic: r.get(3).map_err(map_err)?,
-                        state: r.get(4).map_err(map_err)?,
+                        topic: r.get::<_, String>(3).map_err(map_err)?.into(),
+                        state: r.get::<_, Vec<u8>>(4).map_err(map_err)?.into(),
                     },
                     causal_dependencies: r.get(5).map_err(map_err)?,
                 });

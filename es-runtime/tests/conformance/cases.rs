@@ -49,7 +49,7 @@ pub async fn batch_append_is_atomic_and_readable(f: impl Factory) {
         sequence_id: c,
         position: 7,
         topic: "tests::Binary".into(),
-        state: vec![0, 255, 1, 254, 0, 0, 128],
+        state: vec![0, 255, 1, 254, 0, 0, 128].into(),
     };
     rm.write(&batch(vec![bin.clone()])).await.unwrap();
     assert_eq!(rm.get_item(c, 7).await.unwrap(), bin);

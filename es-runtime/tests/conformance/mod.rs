@@ -79,9 +79,10 @@ pub fn item_tagged(sequence_id: Uuid, position: i64, tag: &str) -> SequencedItem
     SequencedItem {
         sequence_id,
         position,
-        topic: format!("tests::Topic{}", position % 3),
+        topic: format!("tests::Topic{}", position % 3).into(),
         state: format!("{{\"seq\":\"{sequence_id}\",\"pos\":{position},\"tag\":\"{tag}\"}}")
-            .into_bytes(),
+            .into_bytes()
+            .into(),
     }
 }
 

@@ -39,8 +39,8 @@ pub fn item(sequence_id: Uuid, position: i64, topic: &str) -> SequencedItem {
     SequencedItem {
         sequence_id,
         position,
-        topic: topic.to_string(),
-        state: format!("{{\"p\":{position}}}").into_bytes(),
+        topic: topic.to_string().into(),
+        state: format!("{{\"p\":{position}}}").into_bytes().into(),
     }
 }
 

@@ -365,8 +365,8 @@ impl MySqlRecordManager {
                     item: SequencedItem {
                         sequence_id: r.try_get(1).map_err(map_err)?,
                         position: r.try_get(2).map_err(map_err)?,
-                        topic: text(&r, 3)?,
-                        state: r.try_get(4).map_err(map_err)?,
+                        topic: text(&r, 3)?.into(),
+                        state: r.try_get::<Vec<u8>, _>(4).map_err(map_err)?.into(),
                     },
                     causal_dependencies: r
                         .try_get::<Option<Vec<u8>>, _>(5)
@@ -410,8 +410,8 @@ impl MySqlRecordManager {
                         .bind(next_id)
                         .bind(i.sequence_id)
                         .bind(i.position)
-                        .bind(&i.topic)
-                        .bind(&i.state)
+                        .bind(&*i.topic)
+                        .bind(&i.state[..])
                         .bind(if first {
                             batch.causal_dependencies.as_deref()
                         } else {
@@ -422,8 +422,8 @@ impl MySqlRecordManager {
                     q = q
                         .bind(i.sequence_id)
                         .bind(i.position)
-                        .bind(&i.topic)
-                        .bind(&i.state);
+                        .bind(&*i.topic)
+                        .bind(&i.state[..]);
                 }
             }
             q.execute(&mut *conn).await.map_err(map_err)?;
@@ -486,8 +486,8 @@ impl RecordManager for MySqlRecordManager {
         Ok(SequencedItem {
             sequence_id,
             position,
-            topic: text(&row, 0)?,
-            state: row.try_get(1).map_err(map_err)?,
+            topic: text(&row, 0)?.into(),
+            state: row.try_get::<Vec<u8>, _>(1).map_err(map_err)?.into(),
         })
     }
 
@@ -510,8 +510,8 @@ impl RecordManager for MySqlRecordManager {
                 Ok(SequencedItem {
                     sequence_id: r.try_get(0).map_err(map_err)?,
                     position: r.try_get(1).map_err(map_err)?,
-                    topic: text(&r, 2)?,
-                    state: r.try_get(3).map_err(map_err)?,
+                    topic: text(&r, 2)?.into(),
+                    state: r.try_get::<Vec<u8>, _>(3).map_err(map_err)?.into(),
                 })
             })
             .collect()
@@ -541,8 +541,8 @@ impl RecordManager for MySqlRecordManager {
                 Ok(SequencedItem {
                     sequence_id,
                     position: r.try_get(0).map_err(map_err)?,
-                    topic: text(&r, 1)?,
-                    state: r.try_get(2).map_err(map_err)?,
+                    topic: text(&r, 1)?.into(),
+                    state: r.try_get::<Vec<u8>, _>(2).map_err(map_err)?.into(),
                 })
             })
             .collect::<Result<Vec<_>>>()?;

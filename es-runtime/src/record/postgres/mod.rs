@@ -343,8 +343,8 @@ impl PostgresRecordManager {
         }
         let ids: Vec<Uuid> = batch.items.iter().map(|i| i.sequence_id).collect();
         let positions: Vec<i64> = batch.items.iter().map(|i| i.position).collect();
-        let topics: Vec<&str> = batch.items.iter().map(|i| i.topic.as_str()).collect();
-        let states: Vec<&[u8]> = batch.items.iter().map(|i| i.state.as_slice()).collect();
+        let topics: Vec<&str> = batch.items.iter().map(|i| &*i.topic).collect();
+        let states: Vec<&[u8]> = batch.items.iter().map(|i| &i.state[..]).collect();
         sqlx::query(&self.sql.insert)
             .bind(&self.application_name)
             .bind(self.pipeline_id)
@@ -408,8 +408,8 @@ impl RecordManager for PostgresRecordManager {
         Ok(SequencedItem {
             sequence_id,
             position,
-            topic: row.try_get(0).map_err(map_err)?,
-            state: row.try_get(1).map_err(map_err)?,
+            topic: row.try_get::<String, _>(0).map_err(map_err)?.into(),
+            state: row.try_get::<Vec<u8>, _>(1).map_err(map_err)?.into(),
         })
     }
 
@@ -437,8 +437,8 @@ impl RecordManager for PostgresRecordManager {
                 Ok(SequencedItem {
                     sequence_id,
                     position: r.try_get(0).map_err(map_err)?,
-                    topic: r.try_get(1).map_err(map_err)?,
-                    state: r.try_get(2).map_err(map_err)?,
+                    topic: r.try_get::<String, _>(1).map_err(map_err)?.into(),
+                    state: r.try_get::<Vec<u8>, _>(2).map_err(map_err)?.into(),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -467,8 +467,8 @@ impl RecordManager for PostgresRecordManager {
                 Ok(SequencedItem {
                     sequence_id: r.try_get(0).map_err(map_err)?,
                     position: r.try_get(1).map_err(map_err)?,
-                    topic: r.try_get(2).map_err(map_err)?,
-                    state: r.try_get(3).map_err(map_err)?,
+                    topic: r.try_get::<String, _>(2).map_err(map_err)?.into(),
+                    state: r.try_get::<Vec<u8>, _>(3).map_err(map_err)?.into(),
                 })
             })
             .collect()
@@ -528,8 +528,8 @@ impl RecordManager for PostgresRecordManager {
                 item: SequencedItem {
                     sequence_id: r.try_get(2).map_err(map_err)?,
                     position: r.try_get(3).map_err(map_err)?,
-                    topic: r.try_get(4).map_err(map_err)?,
-                    state: r.try_get(5).map_err(map_err)?,
+                    topic: r.try_get::<String, _>(4).map_err(map_err)?.into(),
+                    state: r.try_get::<Vec<u8>, _>(5).map_err(map_err)?.into(),
                 },
                 causal_dependencies: r.try_get(6).map_err(map_err)?,
             });
@@ -558,8 +558,8 @@ impl RecordManager for PostgresRecordManager {
                     item: SequencedItem {
                         sequence_id: r.try_get(1).map_err(map_err)?,
                         position: r.try_get(2).map_err(map_err)?,
-                        topic: r.try_get(3).map_err(map_err)?,
-                        state: r.try_get(4).map_err(map_err)?,
+                        topic: r.try_get::<String, _>(3).map_err(map_err)?.into(),
+                        state: r.try_get::<Vec<u8>, _>(4).map_err(map_err)?.into(),
                     },
                     causal_dependencies: r.try_get(5).map_err(map_err)?,
                 })
