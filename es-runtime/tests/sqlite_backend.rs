@@ -539,3 +539,75 @@ async fn panic_inside_a_transaction_rolls_back() {
         .unwrap();
     assert_eq!(rm.max_notification_id().await.unwrap(), 1);
 }
+
+/// Notification ids of all notifications of `rm`, in order.
+async fn ids(rm: &impl RecordManager) -> Vec<i64> {
+    rm.get_notifications(1, i64::MAX, None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|n| n.id)
+        .collect()
+}
+
+/// On a private in-memory database a record manager remembers the last notification id it
+/// wrote instead of asking for the maximum; every other write, a rolled-back write, and the
+/// caller's own use of the connection (even dropping the tables) must make it ask again.
+#[tokio::test]
+async fn remembered_notification_ids_follow_every_other_write() {
+    let db = SqliteDatabase::memory().unwrap();
+    db.setup_tables().unwrap();
+    let name = app();
+    let a = db.record_manager(RecordKind::Events, &name, 0);
+    let b = db.record_manager(RecordKind::Events, &name, 0);
+    let s = Uuid::new_v4();
+    // Two managers of one log, alternating: neither may reuse the other's ids.
+    for p in 0..6 {
+        let rm = if p % 2 == 0 { &a } else { &b };
+        rm.write(&RecordBatch::items(vec![item(s, p)]))
+            .await
+            .unwrap();
+    }
+    assert_eq!(ids(&a).await, (1..=6).collect::<Vec<_>>());
+    // A conflicting batch writes nothing and leaves the next id where it was.
+    let conflict = RecordBatch::items(vec![item(s, 6), item(s, 5)]);
+    assert!(matches!(
+        a.write(&conflict).await,
+        Err(Error::RecordConflict(_))
+    ));
+    a.write(&RecordBatch::items(vec![item(s, 6)]))
+        .await
+        .unwrap();
+    assert_eq!(ids(&a).await, (1..=7).collect::<Vec<_>>());
+    // Rows written by the caller's own SQL on the connection.
+    let t = db.table_prefix().to_string() + "stored_events";
+    db.with_connection(|c| {
+        c.execute(
+            &format!(
+                "INSERT INTO {t} (application_name, originator_id, originator_version, pipeline_id, \
+                 notification_id, topic, state) VALUES (?1, ?2, 0, 0, 8, 'tests::Item', x'7b7d')"
+            ),
+            rusqlite::params![name, &Uuid::new_v4().as_bytes()[..]],
+        )
+        .map(|_| ())
+        .map_err(|e| Error::Operational(e.to_string()))
+    })
+    .unwrap();
+    a.write(&RecordBatch::items(vec![item(s, 7)]))
+        .await
+        .unwrap();
+    assert_eq!(ids(&a).await, (1..=9).collect::<Vec<_>>());
+    // Tables dropped and made again: the log starts from 1.
+    db.drop_tables().unwrap();
+    db.setup_tables().unwrap();
+    a.write(&RecordBatch::items(vec![item(s, 0), item(s, 1)]))
+        .await
+        .unwrap();
+    assert_eq!(ids(&a).await, vec![1, 2]);
+    // A deletion by another manager changes the count of changes too.
+    b.delete_item(s, 1).await.unwrap();
+    a.write(&RecordBatch::items(vec![item(s, 1)]))
+        .await
+        .unwrap();
+    assert_eq!(ids(&a).await, vec![1, 2]);
+}

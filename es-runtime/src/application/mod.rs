@@ -32,10 +32,10 @@ pub type PersistFilter = Arc<dyn Fn(&dyn AnyEvent) -> bool + Send + Sync>;
 
 /// Something whose pending events can be saved: every [`Aggregate`].
 pub trait Saveable: Send {
-    /// Takes the pending events.
-    fn take_pending(&mut self) -> Vec<Box<dyn AnyEvent>>;
-    /// Puts pending events back (after a failed save).
-    fn restore_pending(&mut self, events: Vec<Box<dyn AnyEvent>>);
+    /// The pending events, in order.
+    fn pending(&self) -> &[Box<dyn AnyEvent>];
+    /// Forgets the pending events (once they are saved), keeping the list's capacity.
+    fn clear_pending(&mut self);
     /// The aggregate's current version.
     fn current_version(&self) -> u64;
     /// A snapshot item of the current state.
@@ -45,13 +45,11 @@ pub trait Saveable: Send {
 }
 
 impl<A: Aggregate> Saveable for A {
-    fn take_pending(&mut self) -> Vec<Box<dyn AnyEvent>> {
-        self.collect_pending()
+    fn pending(&self) -> &[Box<dyn AnyEvent>] {
+        self.pending_events()
     }
-    fn restore_pending(&mut self, mut events: Vec<Box<dyn AnyEvent>>) {
-        let m = self.meta_mut();
-        events.append(&mut m.pending);
-        m.pending = events;
+    fn clear_pending(&mut self) {
+        self.meta_mut().pending.clear();
     }
     fn current_version(&self) -> u64 {
         self.version()
@@ -352,49 +350,33 @@ impl Application {
         tracking: Option<Tracking>,
         causal_dependencies: Option<String>,
     ) -> Result<()> {
-        let taken: Vec<Vec<Box<dyn AnyEvent>>> =
-            aggregates.iter_mut().map(|a| a.take_pending()).collect();
-        let before: Vec<u64> = aggregates
-            .iter()
-            .zip(&taken)
-            .map(|(a, t)| a.current_version() - t.len() as u64)
-            .collect();
-        let written = self
-            .write_events(&taken, tracking, causal_dependencies)
-            .await;
-        if let Err(e) = written {
-            for (a, t) in aggregates.iter_mut().zip(taken) {
-                a.restore_pending(t);
-            }
-            return Err(e);
+        // The events stay pending until the write succeeds: a failed save leaves the
+        // aggregates as they were.
+        let batch = self.events.batch(
+            aggregates
+                .iter()
+                .flat_map(|a| a.pending())
+                .map(|e| e.as_ref())
+                .filter(|e| self.persists(*e)),
+            tracking,
+            causal_dependencies,
+        )?;
+        if let Some(batch) = batch {
+            self.events.write_batch(&batch).await?;
         }
-        for (a, &b) in aggregates.iter().zip(&before) {
+        for a in aggregates.iter_mut() {
+            let v = a.current_version();
+            let before = v - a.pending().len() as u64;
+            a.clear_pending();
             a.cache_into(self);
             if let (Some(period), Some(snaps)) = (self.snapshot_period, &self.snapshots) {
-                let v = a.current_version();
-                if v / period > b / period {
+                if v / period > before / period {
                     let item = a.snapshot_item(self.events.mapper())?;
                     write_snapshot(snaps.as_ref(), item).await?;
                 }
             }
         }
         Ok(())
-    }
-
-    async fn write_events(
-        &self,
-        taken: &[Vec<Box<dyn AnyEvent>>],
-        tracking: Option<Tracking>,
-        causal_dependencies: Option<String>,
-    ) -> Result<()> {
-        let persisted = taken
-            .iter()
-            .flatten()
-            .map(|e| e.as_ref())
-            .filter(|e| self.persists(*e));
-        self.events
-            .store_events(persisted, tracking, causal_dependencies)
-            .await
     }
 
     /// True if this application stores `event` (see [`ApplicationBuilder::persist_if`]).
@@ -405,12 +387,16 @@ impl Application {
     /// The batch a save of these aggregates would write, taking their pending events: for
     /// writing inside a transaction of your own with a backend's `write_in` method.
     pub fn prepare_batch(&self, aggregates: &mut [&mut dyn Saveable]) -> Result<RecordBatch> {
-        let events: Vec<Box<dyn AnyEvent>> = aggregates
-            .iter_mut()
-            .flat_map(|a| a.take_pending())
+        let items = aggregates
+            .iter()
+            .flat_map(|a| a.pending())
             .filter(|e| self.persists(e.as_ref()))
-            .collect();
-        Ok(RecordBatch::items(self.events.mapper().to_items(&events)?))
+            .map(|e| self.events.mapper().to_item(e.as_ref()))
+            .collect::<Result<Vec<_>>>()?;
+        for a in aggregates.iter_mut() {
+            a.clear_pending();
+        }
+        Ok(RecordBatch::items(items))
     }
 
     /// Takes a snapshot of aggregate `id` now (at its current version, or at `version`).

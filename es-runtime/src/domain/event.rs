@@ -207,8 +207,8 @@ impl<P: EventPayload> Event<P> {
         buf.extend_from_slice(HASH_PREFIX);
         buf.extend_from_slice(&hex);
         buf.extend_from_slice(b"\"}");
-        // The hex digits are ASCII.
-        meta.hash = String::from_utf8_lossy(&hex).into_owned();
+        // The digits are ASCII, so this never falls back to the empty string.
+        meta.hash = String::from(std::str::from_utf8(&hex).unwrap_or_default());
         Ok(Event {
             meta,
             data,
@@ -302,7 +302,11 @@ const HEADER_FIXED_LEN: usize = 160;
 
 /// Writes a JSON string: copied as is when nothing in it needs escaping (topics and hashes).
 fn write_json_str(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    // Without early exit, so that the check vectorises.
+    let plain = s
+        .bytes()
+        .fold(true, |ok, b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\'));
+    if plain {
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());
         out.push(b'"');

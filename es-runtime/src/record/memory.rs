@@ -13,11 +13,40 @@ type LogEntry = (Uuid, i64, Option<String>);
 /// One table of one application.
 #[derive(Default)]
 struct Table {
-    sequences: HashMap<Uuid, BTreeMap<i64, SequencedItem>>,
+    sequences: HashMap<Uuid, BTreeMap<i64, SequencedItem>, UuidHash>,
     /// pipeline -> notification log
     logs: HashMap<i64, Vec<LogEntry>>,
     /// (upstream, pipeline) -> tracked ids
     tracking: HashMap<(String, i64), BTreeSet<i64>>,
+}
+
+/// Hashes a UUID by folding its two halves: ids are random (v4) or time-based, so this is
+/// enough for an in-memory store and much cheaper than SipHash. Not for adversarial ids.
+#[derive(Clone, Copy, Default)]
+struct UuidHash;
+
+impl std::hash::BuildHasher for UuidHash {
+    type Hasher = UuidHasher;
+    fn build_hasher(&self) -> UuidHasher {
+        UuidHasher(0)
+    }
+}
+
+#[derive(Default)]
+struct UuidHasher(u64);
+
+impl std::hash::Hasher for UuidHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(23) ^ u64::from_le_bytes(w))
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
 }
 
 type Tables = HashMap<(String, RecordKind), Arc<Mutex<Table>>>;

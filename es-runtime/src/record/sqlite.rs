@@ -84,6 +84,7 @@ use rusqlite::{
     params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
 };
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 use uuid::Uuid;
@@ -196,6 +197,40 @@ struct Inner {
     conn: Mutex<Connection>,
     interrupt: rusqlite::InterruptHandle,
     path: Option<PathBuf>,
+    /// A private in-memory database: no other connection can ever write to it.
+    private: bool,
+    /// Counts calls that hand the connection to user code (see [`MaxIdCache`]).
+    epoch: AtomicU64,
+}
+
+/// The highest notification id a record manager last wrote on a private in-memory database,
+/// with the connection's total change count right after that commit and the database's epoch.
+/// While both are unchanged nothing else has written (only this connection can), so the next
+/// save needs no `MAX(notification_id)` query. Anything else invalidates it: another manager's
+/// write or delete changes the count, and handing the connection to user code (where a table
+/// could be dropped, which SQLite does not count as a change) bumps the epoch.
+#[derive(Debug, Default)]
+struct MaxIdCache(Mutex<Option<(i64, u64, u64)>>);
+
+impl MaxIdCache {
+    /// The cached maximum, if the change count and epoch still match.
+    fn get(&self, total_changes: u64, epoch: u64) -> Option<i64> {
+        let slot = self.0.lock().ok()?;
+        match *slot {
+            Some((max, changes, e)) if changes == total_changes && e == epoch => Some(max),
+            _ => None,
+        }
+    }
+    fn set(&self, max: i64, total_changes: u64, epoch: u64) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some((max, total_changes, epoch));
+        }
+    }
+    fn clear(&self) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = None;
+        }
+    }
 }
 
 /// An SQLite database holding es tables: one connection (to a file in WAL mode, or in memory)
@@ -281,7 +316,11 @@ impl SqliteDatabase {
     /// (and its clones) and gone when the last of them is dropped.
     pub fn memory() -> Result<Self> {
         let conn = Connection::open_in_memory().map_err(map_err)?;
-        Self::from_connection(conn, None)
+        let mut db = Self::from_connection(conn, None)?;
+        if let Some(inner) = Arc::get_mut(&mut db.inner) {
+            inner.private = true;
+        }
+        Ok(db)
     }
 
     /// Uses a connection the caller opened (with its own flags and pragmas). A busy timeout of
@@ -295,6 +334,8 @@ impl SqliteDatabase {
                 conn: Mutex::new(conn),
                 interrupt,
                 path,
+                private: false,
+                epoch: AtomicU64::new(0),
             }),
             prefix: Arc::from(""),
         })
@@ -361,12 +402,20 @@ impl SqliteDatabase {
             application_name: application_name.to_string(),
             pipeline_id,
             sql: Arc::new(Statements::new(&self.prefix, kind)),
+            max_id: Arc::new(MaxIdCache::default()),
         }
     }
 
     /// Runs `f` with the connection (blocking the calling thread while another call holds it).
     /// Do not call other methods of this database from `f`: they would wait for `f` forever.
     pub fn with_connection<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        // `f` may change anything, even the schema: forget the cached notification ids.
+        self.inner.epoch.fetch_add(1, Ordering::Relaxed);
+        self.locked(f)
+    }
+
+    /// [`SqliteDatabase::with_connection`] for the record managers' own statements.
+    fn locked<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         let mut guard = self.lock()?;
         f(&mut guard)
     }
@@ -564,6 +613,7 @@ pub struct SqliteRecordManager {
     application_name: String,
     pipeline_id: i64,
     sql: Arc<Statements>,
+    max_id: Arc<MaxIdCache>,
 }
 
 impl SqliteRecordManager {
@@ -587,16 +637,40 @@ impl SqliteRecordManager {
         if batch.items.is_empty() && batch.tracking.is_none() {
             return Ok(());
         }
-        self.db.with_connection(|c| {
+        let cache = self.db.inner.private && self.kind == RecordKind::Events;
+        self.db.locked(|c| {
+            let epoch = self.db.inner.epoch.load(Ordering::Relaxed);
+            let known = if cache {
+                self.max_id.get(c.total_changes(), epoch)
+            } else {
+                None
+            };
             // BEGIN / COMMIT / ROLLBACK as cached statements: parsing them anew each time costs
             // about as much as the insert itself in memory.
             if !c.is_autocommit() {
                 run(c, "ROLLBACK")?;
             }
-            run(c, "BEGIN IMMEDIATE")?;
-            match self.write_on(c, batch).and_then(|()| run(c, "COMMIT")) {
-                Ok(()) => Ok(()),
+            // With the maximum known, a batch that fits one insert statement is one statement,
+            // atomic by itself: it needs no explicit transaction.
+            let one_statement =
+                known.is_some() && batch.tracking.is_none() && batch.items.len() <= ROWS_PER_INSERT;
+            let written = if one_statement {
+                self.write_with(c, batch, known)
+            } else {
+                run(c, "BEGIN IMMEDIATE")?;
+                self.write_with(c, batch, known)
+                    .and_then(|max| run(c, "COMMIT").map(|()| max))
+            };
+            match written {
+                Ok(max) => {
+                    match max {
+                        Some(max) if cache => self.max_id.set(max, c.total_changes(), epoch),
+                        _ => self.max_id.clear(),
+                    }
+                    Ok(())
+                }
                 Err(e) => {
+                    self.max_id.clear();
                     // SQLite may have rolled back by itself already (interrupt, I/O error).
                     if !c.is_autocommit() {
                         let _ = run(c, "ROLLBACK");
@@ -608,17 +682,32 @@ impl SqliteRecordManager {
     }
 
     fn write_on(&self, c: &Connection, batch: &RecordBatch) -> Result<()> {
+        self.write_with(c, batch, None).map(|_| ())
+    }
+
+    /// Writes a batch; `known` is the current maximum notification id when it is known
+    /// without asking. Returns the maximum notification id after the write, when known.
+    fn write_with(
+        &self,
+        c: &Connection,
+        batch: &RecordBatch,
+        known: Option<i64>,
+    ) -> Result<Option<i64>> {
         let s = &self.sql;
+        let mut next = 0;
         if !batch.items.is_empty() {
             if self.kind == RecordKind::Events {
-                let mut next: i64 = c
-                    .prepare_cached(&s.max_notification)
-                    .and_then(|mut st| {
-                        st.query_row(params![self.application_name, self.pipeline_id], |r| {
-                            r.get(0)
+                next = match known {
+                    Some(n) => n,
+                    None => c
+                        .prepare_cached(&s.max_notification)
+                        .and_then(|mut st| {
+                            st.query_row(params![self.application_name, self.pipeline_id], |r| {
+                                r.get(0)
+                            })
                         })
-                    })
-                    .map_err(map_err)?;
+                        .map_err(map_err)?,
+                };
                 for (n, chunk) in batch.items.chunks(ROWS_PER_INSERT).enumerate() {
                     let mut st = c
                         .prepare_cached(&s.insert_sql(chunk.len()))
@@ -688,11 +777,17 @@ impl SqliteRecordManager {
                     other => other,
                 })?;
         }
-        Ok(())
+        Ok(
+            if self.kind == RecordKind::Events && !batch.items.is_empty() {
+                Some(next)
+            } else {
+                known
+            },
+        )
     }
 
     fn get_item_blocking(&self, sequence_id: Uuid, position: i64) -> Result<SequencedItem> {
-        let found = self.db.with_connection(|c| {
+        let found = self.db.locked(|c| {
             c.prepare_cached(&self.sql.get_item)
                 .and_then(|mut st| {
                     st.query_row(
@@ -725,7 +820,7 @@ impl SqliteRecordManager {
         limit: Option<usize>,
     ) -> Result<Vec<SequencedItem>> {
         let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
-        self.db.with_connection(|c| {
+        self.db.locked(|c| {
             let mut st = c.prepare_cached(&self.sql.in_order).map_err(map_err)?;
             let rows = st
                 .query_map(params![self.application_name, start, end, limit], |r| {
@@ -763,7 +858,7 @@ impl SqliteRecordManager {
         } else {
             &self.sql.get_items_asc
         };
-        let mut out = self.db.with_connection(|c| {
+        let mut out = self.db.locked(|c| {
             let mut st = c.prepare_cached(sql).map_err(map_err)?;
             let rows = st
                 .query_map(
@@ -793,7 +888,7 @@ impl SqliteRecordManager {
     }
 
     fn list_blocking(&self) -> Result<Vec<Uuid>> {
-        self.db.with_connection(|c| {
+        self.db.locked(|c| {
             let mut st = c.prepare_cached(&self.sql.list).map_err(map_err)?;
             let rows = st
                 .query_map(params![self.application_name], |r| r.get::<_, Vec<u8>>(0))
@@ -816,7 +911,7 @@ impl SqliteRecordManager {
             return Ok(Vec::new());
         }
         let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
-        self.db.with_connection(|c| {
+        self.db.locked(|c| {
             let mut st = c.prepare_cached(&self.sql.notifications).map_err(map_err)?;
             let mut rows = st
                 .query(params![
@@ -846,7 +941,7 @@ impl SqliteRecordManager {
     }
 
     fn scalar(&self, sql: &str, p: impl rusqlite::Params) -> Result<i64> {
-        self.db.with_connection(|c| {
+        self.db.locked(|c| {
             c.prepare_cached(sql)
                 .and_then(|mut st| st.query_row(p, |r| r.get(0)))
                 .map_err(map_err)
@@ -921,7 +1016,7 @@ impl RecordManager for SqliteRecordManager {
     }
 
     async fn delete_item(&self, sequence_id: Uuid, position: i64) -> Result<()> {
-        self.db.with_connection(|c| {
+        self.db.locked(|c| {
             c.prepare_cached(&self.sql.delete)
                 .and_then(|mut st| {
                     st.execute(params![

@@ -139,20 +139,38 @@ impl EventStore {
         tracking: Option<Tracking>,
         causal_dependencies: Option<String>,
     ) -> Result<()> {
+        match self.batch(events, tracking, causal_dependencies)? {
+            Some(batch) => self.write_batch(&batch).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Maps events into the batch [`EventStore::store_events`] writes, or `None` when there is
+    /// nothing to write (no events and no tracking record).
+    pub fn batch<'a>(
+        &self,
+        events: impl IntoIterator<Item = &'a dyn AnyEvent>,
+        tracking: Option<Tracking>,
+        causal_dependencies: Option<String>,
+    ) -> Result<Option<RecordBatch>> {
         let items = events
             .into_iter()
             .map(|e| self.mapper.to_item(e))
             .collect::<Result<Vec<_>>>()?;
         if items.is_empty() && tracking.is_none() {
-            return Ok(());
+            return Ok(None);
         }
-        let batch = RecordBatch {
+        Ok(Some(RecordBatch {
             items,
             tracking,
             causal_dependencies,
-        };
+        }))
+    }
+
+    /// Writes a batch atomically; a taken position is [`Error::Concurrency`].
+    pub async fn write_batch(&self, batch: &RecordBatch) -> Result<()> {
         self.records
-            .write(&batch)
+            .write(batch)
             .await
             .map_err(conflict_to_concurrency)
     }
