@@ -233,8 +233,8 @@ impl<P: EventPayload> Event<P> {
     /// Decodes from parsed (and already hash-verified) state, upcasting older schemas.
     pub fn from_parsed(s: &StateRef<'_>) -> Result<Self> {
         let data = decode_data::<P>(s)?;
-        let start = (s.data.get().as_ptr() as usize).wrapping_sub(s.bytes.as_ptr() as usize);
-        let end = start + s.data.get().len();
+        let start = (s.data.as_ptr() as usize).wrapping_sub(s.bytes.as_ptr() as usize);
+        let end = start + s.data.len();
         if end > s.bytes.len() {
             return Err(corrupt("payload lies outside the state".into()));
         }
@@ -345,10 +345,9 @@ const HASH_SUFFIX_LEN: usize = 75;
 const HASH_PREFIX: &[u8] = b",\"hash\":\"";
 
 /// A stored event state, parsed without copying its payload, after its hash has been verified.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct StateRef<'a> {
     /// The event's topic.
-    #[serde(borrow)]
     pub topic: Cow<'a, str>,
     /// Aggregate id.
     pub originator_id: Uuid,
@@ -357,19 +356,104 @@ pub struct StateRef<'a> {
     /// When it happened.
     pub timestamp: Timestamp,
     /// Hash of the previous event.
-    #[serde(borrow)]
     pub previous_hash: Cow<'a, str>,
     /// Payload schema version.
     pub schema: u32,
-    /// The payload, unparsed.
-    #[serde(borrow)]
-    pub data: &'a RawValue,
+    /// The payload: its JSON text, unparsed (a slice of `bytes`).
+    pub data: &'a str,
     /// The event's hash.
-    #[serde(borrow)]
     pub hash: Cow<'a, str>,
     /// The whole state the fields were parsed from.
-    #[serde(skip)]
     pub bytes: &'a [u8],
+}
+
+/// The general shape of a state, for states not in the layout es writes.
+#[derive(Deserialize)]
+struct StateSerde<'a> {
+    #[serde(borrow)]
+    topic: Cow<'a, str>,
+    originator_id: Uuid,
+    originator_version: u64,
+    timestamp: Timestamp,
+    #[serde(borrow)]
+    previous_hash: Cow<'a, str>,
+    schema: u32,
+    #[serde(borrow)]
+    data: &'a RawValue,
+    #[serde(borrow)]
+    hash: Cow<'a, str>,
+}
+
+/// Reads the layout es writes (see `write_header`) field by field; `None` for anything else
+/// (other key order, escapes, spaces), which the general parser then reads.
+struct Layout<'a> {
+    s: &'a str,
+    at: usize,
+}
+
+impl<'a> Layout<'a> {
+    fn key(&mut self, key: &str) -> Option<()> {
+        let rest = self.s.get(self.at..)?;
+        rest.starts_with(key).then(|| self.at += key.len())
+    }
+    /// A string without escapes, up to its closing quote (the opening one already read).
+    fn plain_str(&mut self) -> Option<&'a str> {
+        let rest = self.s.get(self.at..)?;
+        let end = rest.find('"')?;
+        let v = &rest[..end];
+        if v.bytes().any(|b| b == b'\\' || b < 0x20) {
+            return None;
+        }
+        self.at += end + 1;
+        Some(v)
+    }
+    /// An integer: digits with an optional leading minus, as `T`.
+    fn int<T: std::str::FromStr>(&mut self) -> Option<T> {
+        let rest = self.s.get(self.at..)?;
+        let len = rest
+            .bytes()
+            .enumerate()
+            .take_while(|&(i, b)| b.is_ascii_digit() || (i == 0 && b == b'-'))
+            .count();
+        let v = rest[..len].parse().ok()?;
+        self.at += len;
+        Some(v)
+    }
+}
+
+/// The fast path of [`StateRef::parse`]: `state` minus its hash suffix, in es's own layout.
+fn parse_layout<'a>(state: &'a [u8], hash: &'a str) -> Option<StateRef<'a>> {
+    let s = std::str::from_utf8(&state[..state.len() - HASH_SUFFIX_LEN]).ok()?;
+    let mut l = Layout { s, at: 0 };
+    l.key("{\"topic\":\"")?;
+    let topic = l.plain_str()?;
+    l.key(",\"originator_id\":\"")?;
+    let originator_id = Uuid::try_parse(l.plain_str()?).ok()?;
+    l.key(",\"originator_version\":")?;
+    let originator_version = l.int()?;
+    l.key(",\"timestamp\":")?;
+    let timestamp = Timestamp(l.int()?);
+    l.key(",\"previous_hash\":\"")?;
+    let previous_hash = l.plain_str()?;
+    l.key(",\"schema\":")?;
+    let schema = l.int()?;
+    l.key(",\"data\":")?;
+    // The payload runs to the hash suffix; decoding it checks that it is one JSON value.
+    let data = s.get(l.at..)?;
+    if data.is_empty() {
+        return None;
+    }
+    Some(StateRef {
+        topic: Cow::Borrowed(topic),
+        originator_id,
+        originator_version,
+        timestamp,
+        previous_hash: Cow::Borrowed(previous_hash),
+        schema,
+        data,
+        hash: Cow::Borrowed(hash),
+        bytes: state,
+    })
 }
 
 impl<'a> StateRef<'a> {
@@ -394,9 +478,27 @@ impl<'a> StateRef<'a> {
         };
         let mut computed = [0u8; 64];
         integrity::hex_into(&digest, &mut computed);
-        let mut parsed: StateRef<'a> = serde_json::from_slice(state)
-            .map_err(|e| corrupt(format!("event state is not valid: {e}")))?;
-        parsed.bytes = state;
+        let fast = std::str::from_utf8(stored_hash)
+            .ok()
+            .and_then(|hash| parse_layout(state, hash));
+        let parsed = match fast {
+            Some(p) => p,
+            None => {
+                let g: StateSerde<'a> = serde_json::from_slice(state)
+                    .map_err(|e| corrupt(format!("event state is not valid: {e}")))?;
+                StateRef {
+                    topic: g.topic,
+                    originator_id: g.originator_id,
+                    originator_version: g.originator_version,
+                    timestamp: g.timestamp,
+                    previous_hash: g.previous_hash,
+                    schema: g.schema,
+                    data: g.data.get(),
+                    hash: g.hash,
+                    bytes: state,
+                }
+            }
+        };
         if computed[..] != *stored_hash || parsed.hash.as_bytes() != stored_hash {
             return Err(Error::DataIntegrity(IntegrityError::EventHash {
                 originator_id: parsed.originator_id,
@@ -595,7 +697,7 @@ pub fn decode_parsed_any(parsed: &StateRef<'_>) -> Result<Box<dyn AnyEvent>> {
 /// Decodes the payload of a parsed state (upcasting older schemas) without building an event.
 fn decode_data<P: EventPayload>(s: &StateRef<'_>) -> Result<P> {
     if s.schema == P::VERSION {
-        return serde_json::from_str(s.data.get())
+        return serde_json::from_str(s.data)
             .map_err(|e| corrupt(format!("payload of {}: {e}", P::TOPIC)));
     }
     if s.schema > P::VERSION {
@@ -606,7 +708,7 @@ fn decode_data<P: EventPayload>(s: &StateRef<'_>) -> Result<P> {
             P::VERSION
         )));
     }
-    let mut value: serde_json::Value = serde_json::from_str(s.data.get())
+    let mut value: serde_json::Value = serde_json::from_str(s.data)
         .map_err(|e| corrupt(format!("payload of {}: {e}", P::TOPIC)))?;
     for v in s.schema..P::VERSION {
         P::upcast(v, &mut value)?;
