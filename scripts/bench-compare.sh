@@ -2,6 +2,8 @@
 # Runs the es bench and the reference Python library's peer workloads side by side, backend by
 # backend, and prints one table with the ratios. Usage:
 #   scripts/bench-compare.sh [N] [backends...]
+# ROUNDS (default 3) runs es and the peer that many times, alternating, per backend; the table
+# gives each side's median, so one noisy run on a shared machine does not decide a ratio.
 # PEER_PY names the peer's Python (default ../shared/peers/.venv/bin/python); see BENCHMARKS.md
 # for setting it up. ES_POSTGRES_URL / ES_MYSQL_URL default to the machine's servers.
 set -euo pipefail
@@ -13,7 +15,9 @@ peer_py=${PEER_PY:-../shared/peers/.venv/bin/python}
 peer=../shared/peers/python_eventsourcing_7_1_1.py
 out=$(mktemp -d)
 cargo build -q --release --all-features --example bench
+rounds=${ROUNDS:-3}
 for b in $backends; do
+  for _ in $(seq "$rounds"); do
     pb=$b; [ "$b" = memory ] && pb=popo
     raw=""
     case $b in postgres|mysql|sqlite-*) raw=",raw_save_new,raw_append_one,raw_replay";; esac
@@ -24,18 +28,24 @@ for b in $backends; do
     if [ -x "$peer_py" ]; then
         "$peer_py" "$peer" --backend "$pb" --n "$n" --workloads app 2>/dev/null | grep '^RESULT' >> "$out/py.txt" || true
     fi
+  done
 done
 touch "$out/py.txt"
 python3 - "$out/es.txt" "$out/py.txt" <<'PY'
+import statistics
 import sys
-es = {}
-for line in open(sys.argv[1]):
-    _, w, b, n, s, r = line.split()
-    es[(w, b)] = float(r)
-py = {}
-for line in open(sys.argv[2]):
-    _, w, b, n, s, r = line.split()
-    py[(w, b)] = float(r)
+
+
+def medians(path):
+    runs = {}
+    for line in open(path):
+        _, w, b, n, s, r = line.split()
+        runs.setdefault((w, b), []).append(float(r))
+    return {k: statistics.median(v) for k, v in runs.items()}
+
+
+es = medians(sys.argv[1])
+py = medians(sys.argv[2])
 backends = []
 for (_, b) in es:
     if b not in backends:
