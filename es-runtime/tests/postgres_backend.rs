@@ -759,3 +759,41 @@ async fn pg_a_pool_of_one_is_not_kept_from_the_application() {
     eventually_max(&m, 2).await;
     db.drop_tables().await.unwrap();
 }
+
+#[tokio::test]
+async fn pg_columns_of_other_types_are_typed_errors_on_read() {
+    let Some(db) = database("types").await else {
+        return;
+    };
+    let m = db.record_manager(RecordKind::Events, "app", 0);
+    let s = Uuid::new_v4();
+    m.write(&RecordBatch::items(vec![item(s, 0, "a"), item(s, 1, "b")]))
+        .await
+        .unwrap();
+    assert_eq!(m.get_notifications(1, 10, None).await.unwrap().len(), 2);
+    // Someone changed the table: versions are now 4-byte integers.
+    let events = db.table_name("stored_events");
+    sqlx::query(&format!(
+        "ALTER TABLE {events} ALTER COLUMN originator_version TYPE INTEGER"
+    ))
+    .execute(db.pool())
+    .await
+    .unwrap();
+    // Read with new connections (statements prepared before the change would be refused).
+    let url = server_url("ES_POSTGRES_URL", "postgres").unwrap();
+    let db = PostgresDatabase::connect_with(&url, 4)
+        .await
+        .unwrap()
+        .with_schema(db.table_name("x").split('.').next().unwrap())
+        .unwrap();
+    let m = db.record_manager(RecordKind::Events, "app", 0);
+    let err = m.get_items(s, &ItemQuery::all()).await.unwrap_err();
+    assert!(matches!(err, Error::DataIntegrity(_)), "{err:?}");
+    let err = m.get_notifications(1, 10, None).await.unwrap_err();
+    assert!(matches!(err, Error::DataIntegrity(_)), "{err:?}");
+    // The item read by its key does not read the version column: still fine.
+    assert_eq!(m.get_item(s, 1).await.unwrap().topic, "b");
+    // And the connection that read the bad rows is still usable.
+    assert_eq!(m.max_notification_id().await.unwrap(), 2);
+    db.drop_tables().await.unwrap();
+}

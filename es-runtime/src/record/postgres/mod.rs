@@ -63,11 +63,13 @@
 //! alternatives by `examples/pg_notification_ids.rs`.
 
 mod conn;
+mod rows;
 mod schema;
 mod sequencer;
 mod statements;
 
 use self::conn::Connections;
+use self::rows::ItemDecoder;
 use self::sequencer::{run_sequencer, sequence_all, Background, SequenceKey};
 use self::statements::Statements;
 use super::sql::{bounds, check_identifier, connect_pool, limit, map_other, stable_hash};
@@ -75,7 +77,7 @@ use super::{ItemQuery, Notification, RecordBatch, RecordKind, RecordManager, Seq
 use crate::error::{Error, Result};
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool};
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::{Postgres, Transaction};
 use std::str::FromStr;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -422,11 +424,12 @@ impl RecordManager for PostgresRecordManager {
                 "item at position {position} of sequence {sequence_id}"
             ))
         })?;
+        let mut d = ItemDecoder::new();
         Ok(SequencedItem {
             sequence_id,
             position,
-            topic: row.try_get::<String, _>(0).map_err(map_err)?.into(),
-            state: row.try_get::<Vec<u8>, _>(1).map_err(map_err)?.into(),
+            topic: d.topic(&row, 0)?,
+            state: d.state(&row, 1)?,
         })
     }
 
@@ -449,14 +452,15 @@ impl RecordManager for PostgresRecordManager {
             .fetch_all(c.conn())
             .await;
         let rows = c.done(r)?;
+        let mut d = ItemDecoder::new();
         let mut out = rows
-            .into_iter()
+            .iter()
             .map(|r| {
                 Ok(SequencedItem {
                     sequence_id,
-                    position: r.try_get(0).map_err(map_err)?,
-                    topic: r.try_get::<String, _>(1).map_err(map_err)?.into(),
-                    state: r.try_get::<Vec<u8>, _>(2).map_err(map_err)?.into(),
+                    position: rows::int8(r, 0)?,
+                    topic: d.topic(r, 1)?,
+                    state: d.state(r, 2)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -481,16 +485,8 @@ impl RecordManager for PostgresRecordManager {
             .fetch_all(c.conn())
             .await;
         let rows = c.done(r)?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(SequencedItem {
-                    sequence_id: r.try_get(0).map_err(map_err)?,
-                    position: r.try_get(1).map_err(map_err)?,
-                    topic: r.try_get::<String, _>(2).map_err(map_err)?.into(),
-                    state: r.try_get::<Vec<u8>, _>(3).map_err(map_err)?.into(),
-                })
-            })
-            .collect()
+        let mut d = ItemDecoder::new();
+        rows.iter().map(|r| d.item(r, 0)).collect()
     }
 
     async fn list_sequence_ids(&self) -> Result<Vec<Uuid>> {
@@ -537,24 +533,17 @@ impl RecordManager for PostgresRecordManager {
             .await;
         let rows = c.done(r)?;
         let pending = match rows.first() {
-            Some(r) => r.try_get::<bool, _>(0).map_err(map_err)?,
+            Some(r) => rows::boolean(r, 0)?,
             None => false,
         };
+        let mut d = ItemDecoder::new();
         let mut page = Vec::with_capacity(rows.len());
         for r in &rows {
-            let Some(id) = r.try_get::<Option<i64>, _>(1).map_err(map_err)? else {
+            // The one row of an empty page has no notification (the LEFT JOIN found none).
+            if rows::opt_int8(r, 1)?.is_none() {
                 continue;
-            };
-            page.push(Notification {
-                id,
-                item: SequencedItem {
-                    sequence_id: r.try_get(2).map_err(map_err)?,
-                    position: r.try_get(3).map_err(map_err)?,
-                    topic: r.try_get::<String, _>(4).map_err(map_err)?.into(),
-                    state: r.try_get::<Vec<u8>, _>(5).map_err(map_err)?.into(),
-                },
-                causal_dependencies: r.try_get(6).map_err(map_err)?,
-            });
+            }
+            page.push(d.notification(r, 1)?);
         }
         let wanted = limit_rows
             .map(|l| l as u128)
@@ -574,20 +563,8 @@ impl RecordManager for PostgresRecordManager {
             .fetch_all(c.conn())
             .await;
         let rows = c.done(r)?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(Notification {
-                    id: r.try_get(0).map_err(map_err)?,
-                    item: SequencedItem {
-                        sequence_id: r.try_get(1).map_err(map_err)?,
-                        position: r.try_get(2).map_err(map_err)?,
-                        topic: r.try_get::<String, _>(3).map_err(map_err)?.into(),
-                        state: r.try_get::<Vec<u8>, _>(4).map_err(map_err)?.into(),
-                    },
-                    causal_dependencies: r.try_get(5).map_err(map_err)?,
-                })
-            })
-            .collect()
+        let mut d = ItemDecoder::new();
+        rows.iter().map(|r| d.notification(r, 0)).collect()
     }
 
     async fn max_notification_id(&self) -> Result<i64> {
