@@ -190,7 +190,7 @@ async fn a_deleted_record_leaves_a_gap_the_reader_passes() {
 
 /// Writers commit concurrently while a reader tails the log: the reader sees every
 /// notification once, in id order, and each is the item that was written.
-async fn tail_while_writing(records: Arc<dyn RecordManager>) {
+async fn tail_while_writing(records: Arc<dyn RecordManager>, prefetch: usize) {
     const WRITERS: usize = 4;
     const BATCHES: usize = 60;
     let mut tasks = Vec::new();
@@ -217,7 +217,8 @@ async fn tail_while_writing(records: Arc<dyn RecordManager>) {
         .sum();
     let mut reader = NotificationLogReader::new(Arc::new(GapSpy(
         RecordNotificationLog::new(records.clone(), 7).unwrap(),
-    )));
+    )))
+    .with_prefetch(prefetch);
     let mut seen: Vec<Notification> = Vec::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while seen.len() < total {
@@ -264,7 +265,12 @@ async fn tail_while_writing(records: Arc<dyn RecordManager>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reader_never_skips_or_repeats_while_writers_commit_in_memory() {
-    tail_while_writing(records()).await;
+    tail_while_writing(records(), 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_prefetching_reader_never_skips_or_repeats_while_writers_commit_in_memory() {
+    tail_while_writing(records(), 3).await;
 }
 
 #[cfg(feature = "sqlite")]
@@ -274,7 +280,8 @@ async fn reader_never_skips_or_repeats_while_writers_commit_on_sqlite() {
     let url = format!("sqlite://{}", dir.display());
     let db = es_runtime::application::connect(&url).await.unwrap();
     let records = db.record_manager(RecordKind::Events, "tail", 0);
-    tail_while_writing(records).await;
+    tail_while_writing(records, 0).await;
+    tail_while_writing(db.record_manager(RecordKind::Events, "tail2", 0), 3).await;
     let _ = std::fs::remove_file(&dir);
 }
 
@@ -313,7 +320,16 @@ async fn reader_never_skips_or_repeats_while_writers_commit_on_postgres() {
         .with_table_prefix(&prefix)
         .unwrap();
     db.setup_tables().await.unwrap();
-    tail_while_writing(Arc::new(db.record_manager(RecordKind::Events, "tail", 0))).await;
+    tail_while_writing(
+        Arc::new(db.record_manager(RecordKind::Events, "tail", 0)),
+        0,
+    )
+    .await;
+    tail_while_writing(
+        Arc::new(db.record_manager(RecordKind::Events, "tail2", 0)),
+        3,
+    )
+    .await;
     db.drop_tables().await.unwrap();
 }
 
@@ -331,7 +347,16 @@ async fn reader_never_skips_or_repeats_while_writers_commit_on_mysql() {
         .with_table_prefix(&prefix)
         .unwrap();
     db.setup_tables().await.unwrap();
-    tail_while_writing(Arc::new(db.record_manager(RecordKind::Events, "tail", 0))).await;
+    tail_while_writing(
+        Arc::new(db.record_manager(RecordKind::Events, "tail", 0)),
+        0,
+    )
+    .await;
+    tail_while_writing(
+        Arc::new(db.record_manager(RecordKind::Events, "tail2", 0)),
+        3,
+    )
+    .await;
     db.drop_tables().await.unwrap();
 }
 
@@ -363,4 +388,164 @@ impl NotificationLog for GapSpy {
         }
         Ok(s)
     }
+}
+
+#[tokio::test]
+async fn a_prefetching_reader_reads_seeks_and_counts_like_one_that_does_not() {
+    let records = records();
+    write_n(&records, 103).await;
+    let log = Arc::new(RecordNotificationLog::new(records.clone(), 10).unwrap());
+    let mut plain = NotificationLogReader::new(log.clone());
+    let mut ahead = NotificationLogReader::new(log).with_prefetch(3);
+    let all = plain.read_all().await.unwrap();
+    assert_eq!(ids(&ahead.read_all().await.unwrap()), ids(&all));
+    assert_eq!(ahead.position(), 103);
+    // Sections fetched ahead count as read; at most the prefetch beyond the end of the log.
+    assert!(ahead.sections_read() >= plain.sections_read());
+    assert!(ahead.sections_read() <= plain.sections_read() + 3);
+    // Reads in small steps cross section boundaries without a skip or a repeat.
+    ahead.seek(4).unwrap();
+    let mut got = Vec::new();
+    loop {
+        let batch = ahead.read(7).await.unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        got.extend(ids(&batch));
+    }
+    assert_eq!(got, (5..=103).collect::<Vec<_>>());
+    // Writes after the end are read on the next call.
+    write_n(&records, 12).await;
+    assert_eq!(
+        ids(&ahead.read_all().await.unwrap()),
+        (104..=115).collect::<Vec<_>>()
+    );
+    assert_eq!(ahead.position(), 115);
+}
+
+/// A log scripted section by section: each id answers the next of its sections in turn (the
+/// last one again once they run out), and `fail` names sections that fail once.
+struct Scripted {
+    sections: std::sync::Mutex<std::collections::HashMap<String, Vec<es_runtime::notify::Section>>>,
+    fail: std::sync::Mutex<HashSet<String>>,
+    asked: std::sync::Mutex<Vec<String>>,
+}
+
+impl Scripted {
+    fn new() -> Self {
+        Scripted {
+            sections: Default::default(),
+            fail: Default::default(),
+            asked: Default::default(),
+        }
+    }
+
+    /// Section `first..=first+4` holding the items numbered `present`, archived or not.
+    fn add(&self, first: i64, present: &[i64], archived: bool) {
+        let id = SectionId::format(first, first + 4);
+        let section = es_runtime::notify::Section {
+            section_id: id.clone(),
+            items: present
+                .iter()
+                .map(|&n| Notification {
+                    id: n,
+                    item: item(Uuid::nil(), n),
+                    causal_dependencies: None,
+                })
+                .collect(),
+            previous_id: (first > 1).then(|| SectionId::format(first - 5, first - 1)),
+            next_id: archived.then(|| SectionId::format(first + 5, first + 9)),
+        };
+        self.sections
+            .lock()
+            .unwrap()
+            .entry(id)
+            .or_default()
+            .push(section);
+    }
+}
+
+#[async_trait::async_trait]
+impl NotificationLog for Scripted {
+    async fn section(&self, id: &str) -> es_runtime::Result<es_runtime::notify::Section> {
+        // Normalise to the section holding the first number, as logs do.
+        let first = SectionId::parse(id)?.first().unwrap_or(1);
+        let first = (first - 1) / 5 * 5 + 1;
+        let id = SectionId::format(first, first + 4);
+        self.asked.lock().unwrap().push(id.clone());
+        if self.fail.lock().unwrap().remove(&id) {
+            return Err(Error::Operational(format!("section {id} failed")));
+        }
+        let mut all = self.sections.lock().unwrap();
+        let list = all.entry(id.clone()).or_default();
+        Ok(match list.len() {
+            0 => es_runtime::notify::Section {
+                section_id: id,
+                items: vec![],
+                previous_id: (first > 1).then(|| SectionId::format(first - 5, first - 1)),
+                next_id: None,
+            },
+            1 => list[0].clone(),
+            _ => list.remove(0),
+        })
+    }
+}
+
+#[tokio::test]
+async fn sections_fetched_after_a_partial_one_are_dropped_and_asked_again() {
+    // 1..5 full; 6..10 partial when first asked (only 6 and 7 visible then) and full later;
+    // 11..15 already holds 11 when it is fetched ahead: commits landed in between.
+    let log = Arc::new(Scripted::new());
+    log.add(1, &[1, 2, 3, 4, 5], true);
+    log.add(6, &[6, 7], false);
+    log.add(6, &[6, 7, 8, 9, 10], true);
+    log.add(11, &[11], false);
+    let mut reader = NotificationLogReader::new(log.clone()).with_prefetch(2);
+    let mut got = Vec::new();
+    while let Some(n) = reader.next_item().await.unwrap() {
+        got.push(n.id);
+    }
+    // Never 11 before 8, 9 and 10: the 11..15 fetched ahead was dropped, and both sections
+    // were asked again.
+    assert_eq!(got, (1..=11).collect::<Vec<_>>());
+    assert_eq!(reader.position(), 11);
+    let asked = log.asked.lock().unwrap().clone();
+    let times = |id: &str| asked.iter().filter(|a| *a == id).count();
+    assert_eq!(times("6,10"), 2, "{asked:?}");
+    assert!(times("11,15") >= 2, "{asked:?}");
+}
+
+#[tokio::test]
+async fn a_section_fetched_ahead_that_fails_is_an_error_and_nothing_is_consumed() {
+    let log = Arc::new(Scripted::new());
+    for first in [1, 6, 11] {
+        let items: Vec<i64> = (first..first + 5).collect();
+        log.add(first, &items, true);
+    }
+    log.add(16, &[16, 17], false);
+    log.fail.lock().unwrap().insert("11,15".into());
+    let mut reader = NotificationLogReader::new(log.clone()).with_prefetch(2);
+    // The first read stops where the failed section begins: nothing of this call is lost.
+    let err = reader.read(100).await.unwrap_err();
+    assert!(matches!(err, Error::Operational(_)), "{err:?}");
+    assert_eq!(reader.position(), 0);
+    // Asked again (no longer failing), the whole log comes back in order.
+    assert_eq!(
+        ids(&reader.read_all().await.unwrap()),
+        (1..=17).collect::<Vec<_>>()
+    );
+    // And item by item, an error leaves the position after the last item returned.
+    let log = Arc::new(Scripted::new());
+    for first in [1, 6] {
+        let items: Vec<i64> = (first..first + 5).collect();
+        log.add(first, &items, true);
+    }
+    log.fail.lock().unwrap().insert("6,10".into());
+    let mut reader = NotificationLogReader::new(log.clone()).with_prefetch(1);
+    for n in 1..=5 {
+        assert_eq!(reader.next_item().await.unwrap().map(|i| i.id), Some(n));
+    }
+    assert!(reader.next_item().await.is_err());
+    assert_eq!(reader.position(), 5);
+    assert_eq!(reader.next_item().await.unwrap().map(|i| i.id), Some(6));
 }

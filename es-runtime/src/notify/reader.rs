@@ -16,6 +16,16 @@ use std::sync::Arc;
 /// there directly instead of walking back from `"current"`), then follows `next_id` links.
 /// A read that fails leaves the position where it was.
 ///
+/// **Prefetching.** With [`NotificationLogReader::with_prefetch`]`(n)`, once the reader has
+/// read a full (archived) section it fetches the next `n` sections in the background (each as
+/// a tokio task, so a PostgreSQL or remote log answers them on connections of their own) while
+/// their predecessors are being used. Sections are contiguous and numbered in advance, so the
+/// ids to fetch are known before the current section arrives. A prefetched section is used only
+/// if the one before it was full: when a section comes back partial (the end of the log as it
+/// was then), the sections fetched after it are dropped and the reader asks again, so it never
+/// sees item n+1 before item n, whatever commits in between. Positions, links and errors are
+/// exactly as without prefetching.
+///
 /// ```
 /// # async fn demo() -> es_runtime::Result<()> {
 /// # use es_runtime::notify::{NotificationLogReader, RecordNotificationLog};
@@ -40,6 +50,24 @@ pub struct NotificationLogReader<I = Notification> {
     /// The link to follow when the buffer runs out.
     next_link: Option<String>,
     sections_read: u64,
+    /// How many sections to fetch ahead.
+    prefetch: usize,
+    /// Sections being fetched ahead, in order: the first is `next_link`'s.
+    ahead: VecDeque<Ahead<I>>,
+}
+
+/// A section being fetched in the background.
+struct Ahead<I> {
+    first: i64,
+    task: tokio::task::JoinHandle<Result<Section<I>>>,
+}
+
+impl<I> Drop for NotificationLogReader<I> {
+    fn drop(&mut self) {
+        for a in self.ahead.drain(..) {
+            a.task.abort();
+        }
+    }
 }
 
 impl<I> std::fmt::Debug for NotificationLogReader<I> {
@@ -48,11 +76,12 @@ impl<I> std::fmt::Debug for NotificationLogReader<I> {
             .field("position", &self.position)
             .field("section_size", &self.section_size)
             .field("buffered", &self.buffer.len())
+            .field("prefetch", &self.prefetch)
             .finish()
     }
 }
 
-impl<I: LogItem + Clone> NotificationLogReader<I> {
+impl<I: LogItem> NotificationLogReader<I> {
     /// A reader of `log` at position 0 (before the first item).
     pub fn new(log: Arc<dyn NotificationLog<I>>) -> Self {
         NotificationLogReader {
@@ -62,7 +91,29 @@ impl<I: LogItem + Clone> NotificationLogReader<I> {
             buffer: VecDeque::new(),
             next_link: None,
             sections_read: 0,
+            prefetch: 0,
+            ahead: VecDeque::new(),
         }
+    }
+
+    /// Fetches up to `sections` sections ahead while the current one is used (0, the
+    /// default, fetches each section when it is needed). Two or three are enough to keep a
+    /// database busy while the items of the current section are processed.
+    ///
+    /// ```
+    /// # async fn demo(app: &es_runtime::application::Application) -> es_runtime::Result<()> {
+    /// use es_runtime::notify::{NotificationLogReader, RecordNotificationLog};
+    /// let log = RecordNotificationLog::for_application(app, 1000)?;
+    /// let mut reader = NotificationLogReader::new(std::sync::Arc::new(log)).with_prefetch(2);
+    /// while let Some(notification) = reader.next_item().await? {
+    ///     let event = app.mapper().from_item(&notification.item)?;
+    ///     println!("{} {}", notification.id, event.topic());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn with_prefetch(mut self, sections: usize) -> Self {
+        self.prefetch = sections;
+        self
     }
 
     /// The number of the last item read (0 before the first).
@@ -86,7 +137,15 @@ impl<I: LogItem + Clone> NotificationLogReader<I> {
         self.position = position;
         self.buffer.clear();
         self.next_link = None;
+        self.drop_ahead();
         Ok(())
+    }
+
+    /// Cancels the sections being fetched ahead.
+    fn drop_ahead(&mut self) {
+        for a in self.ahead.drain(..) {
+            a.task.abort();
+        }
     }
 
     /// The next item, or `None` when there is none yet; reads a section only when the items
@@ -109,32 +168,102 @@ impl<I: LogItem + Clone> NotificationLogReader<I> {
     /// At most `limit` items after the position. On error nothing is consumed: the position is
     /// unchanged.
     pub async fn read(&mut self, limit: usize) -> Result<Vec<I>> {
-        let saved = (self.position, self.buffer.clone(), self.next_link.clone());
+        let (position, link) = (self.position, self.next_link.clone());
         let mut out = Vec::new();
+        let mut numbers = Vec::new();
         while out.len() < limit {
-            match self.next_item().await {
-                Ok(Some(item)) => out.push(item),
-                Ok(None) => break,
-                Err(e) => {
-                    (self.position, self.buffer, self.next_link) = saved;
-                    return Err(e);
+            if self.buffer.is_empty() {
+                match self.fill().await {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => {
+                        // A section is fetched only when the buffer is empty: put back what
+                        // this call took, in order, and the link it started from.
+                        self.buffer.extend(numbers.into_iter().zip(out));
+                        (self.position, self.next_link) = (position, link);
+                        self.drop_ahead();
+                        return Err(e);
+                    }
                 }
+            }
+            let want = limit - out.len();
+            for (n, item) in self.buffer.drain(..want.min(self.buffer.len())) {
+                self.position = n;
+                numbers.push(n);
+                out.push(item);
             }
         }
         Ok(out)
     }
 
+    /// The section `section_id`, fetched now or taken from the ones fetched ahead.
     async fn fetch(&mut self, section_id: &str) -> Result<(i64, Section<I>)> {
-        let section = self.log.section(section_id).await?;
-        self.sections_read += 1;
-        match section.id()? {
+        let wanted = SectionId::parse(section_id)?.first();
+        let section = match self.ahead.pop_front() {
+            Some(a) if Some(a.first) == wanted => a.task.await.map_err(|e| {
+                Error::Operational(format!("fetching section {section_id} ahead failed: {e}"))
+            })??,
+            other => {
+                if let Some(a) = other {
+                    a.task.abort();
+                }
+                self.drop_ahead();
+                self.sections_read += 1;
+                self.log.section(section_id).await?
+            }
+        };
+        let first = match section.id()? {
             SectionId::Range { first, last } => {
                 self.section_size.get_or_insert(last - first + 1);
-                Ok((first, section))
+                first
             }
-            SectionId::Current => Err(Error::BadSection(
-                "the log answered with a section named \"current\"".into(),
-            )),
+            SectionId::Current => {
+                return Err(Error::BadSection(
+                    "the log answered with a section named \"current\"".into(),
+                ))
+            }
+        };
+        if section.is_archived() {
+            self.fetch_ahead(first);
+        } else {
+            // The end of the log as it was: what was fetched after it may have moved on.
+            self.drop_ahead();
+        }
+        Ok((first, section))
+    }
+
+    /// Starts fetching the sections after the (full) section starting at `first`, up to
+    /// `prefetch` of them.
+    fn fetch_ahead(&mut self, first: i64) {
+        let (Some(size), Ok(runtime)) = (self.section_size, tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        if self
+            .ahead
+            .front()
+            .is_some_and(|a| Some(a.first) != first.checked_add(size))
+        {
+            self.drop_ahead();
+        }
+        let Some(mut next) = self
+            .ahead
+            .back()
+            .map_or(first, |a| a.first)
+            .checked_add(size)
+        else {
+            return;
+        };
+        while self.ahead.len() < self.prefetch {
+            let Some(last) = next.checked_add(size - 1) else {
+                return;
+            };
+            let log = self.log.clone();
+            let id = SectionId::format(next, last);
+            let task = runtime.spawn(async move { log.section(&id).await });
+            self.sections_read += 1;
+            self.ahead.push_back(Ahead { first: next, task });
+            next = last + 1;
         }
     }
 

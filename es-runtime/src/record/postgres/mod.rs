@@ -383,6 +383,14 @@ impl PostgresRecordManager {
     }
 }
 
+/// Room to reserve for the rows of a read: its limit or the width of its range, within reason.
+fn capacity(limit: Option<usize>, width: Option<i64>) -> usize {
+    let width = width
+        .and_then(|w| usize::try_from(w).ok())
+        .map(|w| w.saturating_add(1));
+    limit.into_iter().chain(width).min().unwrap_or(0).min(8192)
+}
+
 /// A statement with its arguments.
 type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
 
@@ -442,28 +450,26 @@ impl RecordManager for PostgresRecordManager {
         } else {
             &self.sql.get_items_asc
         };
-        let mut c = self.db.conns.take().await?;
-        let r = sqlx::query(sql)
+        let query = sqlx::query(sql)
             .bind(&self.application_name)
             .bind(sequence_id)
             .bind(lo)
             .bind(hi)
-            .bind(limit(q.limit))
-            .fetch_all(c.conn())
-            .await;
-        let rows = c.done(r)?;
+            .bind(limit(q.limit));
         let mut d = ItemDecoder::new();
-        let mut out = rows
-            .iter()
-            .map(|r| {
-                Ok(SequencedItem {
-                    sequence_id,
-                    position: rows::int8(r, 0)?,
-                    topic: d.topic(r, 1)?,
-                    state: d.state(r, 2)?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let mut out = Vec::with_capacity(capacity(q.limit, Some(hi.saturating_sub(lo))));
+        let mut c = self.db.conns.take().await?;
+        let r = rows::for_each_row(c.conn(), query, |r| {
+            out.push(SequencedItem {
+                sequence_id,
+                position: rows::int8(r, 0)?,
+                topic: d.topic(r, 1)?,
+                state: d.state(r, 2)?,
+            });
+            Ok(())
+        })
+        .await;
+        c.done(r)??;
         if q.query_descending != q.results_descending {
             out.reverse();
         }
@@ -476,17 +482,21 @@ impl RecordManager for PostgresRecordManager {
         end: i64,
         limit_rows: Option<usize>,
     ) -> Result<Vec<SequencedItem>> {
-        let mut c = self.db.conns.take().await?;
-        let r = sqlx::query(&self.sql.in_order)
+        let query = sqlx::query(&self.sql.in_order)
             .bind(&self.application_name)
             .bind(start)
             .bind(end)
-            .bind(limit(limit_rows))
-            .fetch_all(c.conn())
-            .await;
-        let rows = c.done(r)?;
+            .bind(limit(limit_rows));
         let mut d = ItemDecoder::new();
-        rows.iter().map(|r| d.item(r, 0)).collect()
+        let mut out = Vec::with_capacity(capacity(limit_rows, None));
+        let mut c = self.db.conns.take().await?;
+        let r = rows::for_each_row(c.conn(), query, |r| {
+            out.push(d.item(r, 0)?);
+            Ok(())
+        })
+        .await;
+        c.done(r)??;
+        Ok(out)
     }
 
     async fn list_sequence_ids(&self) -> Result<Vec<Uuid>> {
@@ -522,29 +532,26 @@ impl RecordManager for PostgresRecordManager {
         // Fast path: a plain indexed read. It is complete unless rows wait for ids and the page
         // is short of what was asked; then the sequencer runs and the page is read again, both
         // inside the `{p}notifications` function (one more round trip).
-        let mut c = self.db.conns.take().await?;
-        let r = sqlx::query(&self.sql.notifications_fast)
+        let query = sqlx::query(&self.sql.notifications_fast)
             .bind(&self.application_name)
             .bind(self.pipeline_id)
             .bind(start)
             .bind(end)
-            .bind(limit(limit_rows))
-            .fetch_all(c.conn())
-            .await;
-        let rows = c.done(r)?;
-        let pending = match rows.first() {
-            Some(r) => rows::boolean(r, 0)?,
-            None => false,
-        };
+            .bind(limit(limit_rows));
         let mut d = ItemDecoder::new();
-        let mut page = Vec::with_capacity(rows.len());
-        for r in &rows {
+        let mut page = Vec::with_capacity(capacity(limit_rows, Some(end.saturating_sub(start))));
+        let mut pending = false;
+        let mut c = self.db.conns.take().await?;
+        let r = rows::for_each_row(c.conn(), query, |r| {
+            pending = rows::boolean(r, 0)?;
             // The one row of an empty page has no notification (the LEFT JOIN found none).
-            if rows::opt_int8(r, 1)?.is_none() {
-                continue;
+            if rows::opt_int8(r, 1)?.is_some() {
+                page.push(d.notification(r, 1)?);
             }
-            page.push(d.notification(r, 1)?);
-        }
+            Ok(())
+        })
+        .await;
+        c.done(r)??;
         let wanted = limit_rows
             .map(|l| l as u128)
             .unwrap_or(u128::MAX)
@@ -552,19 +559,22 @@ impl RecordManager for PostgresRecordManager {
         if !pending || page.len() as u128 >= wanted {
             return Ok(page);
         }
-        let mut c = self.db.conns.take().await?;
-        let r = sqlx::query(&self.sql.notifications)
+        let query = sqlx::query(&self.sql.notifications)
             .bind(&self.application_name)
             .bind(self.pipeline_id)
             .bind(self.lock_key)
             .bind(start)
             .bind(end)
-            .bind(limit(limit_rows))
-            .fetch_all(c.conn())
-            .await;
-        let rows = c.done(r)?;
-        let mut d = ItemDecoder::new();
-        rows.iter().map(|r| d.notification(r, 0)).collect()
+            .bind(limit(limit_rows));
+        page.clear();
+        let mut c = self.db.conns.take().await?;
+        let r = rows::for_each_row(c.conn(), query, |r| {
+            page.push(d.notification(r, 0)?);
+            Ok(())
+        })
+        .await;
+        c.done(r)??;
+        Ok(page)
     }
 
     async fn max_notification_id(&self) -> Result<i64> {

@@ -15,6 +15,29 @@ use sqlx::{Row, ValueRef};
 use std::borrow::Cow;
 use uuid::Uuid;
 
+/// Runs `query` on `conn` and hands each row to `f` as it arrives (no vector of rows in
+/// between). Errors of `f` stop the reading; the statement's own errors are sqlx errors, for
+/// [`super::conn::Lease::done`].
+pub(super) async fn for_each_row<'q>(
+    conn: &mut sqlx::PgConnection,
+    query: super::PgQuery<'q>,
+    mut f: impl FnMut(&PgRow) -> Result<()>,
+) -> std::result::Result<Result<()>, sqlx::Error> {
+    let mut rows = sqlx::Executor::fetch(conn, query);
+    loop {
+        let next = std::future::poll_fn(|cx| rows.as_mut().poll_next(cx)).await;
+        match next {
+            None => return Ok(Ok(())),
+            Some(Err(e)) => return Err(e),
+            Some(Ok(row)) => {
+                if let Err(e) = f(&row) {
+                    return Ok(Err(e));
+                }
+            }
+        }
+    }
+}
+
 /// A column that does not hold what es wrote there.
 fn corrupt(column: usize, what: &str) -> Error {
     Error::DataIntegrity(IntegrityError::Corrupt(format!(
