@@ -583,3 +583,217 @@ async fn pg_a_large_backlog_is_numbered_in_bounded_runs_without_gaps() {
     assert_eq!(m.sequence_notifications().await.unwrap(), 36_000);
     db.drop_tables().await.unwrap();
 }
+
+/// A database whose connections carry a unique `application_name`, so a test can terminate
+/// exactly its own server sessions.
+async fn tagged_database(tag: &str) -> Option<(PostgresDatabase, String)> {
+    let url = server_url("ES_POSTGRES_URL", "postgres")?;
+    let name = unique_name(tag);
+    let opts: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .connect_with(opts.application_name(&name))
+        .await
+        .unwrap();
+    let db = PostgresDatabase::from_pool(pool)
+        .with_schema(&name)
+        .unwrap()
+        .with_background_sequencing(false);
+    db.setup_tables().await.unwrap();
+    Some((db, name))
+}
+
+/// Terminates every server session of `application_name` (from a connection of its own);
+/// returns how many there were.
+async fn terminate_sessions(application_name: &str) -> i64 {
+    let url = server_url("ES_POSTGRES_URL", "postgres").unwrap();
+    let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let n: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE application_name = $1) t",
+    )
+    .bind(application_name)
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    // Wait until the sessions are gone.
+    for _ in 0..100 {
+        let left: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1")
+                .bind(application_name)
+                .fetch_one(&mut c)
+                .await
+                .unwrap();
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    n
+}
+
+#[tokio::test]
+async fn pg_a_kept_connection_the_server_closed_fails_one_statement_with_a_typed_error() {
+    let Some((db, name)) = tagged_database("kept").await else {
+        return;
+    };
+    let m = db.record_manager(RecordKind::Events, "app", 0);
+    let s = Uuid::new_v4();
+    m.write(&RecordBatch::items(vec![item(s, 0, "a")]))
+        .await
+        .unwrap();
+    // The write's connection is kept; the server now closes it (and every other session of
+    // this pool) behind the database's back.
+    assert!(terminate_sessions(&name).await >= 1);
+    // Used again at once, without a check: the statement fails, as an operational error.
+    let err = m.get_items(s, &ItemQuery::all()).await.unwrap_err();
+    assert!(matches!(err, Error::Operational(_)), "{err:?}");
+    // The broken connection is not kept, nor are the others: the next statements work.
+    assert_eq!(m.get_items(s, &ItemQuery::all()).await.unwrap().len(), 1);
+    m.write(&RecordBatch::items(vec![item(s, 1, "b")]))
+        .await
+        .unwrap();
+    assert_eq!(m.max_notification_id().await.unwrap(), 2);
+    db.drop_tables().await.unwrap();
+}
+
+#[tokio::test]
+async fn pg_a_kept_connection_idle_for_a_while_is_checked_before_use() {
+    let Some((db, name)) = tagged_database("idle").await else {
+        return;
+    };
+    let m = db.record_manager(RecordKind::Events, "app", 0);
+    let s = Uuid::new_v4();
+    m.write(&RecordBatch::items(vec![item(s, 0, "a")]))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(terminate_sessions(&name).await >= 1);
+    // Idle for more than a second: checked, found closed, replaced; the statement works.
+    assert_eq!(m.get_items(s, &ItemQuery::all()).await.unwrap().len(), 1);
+    assert_eq!(m.max_notification_id().await.unwrap(), 1);
+    db.drop_tables().await.unwrap();
+}
+
+#[test]
+fn pg_kept_connections_are_not_used_on_another_runtime_nor_dropped_outside_one() {
+    let Some(url) = server_url("ES_POSTGRES_URL", "postgres") else {
+        return;
+    };
+    let rt = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let name = unique_name("runtimes");
+    let first = rt();
+    // A pool of two, one of which es keeps; no background task.
+    let (db, m, s) = first.block_on(async {
+        let db = PostgresDatabase::connect_with(&url, 2)
+            .await
+            .unwrap()
+            .with_schema(&name)
+            .unwrap()
+            .with_background_sequencing(false);
+        db.setup_tables().await.unwrap();
+        let m = db.record_manager(RecordKind::Events, "app", 0);
+        let s = Uuid::new_v4();
+        m.write(&RecordBatch::items(vec![item(s, 0, "a")]))
+            .await
+            .unwrap();
+        (db, m, s)
+    });
+    // The runtime whose I/O driver the kept connection was registered with is gone: es
+    // closes that connection instead of using it.
+    drop(first);
+    let second = rt();
+    second.block_on(async {
+        assert_eq!(m.get_items(s, &ItemQuery::all()).await.unwrap().len(), 1);
+        m.write(&RecordBatch::items(vec![item(s, 1, "b")]))
+            .await
+            .unwrap();
+        assert_eq!(m.max_notification_id().await.unwrap(), 2);
+    });
+    drop(second);
+    // Dropped outside any runtime, with a kept connection: no panic.
+    drop((db, m));
+    rt().block_on(async {
+        let db = PostgresDatabase::connect_with(&url, 1)
+            .await
+            .unwrap()
+            .with_schema(&name)
+            .unwrap();
+        db.drop_tables().await.unwrap();
+    });
+}
+
+#[tokio::test]
+async fn pg_a_pool_of_one_is_not_kept_from_the_application() {
+    let Some(url) = server_url("ES_POSTGRES_URL", "postgres") else {
+        return;
+    };
+    let name = unique_name("one");
+    let db = PostgresDatabase::connect_with(&url, 1)
+        .await
+        .unwrap()
+        .with_schema(&name)
+        .unwrap();
+    db.setup_tables().await.unwrap();
+    let m = db.record_manager(RecordKind::Events, "app", 0);
+    let s = Uuid::new_v4();
+    m.write(&RecordBatch::items(vec![item(s, 0, "a")]))
+        .await
+        .unwrap();
+    // The application's own transaction gets the pool's only connection at once.
+    let mut tx = tokio::time::timeout(Duration::from_secs(2), db.pool().begin())
+        .await
+        .expect("the pool's connection is free")
+        .unwrap();
+    m.write_in_transaction(&mut tx, &RecordBatch::items(vec![item(s, 1, "b")]))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    eventually_max(&m, 2).await;
+    db.drop_tables().await.unwrap();
+}
+
+#[tokio::test]
+async fn pg_columns_of_other_types_are_typed_errors_on_read() {
+    let Some(db) = database("types").await else {
+        return;
+    };
+    let m = db.record_manager(RecordKind::Events, "app", 0);
+    let s = Uuid::new_v4();
+    m.write(&RecordBatch::items(vec![item(s, 0, "a"), item(s, 1, "b")]))
+        .await
+        .unwrap();
+    assert_eq!(m.get_notifications(1, 10, None).await.unwrap().len(), 2);
+    // Someone changed the table: versions are now 4-byte integers.
+    let events = db.table_name("stored_events");
+    sqlx::query(&format!(
+        "ALTER TABLE {events} ALTER COLUMN originator_version TYPE INTEGER"
+    ))
+    .execute(db.pool())
+    .await
+    .unwrap();
+    // Read with new connections (statements prepared before the change would be refused).
+    let url = server_url("ES_POSTGRES_URL", "postgres").unwrap();
+    let db = PostgresDatabase::connect_with(&url, 4)
+        .await
+        .unwrap()
+        .with_schema(db.table_name("x").split('.').next().unwrap())
+        .unwrap();
+    let m = db.record_manager(RecordKind::Events, "app", 0);
+    let err = m.get_items(s, &ItemQuery::all()).await.unwrap_err();
+    assert!(matches!(err, Error::DataIntegrity(_)), "{err:?}");
+    let err = m.get_notifications(1, 10, None).await.unwrap_err();
+    assert!(matches!(err, Error::DataIntegrity(_)), "{err:?}");
+    // The item read by its key does not read the version column: still fine.
+    assert_eq!(m.get_item(s, 1).await.unwrap().topic, "b");
+    // And the connection that read the bad rows is still usable.
+    assert_eq!(m.max_notification_id().await.unwrap(), 2);
+    db.drop_tables().await.unwrap();
+}

@@ -57,6 +57,13 @@ pub async fn run(workload: &str, backend: &str, n: usize, replay_len: usize) -> 
     }
 }
 
+fn report_secs(workload: &str, backend: &str, count: usize, s: f64) {
+    println!(
+        "RESULT {workload} {backend} {count} {s:.6} {:.1}",
+        count as f64 / s
+    );
+}
+
 fn op(e: impl std::fmt::Display) -> Error {
     Error::Operational(e.to_string())
 }
@@ -71,101 +78,110 @@ fn table_name() -> String {
 #[cfg(feature = "postgres")]
 mod pg {
     use super::*;
-    use sqlx::postgres::PgPoolOptions;
+    use sqlx::{Connection, PgConnection};
 
+    /// Writes the saves one statement (one transaction) each; returns the seconds taken.
+    async fn write(
+        conn: &mut PgConnection,
+        insert: &str,
+        rows: Vec<Vec<SequencedItem>>,
+    ) -> Result<f64> {
+        let started = Instant::now();
+        for save in rows {
+            let ids: Vec<Uuid> = save.iter().map(|i| i.sequence_id).collect();
+            let pos: Vec<i64> = save.iter().map(|i| i.position).collect();
+            let topics: Vec<&str> = save.iter().map(|i| &*i.topic).collect();
+            let states: Vec<&[u8]> = save.iter().map(|i| &i.state[..]).collect();
+            sqlx::query(insert)
+                .bind(ids)
+                .bind(pos)
+                .bind(topics)
+                .bind(states)
+                .execute(&mut *conn)
+                .await
+                .map_err(op)?;
+        }
+        Ok(started.elapsed().as_secs_f64())
+    }
+
+    /// The driver at its fastest: one connection of its own (no pool, so no check of the
+    /// connection before and after each statement), statements prepared once.
     pub async fn run(workload: &str, backend: &str, n: usize, replay_len: usize) -> Result<()> {
         let url = std::env::var("ES_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        let pool = PgPoolOptions::new()
-            .max_connections(1)
-            .connect(&url)
-            .await
-            .map_err(op)?;
+        let mut conn = PgConnection::connect(&url).await.map_err(op)?;
         let t = table_name();
         sqlx::query(&format!(
             "CREATE TABLE {t} (originator_id uuid NOT NULL, originator_version bigint NOT NULL, topic text NOT NULL, \
              state bytea NOT NULL, id bigserial, PRIMARY KEY (originator_id, originator_version))"
         ))
-        .execute(&pool)
+        .execute(&mut conn)
         .await
         .map_err(op)?;
         let insert = format!(
             "INSERT INTO {t} (originator_id, originator_version, topic, state) \
              SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::text[], $4::bytea[])"
         );
-        let write = |rows: Vec<Vec<SequencedItem>>, label: &'static str| {
-            let pool = pool.clone();
-            let insert = insert.clone();
-            async move {
-                let count = rows.len();
-                let started = Instant::now();
-                for save in rows {
-                    let ids: Vec<Uuid> = save.iter().map(|i| i.sequence_id).collect();
-                    let pos: Vec<i64> = save.iter().map(|i| i.position).collect();
-                    let topics: Vec<&str> = save.iter().map(|i| &*i.topic).collect();
-                    let states: Vec<&[u8]> = save.iter().map(|i| &i.state[..]).collect();
-                    sqlx::query(&insert)
-                        .bind(ids)
-                        .bind(pos)
-                        .bind(topics)
-                        .bind(states)
-                        .execute(&pool)
-                        .await
-                        .map_err(op)?;
+        let result = async {
+            match workload {
+                "raw_save_new" => {
+                    let secs = write(&mut conn, &insert, save_new_rows(n)?).await?;
+                    report_secs("raw_save_new", backend, n, secs);
                 }
-                if !label.is_empty() {
-                    report(label, backend, count, started);
+                "raw_append_one" => {
+                    let secs = write(&mut conn, &insert, append_rows(n)?).await?;
+                    report_secs("raw_append_one", backend, n, secs);
                 }
-                Ok::<_, Error>(())
-            }
-        };
-        let result = match workload {
-            "raw_save_new" => write(save_new_rows(n)?, "raw_save_new").await,
-            "raw_append_one" => write(append_rows(n)?, "raw_append_one").await,
-            "raw_replay" | "raw_read_log" => {
-                let rows = append_rows(replay_len)?;
-                let seq = rows[0][0].sequence_id;
-                write(rows, "").await?;
-                if workload == "raw_replay" {
+                "raw_replay" => {
+                    let rows = append_rows(replay_len)?;
+                    let seq = rows[0][0].sequence_id;
+                    write(&mut conn, &insert, rows).await?;
                     let reps = (20_000 / replay_len).max(1);
+                    let sql = format!(
+                        "SELECT originator_version, state FROM {t} WHERE originator_id = $1 ORDER BY originator_version"
+                    );
                     let started = Instant::now();
                     for _ in 0..reps {
-                        let got: Vec<(i64, Vec<u8>)> = sqlx::query_as(&format!(
-                            "SELECT originator_version, state FROM {t} WHERE originator_id = $1 ORDER BY originator_version"
-                        ))
-                        .bind(seq)
-                        .fetch_all(&pool)
-                        .await
-                        .map_err(op)?;
+                        let got: Vec<(i64, Vec<u8>)> = sqlx::query_as(&sql)
+                            .bind(seq)
+                            .fetch_all(&mut conn)
+                            .await
+                            .map_err(op)?;
                         std::hint::black_box(got);
                     }
                     report("raw_replay", backend, reps * replay_len, started);
-                } else {
+                }
+                "raw_read_log" => {
+                    // The rows the es run's log holds: save_new, append_one and replay's.
+                    let mut rows = save_new_rows(n)?;
+                    rows.extend(append_rows(n)?);
+                    rows.extend(append_rows(replay_len)?);
+                    write(&mut conn, &insert, rows).await?;
+                    let sql = format!(
+                        "SELECT id, originator_id, originator_version, topic, state FROM {t} \
+                         WHERE id > $1 ORDER BY id LIMIT 1000"
+                    );
                     let started = Instant::now();
                     let (mut next, mut count) = (0i64, 0usize);
                     loop {
-                        let got: Vec<(i64, Uuid, i64, String, Vec<u8>)> = sqlx::query_as(&format!(
-                            "SELECT id, originator_id, originator_version, topic, state FROM {t} WHERE id > $1 ORDER BY id LIMIT 1000"
-                        ))
-                        .bind(next)
-                        .fetch_all(&pool)
-                        .await
-                        .map_err(op)?;
+                        let got: Vec<(i64, Uuid, i64, String, Vec<u8>)> = sqlx::query_as(&sql)
+                            .bind(next)
+                            .fetch_all(&mut conn)
+                            .await
+                            .map_err(op)?;
                         let Some(last) = got.last() else { break };
                         next = last.0;
                         count += got.len();
                     }
                     report("raw_read_log", backend, count, started);
                 }
-                Ok(())
+                other => eprintln!("unknown raw workload {other}"),
             }
-            other => {
-                eprintln!("unknown raw workload {other}");
-                Ok(())
-            }
-        };
+            Ok::<_, Error>(())
+        }
+        .await;
         sqlx::query(&format!("DROP TABLE {t}"))
-            .execute(&pool)
+            .execute(&mut conn)
             .await
             .map_err(op)?;
         result

@@ -92,6 +92,16 @@ pub fn resolve(topic: &str) -> Result<&'static EventType> {
     })
 }
 
+/// The registered topic string equal to `topic`, if any, without building an error when there
+/// is none: record managers share these strings between the items they read instead of
+/// allocating one per item.
+pub(crate) fn registered(topic: &str) -> Option<&'static str> {
+    if let Some(ty) = table().by_topic.get(topic) {
+        return Some(ty.topic);
+    }
+    runtime().read().ok()?.get(topic).map(|ty| ty.topic)
+}
+
 /// Registers an event type at run time (fallback for types `inventory` cannot see).
 /// Fails if another type already claims the topic.
 pub fn register(ty: EventType) -> Result<()> {

@@ -62,10 +62,14 @@
 //! so that one run numbers many rows) or the first reader does. Measured side by side with the
 //! alternatives by `examples/pg_notification_ids.rs`.
 
+mod conn;
+mod rows;
 mod schema;
 mod sequencer;
 mod statements;
 
+use self::conn::Connections;
+use self::rows::ItemDecoder;
 use self::sequencer::{run_sequencer, sequence_all, Background, SequenceKey};
 use self::statements::Statements;
 use super::sql::{bounds, check_identifier, connect_pool, limit, map_other, stable_hash};
@@ -73,7 +77,7 @@ use super::{ItemQuery, Notification, RecordBatch, RecordKind, RecordManager, Seq
 use crate::error::{Error, Result};
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool};
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::{Postgres, Transaction};
 use std::str::FromStr;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -141,6 +145,7 @@ impl Names {
 #[derive(Clone, Debug)]
 pub struct PostgresDatabase {
     pool: PgPool,
+    conns: Arc<Connections>,
     names: Arc<Names>,
     background: Arc<Background>,
 }
@@ -163,8 +168,15 @@ impl PostgresDatabase {
     }
 
     /// Uses a pool the caller made (and may keep using for its own queries).
+    ///
+    /// es runs its statements on connections of this pool, but keeps up to half of them
+    /// (none of a pool of one connection) between statements instead of returning each to the pool, so that a
+    /// statement is one round trip (the pool checks a connection with a round trip each time it
+    /// hands one out and takes it back). A kept connection is checked again before use once it
+    /// has been idle for a second.
     pub fn from_pool(pool: PgPool) -> Self {
         PostgresDatabase {
+            conns: Connections::new(pool.clone()),
             pool,
             names: Arc::new(Names {
                 schema: None,
@@ -185,6 +197,7 @@ impl PostgresDatabase {
             }),
             background: Background::new(self.background.enabled),
             pool: self.pool,
+            conns: self.conns,
         })
     }
 
@@ -199,6 +212,7 @@ impl PostgresDatabase {
             }),
             background: Background::new(self.background.enabled),
             pool: self.pool,
+            conns: self.conns,
         })
     }
 
@@ -234,7 +248,7 @@ impl PostgresDatabase {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         if tx.send(key.clone()).is_ok() {
             runtime.spawn(run_sequencer(
-                self.pool.clone(),
+                self.conns.clone(),
                 self.names.table("sequence_notifications"),
                 rx,
             ));
@@ -334,13 +348,19 @@ impl PostgresRecordManager {
     /// returns the highest id (readers do this by themselves; writers may call it to make their
     /// events visible without waiting for the next read).
     pub async fn sequence_notifications(&self) -> Result<i64> {
-        sequence_all(&self.db.pool, &self.sql.max_notification, &self.key).await
+        sequence_all(&self.db.conns, &self.sql.max_notification, &self.key).await
     }
 
     async fn write_on(&self, conn: &mut PgConnection, batch: &RecordBatch) -> Result<()> {
         if batch.items.is_empty() && batch.tracking.is_none() {
             return Ok(());
         }
+        self.insert(batch).execute(conn).await.map_err(map_err)?;
+        Ok(())
+    }
+
+    /// The one statement that writes a batch.
+    fn insert<'q>(&'q self, batch: &'q RecordBatch) -> PgQuery<'q> {
         let ids: Vec<Uuid> = batch.items.iter().map(|i| i.sequence_id).collect();
         let positions: Vec<i64> = batch.items.iter().map(|i| i.position).collect();
         let topics: Vec<&str> = batch.items.iter().map(|i| &*i.topic).collect();
@@ -360,12 +380,11 @@ impl PostgresRecordManager {
             )
             .bind(batch.tracking.as_ref().map(|t| t.notification_id))
             .bind(batch.causal_dependencies.as_deref())
-            .execute(conn)
-            .await
-            .map_err(map_err)?;
-        Ok(())
     }
 }
+
+/// A statement with its arguments.
+type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
 
 #[async_trait]
 impl RecordManager for PostgresRecordManager {
@@ -383,9 +402,9 @@ impl RecordManager for PostgresRecordManager {
         if batch.items.is_empty() && batch.tracking.is_none() {
             return Ok(());
         }
-        let mut conn = self.db.pool.acquire().await.map_err(map_err)?;
-        self.write_on(&mut conn, batch).await?;
-        drop(conn);
+        let mut c = self.db.conns.take().await?;
+        let written = self.insert(batch).execute(c.conn()).await;
+        c.done(written)?;
         if self.kind == RecordKind::Events && !batch.items.is_empty() {
             self.db.prompt_sequencer(&self.key);
         }
@@ -393,23 +412,24 @@ impl RecordManager for PostgresRecordManager {
     }
 
     async fn get_item(&self, sequence_id: Uuid, position: i64) -> Result<SequencedItem> {
-        let row = sqlx::query(&self.sql.get_item)
+        let mut c = self.db.conns.take().await?;
+        let r = sqlx::query(&self.sql.get_item)
             .bind(&self.application_name)
             .bind(sequence_id)
             .bind(position)
-            .fetch_optional(&self.db.pool)
-            .await
-            .map_err(map_err)?
-            .ok_or_else(|| {
-                Error::NotFound(format!(
-                    "item at position {position} of sequence {sequence_id}"
-                ))
-            })?;
+            .fetch_optional(c.conn())
+            .await;
+        let row = c.done(r)?.ok_or_else(|| {
+            Error::NotFound(format!(
+                "item at position {position} of sequence {sequence_id}"
+            ))
+        })?;
+        let mut d = ItemDecoder::new();
         Ok(SequencedItem {
             sequence_id,
             position,
-            topic: row.try_get::<String, _>(0).map_err(map_err)?.into(),
-            state: row.try_get::<Vec<u8>, _>(1).map_err(map_err)?.into(),
+            topic: d.topic(&row, 0)?,
+            state: d.state(&row, 1)?,
         })
     }
 
@@ -422,23 +442,25 @@ impl RecordManager for PostgresRecordManager {
         } else {
             &self.sql.get_items_asc
         };
-        let rows = sqlx::query(sql)
+        let mut c = self.db.conns.take().await?;
+        let r = sqlx::query(sql)
             .bind(&self.application_name)
             .bind(sequence_id)
             .bind(lo)
             .bind(hi)
             .bind(limit(q.limit))
-            .fetch_all(&self.db.pool)
-            .await
-            .map_err(map_err)?;
+            .fetch_all(c.conn())
+            .await;
+        let rows = c.done(r)?;
+        let mut d = ItemDecoder::new();
         let mut out = rows
-            .into_iter()
+            .iter()
             .map(|r| {
                 Ok(SequencedItem {
                     sequence_id,
-                    position: r.try_get(0).map_err(map_err)?,
-                    topic: r.try_get::<String, _>(1).map_err(map_err)?.into(),
-                    state: r.try_get::<Vec<u8>, _>(2).map_err(map_err)?.into(),
+                    position: rows::int8(r, 0)?,
+                    topic: d.topic(r, 1)?,
+                    state: d.state(r, 2)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -454,42 +476,37 @@ impl RecordManager for PostgresRecordManager {
         end: i64,
         limit_rows: Option<usize>,
     ) -> Result<Vec<SequencedItem>> {
-        let rows = sqlx::query(&self.sql.in_order)
+        let mut c = self.db.conns.take().await?;
+        let r = sqlx::query(&self.sql.in_order)
             .bind(&self.application_name)
             .bind(start)
             .bind(end)
             .bind(limit(limit_rows))
-            .fetch_all(&self.db.pool)
-            .await
-            .map_err(map_err)?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(SequencedItem {
-                    sequence_id: r.try_get(0).map_err(map_err)?,
-                    position: r.try_get(1).map_err(map_err)?,
-                    topic: r.try_get::<String, _>(2).map_err(map_err)?.into(),
-                    state: r.try_get::<Vec<u8>, _>(3).map_err(map_err)?.into(),
-                })
-            })
-            .collect()
+            .fetch_all(c.conn())
+            .await;
+        let rows = c.done(r)?;
+        let mut d = ItemDecoder::new();
+        rows.iter().map(|r| d.item(r, 0)).collect()
     }
 
     async fn list_sequence_ids(&self) -> Result<Vec<Uuid>> {
-        sqlx::query_scalar::<_, Uuid>(&self.sql.list)
+        let mut c = self.db.conns.take().await?;
+        let r = sqlx::query_scalar::<_, Uuid>(&self.sql.list)
             .bind(&self.application_name)
-            .fetch_all(&self.db.pool)
-            .await
-            .map_err(map_err)
+            .fetch_all(c.conn())
+            .await;
+        c.done(r)
     }
 
     async fn delete_item(&self, sequence_id: Uuid, position: i64) -> Result<()> {
-        sqlx::query(&self.sql.delete)
+        let mut c = self.db.conns.take().await?;
+        let r = sqlx::query(&self.sql.delete)
             .bind(&self.application_name)
             .bind(sequence_id)
             .bind(position)
-            .execute(&self.db.pool)
-            .await
-            .map_err(map_err)?;
+            .execute(c.conn())
+            .await;
+        c.done(r)?;
         Ok(())
     }
 
@@ -505,34 +522,28 @@ impl RecordManager for PostgresRecordManager {
         // Fast path: a plain indexed read. It is complete unless rows wait for ids and the page
         // is short of what was asked; then the sequencer runs and the page is read again, both
         // inside the `{p}notifications` function (one more round trip).
-        let rows = sqlx::query(&self.sql.notifications_fast)
+        let mut c = self.db.conns.take().await?;
+        let r = sqlx::query(&self.sql.notifications_fast)
             .bind(&self.application_name)
             .bind(self.pipeline_id)
             .bind(start)
             .bind(end)
             .bind(limit(limit_rows))
-            .fetch_all(&self.db.pool)
-            .await
-            .map_err(map_err)?;
+            .fetch_all(c.conn())
+            .await;
+        let rows = c.done(r)?;
         let pending = match rows.first() {
-            Some(r) => r.try_get::<bool, _>(0).map_err(map_err)?,
+            Some(r) => rows::boolean(r, 0)?,
             None => false,
         };
+        let mut d = ItemDecoder::new();
         let mut page = Vec::with_capacity(rows.len());
         for r in &rows {
-            let Some(id) = r.try_get::<Option<i64>, _>(1).map_err(map_err)? else {
+            // The one row of an empty page has no notification (the LEFT JOIN found none).
+            if rows::opt_int8(r, 1)?.is_none() {
                 continue;
-            };
-            page.push(Notification {
-                id,
-                item: SequencedItem {
-                    sequence_id: r.try_get(2).map_err(map_err)?,
-                    position: r.try_get(3).map_err(map_err)?,
-                    topic: r.try_get::<String, _>(4).map_err(map_err)?.into(),
-                    state: r.try_get::<Vec<u8>, _>(5).map_err(map_err)?.into(),
-                },
-                causal_dependencies: r.try_get(6).map_err(map_err)?,
-            });
+            }
+            page.push(d.notification(r, 1)?);
         }
         let wanted = limit_rows
             .map(|l| l as u128)
@@ -541,40 +552,30 @@ impl RecordManager for PostgresRecordManager {
         if !pending || page.len() as u128 >= wanted {
             return Ok(page);
         }
-        let rows = sqlx::query(&self.sql.notifications)
+        let mut c = self.db.conns.take().await?;
+        let r = sqlx::query(&self.sql.notifications)
             .bind(&self.application_name)
             .bind(self.pipeline_id)
             .bind(self.lock_key)
             .bind(start)
             .bind(end)
             .bind(limit(limit_rows))
-            .fetch_all(&self.db.pool)
-            .await
-            .map_err(map_err)?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(Notification {
-                    id: r.try_get(0).map_err(map_err)?,
-                    item: SequencedItem {
-                        sequence_id: r.try_get(1).map_err(map_err)?,
-                        position: r.try_get(2).map_err(map_err)?,
-                        topic: r.try_get::<String, _>(3).map_err(map_err)?.into(),
-                        state: r.try_get::<Vec<u8>, _>(4).map_err(map_err)?.into(),
-                    },
-                    causal_dependencies: r.try_get(5).map_err(map_err)?,
-                })
-            })
-            .collect()
+            .fetch_all(c.conn())
+            .await;
+        let rows = c.done(r)?;
+        let mut d = ItemDecoder::new();
+        rows.iter().map(|r| d.notification(r, 0)).collect()
     }
 
     async fn max_notification_id(&self) -> Result<i64> {
         // Fast path: one plain statement; the sequencer runs only if rows wait for ids.
-        let (max, pending): (i64, bool) = sqlx::query_as(&self.sql.max_fast)
+        let mut c = self.db.conns.take().await?;
+        let r = sqlx::query_as(&self.sql.max_fast)
             .bind(&self.application_name)
             .bind(self.pipeline_id)
-            .fetch_one(&self.db.pool)
-            .await
-            .map_err(map_err)?;
+            .fetch_one(c.conn())
+            .await;
+        let (max, pending): (i64, bool) = c.done(r)?;
         if pending {
             self.sequence_notifications().await
         } else {
@@ -583,13 +584,14 @@ impl RecordManager for PostgresRecordManager {
     }
 
     async fn max_tracking_id(&self, upstream_application: &str) -> Result<i64> {
-        sqlx::query_scalar::<_, i64>(&self.sql.max_tracking)
+        let mut c = self.db.conns.take().await?;
+        let r = sqlx::query_scalar::<_, i64>(&self.sql.max_tracking)
             .bind(&self.application_name)
             .bind(upstream_application)
             .bind(self.pipeline_id)
-            .fetch_one(&self.db.pool)
-            .await
-            .map_err(map_err)
+            .fetch_one(c.conn())
+            .await;
+        c.done(r)
     }
 
     async fn has_tracking_record(
@@ -597,13 +599,14 @@ impl RecordManager for PostgresRecordManager {
         upstream_application: &str,
         notification_id: i64,
     ) -> Result<bool> {
-        sqlx::query_scalar::<_, bool>(&self.sql.has_tracking)
+        let mut c = self.db.conns.take().await?;
+        let r = sqlx::query_scalar::<_, bool>(&self.sql.has_tracking)
             .bind(&self.application_name)
             .bind(upstream_application)
             .bind(self.pipeline_id)
             .bind(notification_id)
-            .fetch_one(&self.db.pool)
-            .await
-            .map_err(map_err)
+            .fetch_one(c.conn())
+            .await;
+        c.done(r)
     }
 }

@@ -1,8 +1,7 @@
 //! The PostgreSQL notification sequencer run in the background after writes.
 
-use super::map_err;
+use super::conn::Connections;
 use crate::error::Result;
-use sqlx::postgres::PgPool;
 use sqlx::Row;
 use std::sync::Arc;
 
@@ -40,19 +39,22 @@ pub(super) const SEQUENCER_BATCH: usize = 10_000;
 /// Runs the sequencer (`sql` calls the `{p}sequence_notifications` function) until a run numbers
 /// fewer rows than [`SEQUENCER_BATCH`], that is until every row committed before the last run
 /// has its id; returns the highest id.
-pub(super) async fn sequence_all(pool: &PgPool, sql: &str, key: &SequenceKey) -> Result<i64> {
+pub(super) async fn sequence_all(
+    conns: &Arc<Connections>,
+    sql: &str,
+    key: &SequenceKey,
+) -> Result<i64> {
     let mut previous: Option<i64> = None;
     loop {
-        let max: i64 = sqlx::Executor::fetch_one(
-            pool,
-            sqlx::query(sql)
-                .bind(&*key.application_name)
-                .bind(key.pipeline_id)
-                .bind(key.lock_key),
-        )
-        .await
-        .and_then(|row| row.try_get(0))
-        .map_err(map_err)?;
+        let mut c = conns.take().await?;
+        let r = sqlx::query(sql)
+            .bind(&*key.application_name)
+            .bind(key.pipeline_id)
+            .bind(key.lock_key)
+            .fetch_one(c.conn())
+            .await
+            .and_then(|row| row.try_get::<i64, _>(0));
+        let max = c.done(r)?;
         if previous.is_some_and(|p| max - p < SEQUENCER_BATCH as i64) {
             return Ok(max);
         }
@@ -64,7 +66,7 @@ pub(super) async fn sequence_all(pool: &PgPool, sql: &str, key: &SequenceKey) ->
 const SEQUENCER_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
 
 pub(super) async fn run_sequencer(
-    pool: PgPool,
+    conns: Arc<Connections>,
     function: String,
     mut prompts: tokio::sync::mpsc::UnboundedReceiver<SequenceKey>,
 ) {
@@ -82,7 +84,7 @@ pub(super) async fn run_sequencer(
         for k in keys {
             // Best effort: readers assign ids themselves before reading, so a failure here only
             // leaves the work to them.
-            let _ = sequence_all(&pool, &sql, &k).await;
+            let _ = sequence_all(&conns, &sql, &k).await;
         }
     }
 }
