@@ -367,3 +367,66 @@ async fn systems_are_checked_before_they_run() {
         .is_err());
     runner.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn re_running_a_policy_that_refuses_repeats_skips_the_tracked_notifications() {
+    for (backend, db) in support::databases().await {
+        let ns = format!("{}_", support::unique("rerun"));
+        let runner = Runner::builder(&orders::orders_system(), db.clone())
+            .namespace(&ns)
+            .single_threaded()
+            .await
+            .unwrap();
+        let orders_app = runner.app("orders").unwrap();
+        for _ in 0..2 {
+            orders_app
+                .save(&mut Order::create(None).unwrap())
+                .await
+                .unwrap();
+        }
+        let before = max_id(&orders_app).await;
+        assert_eq!(before, 6, "{backend}");
+        // Setting an order reserved twice is refused by the order itself; as the
+        // notifications are tracked, that is not a failure but a skip.
+        for upstream in ["reservations", "payments"] {
+            orders_app
+                .rewind(&format!("{ns}{upstream}"), 0)
+                .await
+                .unwrap();
+        }
+        let p = orders_app.pull().await.unwrap();
+        assert_eq!(p.processed, 0, "{backend}");
+        assert!(p.skipped >= 2, "{backend}");
+        assert_eq!(max_id(&orders_app).await, before, "{backend}");
+        runner.stop().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_concurrent_runner_polls_for_writes_made_elsewhere() {
+    for (backend, db) in support::databases().await {
+        let ns = format!("{}_", support::unique("poll"));
+        let runner = Runner::builder(&orders::orders_system(), db.clone())
+            .namespace(&ns)
+            .poll_interval(Duration::from_millis(10))
+            .concurrent()
+            .await
+            .unwrap();
+        // Saved by a plain application of the same name: nobody is prompted.
+        let elsewhere = app(&db, &format!("{ns}orders")).await;
+        let ids = save_orders(&elsewhere, 3).await;
+        let deadline = std::time::Instant::now() + IDLE;
+        for id in ids {
+            loop {
+                let order: Order = elsewhere.get(id).await.unwrap();
+                if order.is_paid() {
+                    break;
+                }
+                assert!(std::time::Instant::now() < deadline, "{backend}: not paid");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        runner.wait_idle(IDLE).await.unwrap();
+        runner.stop().await.unwrap();
+    }
+}

@@ -59,7 +59,8 @@ pub(crate) type Prompter = Arc<dyn Fn() -> PolicyFuture + Send + Sync>;
 /// a restart) continues where the last commit left off.
 ///
 /// Another instance that processes the same notification first makes this one's write
-/// conflict on the tracking record: the notification is then skipped. A conflict on an
+/// conflict on the tracking record (or its policy fail, on state that already holds the
+/// results): the notification is then skipped. A conflict on an
 /// aggregate (someone else changed it meanwhile) re-runs the policy on fresh state, a few
 /// times. Any other failure is returned as [`Error::Processing`], and the notification stays
 /// unprocessed.
@@ -340,7 +341,14 @@ impl ProcessApplication {
         loop {
             attempt += 1;
             let ctx = ProcessContext::for_notification(self.app.clone(), &f.name, n.id);
-            self.policy.handle(ctx.clone(), event.clone()).await?;
+            if let Err(e) = self.policy.handle(ctx.clone(), event.clone()).await {
+                // Run again on state that already holds its results (another instance got
+                // there first, or a rewind), a policy may well fail: then it is done.
+                if self.is_tracked(f, n.id).await? {
+                    return Ok(Outcome::AlreadyTracked);
+                }
+                return Err(e);
+            }
             let mut touched = ctx.take();
             let events = touched.iter().map(|t| t.pending().len()).sum();
             let mut saveables: Vec<&mut dyn Saveable> =
@@ -352,12 +360,7 @@ impl ProcessApplication {
             {
                 Ok(()) => return Ok(Outcome::Recorded(events)),
                 Err(e) if e.is_conflict() => {
-                    if self
-                        .app
-                        .records()
-                        .has_tracking_record(&f.name, n.id)
-                        .await?
-                    {
+                    if self.is_tracked(f, n.id).await? {
                         return Ok(Outcome::AlreadyTracked);
                     }
                     if attempt >= self.attempts {
@@ -367,5 +370,12 @@ impl ProcessApplication {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    async fn is_tracked(&self, f: &Follow, notification_id: i64) -> Result<bool> {
+        self.app
+            .records()
+            .has_tracking_record(&f.name, notification_id)
+            .await
     }
 }
