@@ -13,7 +13,6 @@
 //!   single-threaded (synchronous propagation) or concurrently (a tokio task per application).
 //!
 //! ```
-//! # async fn demo() -> es_runtime::Result<()> {
 //! use es_runtime::prelude::*;
 //! use es_runtime::process::{Policy, Runner, System};
 //! use std::sync::Arc;
@@ -34,6 +33,7 @@
 //!     pub fn create(order_id: Uuid) -> Self { Reservation { order_id } }
 //! }
 //!
+//! # async fn demo() -> es_runtime::Result<()> {
 //! let system = System::new()
 //!     .pipeline("orders | reservations")
 //!     .process("orders", Policy::new)
@@ -51,6 +51,7 @@
 //! assert_eq!(runner.app("reservations")?.records().max_notification_id().await?, 1);
 //! runner.stop().await?;
 //! # Ok(()) }
+//! # fn main() { tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap() }
 //! ```
 
 mod application;

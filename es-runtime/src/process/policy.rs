@@ -49,12 +49,14 @@ type Handler = Arc<dyn Fn(ProcessContext, Box<dyn AnyEvent>) -> PolicyFuture + S
 ///     pub fn create(order_id: Uuid) -> Self { Invoice { order_id } }
 /// }
 ///
+/// # fn main() {
 /// // Invoices: every new order gets an invoice.
 /// let policy = Policy::new().on(|ctx, e: Event<order::Created>| async move {
 ///     ctx.save(Invoice::create(e.originator_id())?);
 ///     Ok(())
 /// });
 /// assert!(policy.handles(<order::Created as EventPayload>::TOPIC));
+/// # }
 /// ```
 #[derive(Clone, Default)]
 pub struct Policy {
