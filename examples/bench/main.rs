@@ -11,9 +11,11 @@
 //! aggregate of R events, repeated to about 20k events), `read_log` (read every notification
 //! once, decoded), and application variants: `save_new_enc` / `replay_enc` (AES-256-GCM),
 //! `replay_snap` (snapshot every 100 events), `replay_big` (one replay of R events, reporting
-//! peak resident memory). `raw_*` workloads write or read the same rows with the driver alone,
+//! peak resident memory), `micro` (the mapper's parts one event at a time: trigger, to and
+//! from item, plain and encrypted, SHA-256, AES-GCM). `raw_*` workloads write or read the same rows with the driver alone,
 //! in the same number of transactions: the limit es is measured against.
 
+mod micro;
 mod raw;
 mod world;
 
@@ -219,6 +221,7 @@ async fn main() -> Result<()> {
                 println!("PEAK_RSS_KB replay_big {b} {}", peak_rss_kb());
             }
             raw if raw.starts_with("raw_") => raw::run(raw, b, a.n, a.replay_len).await?,
+            "micro" => micro::run(a.n)?,
             other => eprintln!("unknown workload {other}"),
         }
     }
