@@ -5,8 +5,8 @@ use crate::application::{Application, Saveable};
 use crate::domain::aggregate::Aggregate;
 use crate::error::{Error, Result};
 use crate::mapper::Mapper;
-use crate::notify::{NotificationLog, NotificationLogReader, RecordNotificationLog};
-use crate::record::{Notification, Tracking};
+use crate::notify::{NotificationLog, NotificationLogReader};
+use crate::record::{Notification, RecordKind, RecordManager, Tracking};
 use std::sync::{Arc, OnceLock};
 
 /// How many notifications a process application reads from an upstream log at a time.
@@ -35,9 +35,58 @@ impl Progress {
 /// One upstream log and where this application is in it.
 struct Follow {
     name: String,
-    reader: NotificationLogReader,
+    source: Source,
     mapper: Mapper,
     positioned: bool,
+}
+
+/// Where notifications come from: an upstream's record manager directly (local upstreams:
+/// one query per read, only new notifications), or any notification log through a reader.
+enum Source {
+    Records {
+        records: Arc<dyn RecordManager>,
+        position: i64,
+    },
+    Log(NotificationLogReader),
+}
+
+impl Source {
+    fn position(&self) -> i64 {
+        match self {
+            Source::Records { position, .. } => *position,
+            Source::Log(r) => r.position(),
+        }
+    }
+
+    fn seek(&mut self, to: i64) -> Result<()> {
+        match self {
+            Source::Records { position, .. } => {
+                if to < 0 {
+                    return Err(Error::BadSection(format!("position {to} is below zero")));
+                }
+                *position = to;
+                Ok(())
+            }
+            Source::Log(r) => r.seek(to),
+        }
+    }
+
+    /// At most `limit` notifications after the position; advances past them.
+    async fn read(&mut self, limit: usize) -> Result<Vec<Notification>> {
+        match self {
+            Source::Records { records, position } => {
+                let end = position.saturating_add(limit as i64);
+                let page = records
+                    .get_notifications(*position + 1, end, Some(limit))
+                    .await?;
+                if let Some(last) = page.last() {
+                    *position = last.id;
+                }
+                Ok(page)
+            }
+            Source::Log(r) => r.read(limit).await,
+        }
+    }
 }
 
 enum Outcome {
@@ -125,10 +174,27 @@ impl ProcessApplication {
         }
     }
 
-    /// Follows the notification log of `upstream` (which may be this application itself).
-    pub fn following(self, upstream: &Application) -> Result<Self> {
-        let log = RecordNotificationLog::new(upstream.records().clone(), self.page_size)?;
-        Ok(self.following_log(upstream.name(), Arc::new(log), upstream.mapper().clone()))
+    /// Follows the notification log of `upstream` (which may be this application itself),
+    /// reading its record manager directly.
+    pub fn following(mut self, upstream: &Application) -> Result<Self> {
+        let records = upstream.records().clone();
+        if records.kind() != RecordKind::Events {
+            return Err(Error::Configuration(format!(
+                "{} has no event table to follow",
+                upstream.name()
+            )));
+        }
+        self.upstreams.push(upstream.name().to_string());
+        self.follows.get_mut().push(Follow {
+            name: upstream.name().to_string(),
+            source: Source::Records {
+                records,
+                position: 0,
+            },
+            mapper: upstream.mapper().clone(),
+            positioned: false,
+        });
+        Ok(self)
     }
 
     /// Follows any notification log (for example a remote one over HTTP) of the application
@@ -142,7 +208,7 @@ impl ProcessApplication {
         self.upstreams.push(upstream.to_string());
         self.follows.get_mut().push(Follow {
             name: upstream.to_string(),
-            reader: NotificationLogReader::new(log),
+            source: Source::Log(NotificationLogReader::new(log)),
             mapper,
             positioned: false,
         });
@@ -262,7 +328,7 @@ impl ProcessApplication {
             .ok_or_else(|| {
                 Error::Configuration(format!("{} does not follow {upstream}", self.app.name()))
             })?;
-        f.reader.seek(position)?;
+        f.source.seek(position)?;
         f.positioned = true;
         Ok(())
     }
@@ -274,7 +340,7 @@ impl ProcessApplication {
         let mut out = Vec::new();
         for f in follows.iter_mut() {
             self.position(f).await?;
-            out.push((f.name.clone(), f.reader.position()));
+            out.push((f.name.clone(), f.source.position()));
         }
         Ok(out)
     }
@@ -282,7 +348,7 @@ impl ProcessApplication {
     async fn position(&self, f: &mut Follow) -> Result<()> {
         if !f.positioned {
             let tracked = self.app.records().max_tracking_id(&f.name).await?;
-            f.reader.seek(tracked)?;
+            f.source.seek(tracked)?;
             f.positioned = true;
         }
         Ok(())
@@ -293,7 +359,8 @@ impl ProcessApplication {
         let mut done = Progress::default();
         'pages: while done.processed + done.skipped < budget {
             let want = self.page_size.min(budget - done.processed - done.skipped);
-            let page = f.reader.read(want).await?;
+            let page = f.source.read(want).await?;
+            let last_page = page.len() < want;
             if page.is_empty() {
                 break;
             }
@@ -309,13 +376,13 @@ impl ProcessApplication {
                         // Someone else is ahead: continue after what they have tracked.
                         let tracked = self.app.records().max_tracking_id(&f.name).await?;
                         if tracked > id {
-                            f.reader.seek(tracked)?;
+                            f.source.seek(tracked)?;
                             continue 'pages;
                         }
                     }
                     Err(e) => {
                         // Not processed: the next pull starts with this notification again.
-                        f.reader.seek(id - 1)?;
+                        f.source.seek(id - 1)?;
                         return Err(Error::Processing {
                             application: self.app.name().to_string(),
                             upstream: f.name.clone(),
@@ -324,6 +391,9 @@ impl ProcessApplication {
                         });
                     }
                 }
+            }
+            if last_page {
+                break;
             }
         }
         Ok(done)
