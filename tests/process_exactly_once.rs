@@ -247,6 +247,11 @@ async fn a_failing_policy_stops_its_task_and_a_restart_resumes_from_tracking() {
             other => panic!("{backend}: expected a processing error, got {other:?}"),
         }
         assert_eq!(max_id(&reservations).await, 3, "{backend}: nothing written");
+        // Reported once; then the runner says which application stopped.
+        match runner.wait_idle(IDLE).await {
+            Err(Error::Operational(m)) => assert!(m.contains("reservations"), "{m}"),
+            other => panic!("{backend}: expected the stopped application, got {other:?}"),
+        }
         runner.stop().await.unwrap();
 
         // Meanwhile, more orders arrive from elsewhere.
@@ -428,5 +433,52 @@ async fn the_concurrent_runner_polls_for_writes_made_elsewhere() {
         }
         runner.wait_idle(IDLE).await.unwrap();
         runner.stop().await.unwrap();
+    }
+}
+
+/// A number that makes the next one, up to five: an application following itself.
+#[aggregate]
+pub struct Number {
+    n: u32,
+}
+
+#[aggregate]
+impl Number {
+    #[event(Created)]
+    pub fn create(n: u32) -> Self {
+        Number { n }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_can_follow_itself() {
+    let system = System::new()
+        .pipeline("numbers | numbers")
+        .process("numbers", || {
+            Policy::new().on(|ctx, e: Event<number::Created>| async move {
+                if e.n < 5 {
+                    ctx.save(Number::create(e.n + 1)?);
+                }
+                Ok(())
+            })
+        });
+    for (backend, db) in support::databases().await {
+        for concurrent in [false, true] {
+            let b = Runner::builder(&system, db.clone())
+                .namespace(format!("{}_", support::unique("self")))
+                .poll_interval(Duration::from_millis(10));
+            let runner = if concurrent {
+                b.concurrent().await.unwrap()
+            } else {
+                b.single_threaded().await.unwrap()
+            };
+            let numbers = runner.app("numbers").unwrap();
+            numbers.save(&mut Number::create(0).unwrap()).await.unwrap();
+            runner.wait_idle(IDLE).await.unwrap();
+            assert_eq!(max_id(&numbers).await, 6, "{backend}");
+            let tracked = numbers.records().max_tracking_id(numbers.name()).await;
+            assert_eq!(tracked.unwrap(), 6, "{backend}");
+            runner.stop().await.unwrap();
+        }
     }
 }

@@ -141,6 +141,7 @@ impl RunnerBuilder {
             followers,
             wakers,
             errors: Mutex::new(Vec::new()),
+            halted: Mutex::new(Vec::new()),
         });
         for ((name, p), pa) in &inner.apps {
             let weak = Arc::downgrade(&inner);
@@ -183,6 +184,8 @@ struct Inner {
     followers: HashMap<String, Vec<String>>,
     wakers: HashMap<(String, i64), Arc<Notify>>,
     errors: Mutex<Vec<Error>>,
+    /// Applications whose task stopped after a failure: `(name, pipeline id)`.
+    halted: Mutex<Vec<(String, i64)>>,
 }
 
 impl Inner {
@@ -221,11 +224,33 @@ impl Inner {
         Ok(())
     }
 
-    fn record(&self, e: Error) {
+    fn record(&self, key: &(String, i64), e: Error) {
         self.errors
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .push(e);
+        self.halted
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(key.clone());
+    }
+
+    /// An error naming the applications that stopped, if any did.
+    fn halted_error(&self) -> Option<Error> {
+        let halted = self
+            .halted
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        (!halted.is_empty()).then(|| {
+            let names: Vec<String> = halted
+                .iter()
+                .map(|(n, p)| format!("{n} (pipeline {p})"))
+                .collect();
+            Error::Operational(format!(
+                "stopped after a failure: {}; start a new runner to resume",
+                names.join(", ")
+            ))
+        })
     }
 
     fn take_error(&self) -> Option<Error> {
@@ -301,7 +326,7 @@ async fn run_task(
                 }
             }
             Err(e) => {
-                inner.record(e);
+                inner.record(&key, e);
                 return;
             }
         }
@@ -389,7 +414,8 @@ impl Runner {
 
     /// Waits until every application has processed every notification of its upstreams, or
     /// `timeout` passes ([`Error::Operational`]). A failure of an application is returned
-    /// (and forgotten: [`Runner::stop`] does not return it again).
+    /// (and forgotten: [`Runner::stop`] does not return it again); later calls say which
+    /// applications have stopped ([`Error::Operational`]).
     ///
     /// Single-threaded: processes, in this call, everything not yet processed (writes made
     /// elsewhere, or left by an earlier run), application after application, until a whole
@@ -401,6 +427,9 @@ impl Runner {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             if let Some(e) = self.inner.take_error() {
+                return Err(e);
+            }
+            if let Some(e) = self.inner.halted_error() {
                 return Err(e);
             }
             if self.inner.is_idle().await? {
