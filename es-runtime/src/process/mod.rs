@@ -12,6 +12,14 @@
 //! - A [`Runner`] runs a system on a [`Database`](crate::application::Database):
 //!   single-threaded (synchronous propagation) or concurrently (a tokio task per application).
 //!
+//! Handlers are closures `|ctx, e: Event<P>| async move { .. }` that own their arguments: the
+//! event is a typed copy and the context a cheap handle, so handlers need no lifetimes or
+//! boxing, their futures are `Send + 'static`, and one policy runs unchanged in a spawned
+//! task. A handler never writes: what it gives to [`ProcessContext::save`] is written by the
+//! process application, with the tracking record, in one transaction (the manual's "process
+//! event", §12.6). Policies are values, so they are tested by calling [`Policy::handle`] with
+//! a context and an event, without any runner.
+//!
 //! ```
 //! use es_runtime::prelude::*;
 //! use es_runtime::process::{Policy, Runner, System};

@@ -46,7 +46,12 @@ impl RunnerBuilder {
     /// instance of a follower in pipeline `p` follows its upstreams' notifications of
     /// pipeline `p`.
     pub fn pipelines(mut self, ids: impl IntoIterator<Item = i64>) -> Self {
-        self.pipelines = ids.into_iter().collect();
+        self.pipelines.clear();
+        for id in ids {
+            if !self.pipelines.contains(&id) {
+                self.pipelines.push(id);
+            }
+        }
         self
     }
 
