@@ -12,10 +12,12 @@
 //! once, decoded), and application variants: `save_new_enc` / `replay_enc` (AES-256-GCM),
 //! `replay_snap` (snapshot every 100 events), `replay_big` (one replay of R events, reporting
 //! peak resident memory), `micro` (the mapper's parts one event at a time: trigger, to and
-//! from item, plain and encrypted, SHA-256, AES-GCM). `raw_*` workloads write or read the same rows with the driver alone,
+//! from item, plain and encrypted, SHA-256, AES-GCM), `orders` (N/10 orders through the
+//! orders, reservations and payments system, single-threaded, as the peer's). `raw_*` workloads write or read the same rows with the driver alone,
 //! in the same number of transactions: the limit es is measured against.
 
 mod micro;
+mod orders;
 mod raw;
 mod world;
 
@@ -202,6 +204,8 @@ async fn main() -> Result<()> {
             "append_one" => append_one(&plain, b, a.n).await?,
             "replay" => replay(&plain, b, "replay", a.replay_len, None).await?,
             "read_log" => read_log(&plain, b).await?,
+            // As the peer script: a tenth as many orders as --n.
+            "orders" => orders::run(&db, b, (a.n / 10).max(1)).await?,
             "save_new_enc" => {
                 let enc = app(&db, &format!("{name}e"), true, false).await?;
                 save_new(&enc, b, "save_new_enc", a.n).await?
