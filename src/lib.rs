@@ -2,3 +2,5 @@
 //!
 //! This package holds the workspace's `examples/` and `tests/`; the framework itself is the
 //! `es-runtime` crate (which re-exports the macros of `es-macros`).
+
+pub mod orders;

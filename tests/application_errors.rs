@@ -2,7 +2,7 @@
 
 mod support;
 
-use es_runtime::application::{connect, Application, Config};
+use es_runtime::application::{connect, Config};
 use es_runtime::Error;
 
 #[tokio::test]
@@ -40,6 +40,16 @@ async fn unreachable_postgres_is_operational_naming_the_address() {
     assert!(started.elapsed().as_secs() < 30);
 }
 
+/// The error building an application on `db` gives (it must fail).
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+async fn build_error(db: std::sync::Arc<dyn es_runtime::application::Database>) -> Error {
+    es_runtime::application::Application::builder("x")
+        .database(db)
+        .build()
+        .await
+        .expect_err("building on a database without tables must fail")
+}
+
 #[cfg(feature = "postgres")]
 #[tokio::test]
 async fn missing_postgres_tables_are_reported_when_the_application_is_built() {
@@ -51,11 +61,7 @@ async fn missing_postgres_tables_are_reported_when_the_application_is_built() {
         .unwrap()
         .with_table_prefix(&support::unique("missing"))
         .unwrap();
-    let e = Application::builder("x")
-        .database(std::sync::Arc::new(db))
-        .build()
-        .await
-        .expect_err("must fail");
+    let e = build_error(std::sync::Arc::new(db)).await;
     assert!(
         matches!(&e, Error::Configuration(m) if m.contains("setup_tables")),
         "{e}"
@@ -73,11 +79,7 @@ async fn missing_mysql_tables_are_reported_when_the_application_is_built() {
         .unwrap()
         .with_table_prefix(&support::unique("missing"))
         .unwrap();
-    let e = Application::builder("x")
-        .database(std::sync::Arc::new(db))
-        .build()
-        .await
-        .expect_err("must fail");
+    let e = build_error(std::sync::Arc::new(db)).await;
     assert!(
         matches!(&e, Error::Configuration(m) if m.contains("stored_events")),
         "{e}"

@@ -70,6 +70,22 @@ pub enum Error {
     /// A notification log section id or section content is malformed.
     #[error("bad section: {0}")]
     BadSection(String),
+    /// A process application could not process a notification of an upstream application
+    /// (its policy failed, or its results could not be recorded). Nothing was recorded for
+    /// that notification: processing it again later is safe.
+    #[error(
+        "{application} could not process notification {notification_id} of {upstream}: {source}"
+    )]
+    Processing {
+        /// The process application (its name in the database).
+        application: String,
+        /// The upstream application whose notification it was.
+        upstream: String,
+        /// The notification id.
+        notification_id: i64,
+        /// What went wrong.
+        source: Box<Error>,
+    },
 }
 
 /// The ways stored or received data can fail an integrity check.

@@ -7,6 +7,7 @@
 //! - [`domain`]: aggregates, events, the SHA-256 hash chain, topics (synchronous, no I/O);
 //! - [`record`]: record managers (in memory, SQLite, PostgreSQL, MySQL);
 //! - [`notify`]: notification logs, readers, the JSON view, HTTP server and remote log;
+//! - [`process`]: process applications, policies, systems and their runners;
 //! - [`model`]: the big array and integer sequence generators;
 //!
 //! Every failure is an [`enum@Error`].
@@ -19,6 +20,7 @@ pub mod error;
 pub mod mapper;
 pub mod model;
 pub mod notify;
+pub mod process;
 pub mod record;
 pub mod store;
 

@@ -11,9 +11,13 @@
 //! aggregate of R events, repeated to about 20k events), `read_log` (read every notification
 //! once, decoded), and application variants: `save_new_enc` / `replay_enc` (AES-256-GCM),
 //! `replay_snap` (snapshot every 100 events), `replay_big` (one replay of R events, reporting
-//! peak resident memory). `raw_*` workloads write or read the same rows with the driver alone,
+//! peak resident memory), `micro` (the mapper's parts one event at a time: trigger, to and
+//! from item, plain and encrypted, SHA-256, AES-GCM), `orders` (N/10 orders through the
+//! orders, reservations and payments system, single-threaded, as the peer's). `raw_*` workloads write or read the same rows with the driver alone,
 //! in the same number of transactions: the limit es is measured against.
 
+mod micro;
+mod orders;
 mod raw;
 mod world;
 
@@ -201,6 +205,8 @@ async fn main() -> Result<()> {
             "append_one" => append_one(&plain, b, a.n).await?,
             "replay" => replay(&plain, b, "replay", a.replay_len, None).await?,
             "read_log" => read_log(&plain, b).await?,
+            // As the peer script: a tenth as many orders as --n.
+            "orders" => orders::run(&db, b, (a.n / 10).max(1)).await?,
             "save_new_enc" => {
                 let enc = app(&db, &format!("{name}e"), true, false).await?;
                 save_new(&enc, b, "save_new_enc", a.n).await?
@@ -220,6 +226,7 @@ async fn main() -> Result<()> {
                 println!("PEAK_RSS_KB replay_big {b} {}", peak_rss_kb());
             }
             raw if raw.starts_with("raw_") => raw::run(raw, b, a.n, a.replay_len).await?,
+            "micro" => micro::run(a.n)?,
             other => eprintln!("unknown workload {other}"),
         }
     }

