@@ -429,6 +429,8 @@ struct Scripted {
     sections: std::sync::Mutex<std::collections::HashMap<String, Vec<es_runtime::notify::Section>>>,
     fail: std::sync::Mutex<HashSet<String>>,
     asked: std::sync::Mutex<Vec<String>>,
+    /// Whether the log tells readers its section size up front.
+    sized: bool,
 }
 
 impl Scripted {
@@ -437,6 +439,7 @@ impl Scripted {
             sections: Default::default(),
             fail: Default::default(),
             asked: Default::default(),
+            sized: false,
         }
     }
 
@@ -488,6 +491,10 @@ impl NotificationLog for Scripted {
             1 => list[0].clone(),
             _ => list.remove(0),
         })
+    }
+
+    fn section_size(&self) -> Option<usize> {
+        self.sized.then_some(5)
     }
 }
 
@@ -548,4 +555,42 @@ async fn a_section_fetched_ahead_that_fails_is_an_error_and_nothing_is_consumed(
     assert!(reader.next_item().await.is_err());
     assert_eq!(reader.position(), 5);
     assert_eq!(reader.next_item().await.unwrap().map(|i| i.id), Some(6));
+}
+
+#[tokio::test]
+async fn a_reader_that_knows_the_section_size_fetches_ahead_from_the_start_and_drops_it_at_the_end()
+{
+    // The first section is partial when first asked; 6..10 (asked at once, ahead) already
+    // holds 6: the reader must not use it before it has read 3, 4 and 5.
+    let mut log = Scripted::new();
+    log.sized = true;
+    log.add(1, &[1, 2], false);
+    log.add(1, &[1, 2, 3, 4, 5], true);
+    log.add(6, &[6], false);
+    let log = Arc::new(log);
+    let mut reader = NotificationLogReader::new(log.clone()).with_prefetch(2);
+    assert_eq!(
+        ids(&reader.read_all().await.unwrap()),
+        vec![1, 2, 3, 4, 5, 6]
+    );
+    assert_eq!(reader.position(), 6);
+    {
+        let asked = log.asked.lock().unwrap().clone();
+        let times = |id: &str| asked.iter().filter(|a| *a == id).count();
+        // Never "current": the size was known. 1..5 twice (partial, then full); 6..10 asked
+        // ahead at once, dropped, and asked again after the full 1..5.
+        assert_eq!(times("current"), 0, "{asked:?}");
+        assert_eq!(times("1,5"), 2, "{asked:?}");
+        assert!(times("6,10") >= 2, "{asked:?}");
+    }
+    // At the end of the log the reader no longer asks ahead of a section it has not seen full.
+    log.asked.lock().unwrap().clear();
+    assert!(reader.read_all().await.unwrap().is_empty());
+    assert_eq!(*log.asked.lock().unwrap(), vec!["6,10".to_string()]);
+    // A seek starts over, fetching ahead again.
+    reader.seek(0).unwrap();
+    assert_eq!(
+        ids(&reader.read_all().await.unwrap()),
+        vec![1, 2, 3, 4, 5, 6]
+    );
 }

@@ -108,6 +108,10 @@ impl NotificationLog for RecordNotificationLog {
         };
         Ok(make_section(start, self.size, items, full))
     }
+
+    fn section_size(&self) -> Option<usize> {
+        Some(self.size as usize)
+    }
 }
 
 /// The notification log of a [`BigArray`]: its items, `None` where a position is unassigned
@@ -161,5 +165,9 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> NotificationLog<Op
             }
         }
         Ok(make_section(start, self.size, items, next >= end))
+    }
+
+    fn section_size(&self) -> Option<usize> {
+        Some(self.size as usize)
     }
 }

@@ -60,11 +60,20 @@ pub trait NotificationLog<I = crate::record::Notification>: Send + Sync {
     /// The section named `section_id` (`"current"` or `"first,last"`), normalised to the
     /// log's section size. A malformed id is [`crate::Error::BadSection`].
     async fn section(&self, section_id: &str) -> Result<Section<I>>;
+
+    /// The section size, when the log knows it without being asked for a section (local logs
+    /// do): a [`NotificationLogReader`] then goes straight to the section it needs.
+    fn section_size(&self) -> Option<usize> {
+        None
+    }
 }
 
 #[async_trait]
 impl<I: Send + 'static, L: NotificationLog<I> + ?Sized> NotificationLog<I> for std::sync::Arc<L> {
     async fn section(&self, section_id: &str) -> Result<Section<I>> {
         (**self).section(section_id).await
+    }
+    fn section_size(&self) -> Option<usize> {
+        (**self).section_size()
     }
 }

@@ -54,6 +54,10 @@ pub struct NotificationLogReader<I = Notification> {
     prefetch: usize,
     /// Sections being fetched ahead, in order: the first is `next_link`'s.
     ahead: VecDeque<Ahead<I>>,
+    /// True until the reader meets the end of the log (after creation or a seek): then the
+    /// sections after the one it looks for are fetched ahead at once, before it is known to
+    /// be full.
+    catching_up: bool,
 }
 
 /// A section being fetched in the background.
@@ -85,20 +89,26 @@ impl<I: LogItem> NotificationLogReader<I> {
     /// A reader of `log` at position 0 (before the first item).
     pub fn new(log: Arc<dyn NotificationLog<I>>) -> Self {
         NotificationLogReader {
+            section_size: log
+                .section_size()
+                .and_then(|s| i64::try_from(s).ok())
+                .filter(|s| *s > 0),
             log,
             position: 0,
-            section_size: None,
             buffer: VecDeque::new(),
             next_link: None,
             sections_read: 0,
             prefetch: 0,
             ahead: VecDeque::new(),
+            catching_up: true,
         }
     }
 
     /// Fetches up to `sections` sections ahead while the current one is used (0, the
-    /// default, fetches each section when it is needed). Two or three are enough to keep a
-    /// database busy while the items of the current section are processed.
+    /// default, fetches each section when it is needed). One or two are enough to keep a
+    /// database busy while the items of the current section are processed. Each section
+    /// being fetched takes a database connection of its own (for a PostgreSQL log), so the
+    /// first sections fetched ahead may wait for new connections to open.
     ///
     /// ```
     /// # async fn demo(app: &es_runtime::application::Application) -> es_runtime::Result<()> {
@@ -138,6 +148,7 @@ impl<I: LogItem> NotificationLogReader<I> {
         self.buffer.clear();
         self.next_link = None;
         self.drop_ahead();
+        self.catching_up = true;
         Ok(())
     }
 
@@ -199,18 +210,25 @@ impl<I: LogItem> NotificationLogReader<I> {
     /// The section `section_id`, fetched now or taken from the ones fetched ahead.
     async fn fetch(&mut self, section_id: &str) -> Result<(i64, Section<I>)> {
         let wanted = SectionId::parse(section_id)?.first();
-        let section = match self.ahead.pop_front() {
-            Some(a) if Some(a.first) == wanted => a.task.await.map_err(|e| {
-                Error::Operational(format!("fetching section {section_id} ahead failed: {e}"))
-            })??,
-            other => {
-                if let Some(a) = other {
-                    a.task.abort();
-                }
-                self.drop_ahead();
-                self.sections_read += 1;
-                self.log.section(section_id).await?
+        let front = self.ahead.front().map(|a| a.first);
+        let section = if front.is_some() && front == wanted {
+            match self.ahead.pop_front() {
+                Some(a) => a.task.await.map_err(|e| {
+                    Error::Operational(format!("fetching section {section_id} ahead failed: {e}"))
+                })??,
+                None => self.log.section(section_id).await?,
             }
+        } else {
+            // Keep what is being fetched only if it starts right after this section.
+            let follows = match (wanted, self.section_size) {
+                (Some(w), Some(size)) => front.is_some() && front == w.checked_add(size),
+                _ => false,
+            };
+            if !follows {
+                self.drop_ahead();
+            }
+            self.sections_read += 1;
+            self.log.section(section_id).await?
         };
         let first = match section.id()? {
             SectionId::Range { first, last } => {
@@ -228,6 +246,7 @@ impl<I: LogItem> NotificationLogReader<I> {
         } else {
             // The end of the log as it was: what was fetched after it may have moved on.
             self.drop_ahead();
+            self.catching_up = false;
         }
         Ok((first, section))
     }
@@ -272,6 +291,10 @@ impl<I: LogItem> NotificationLogReader<I> {
         let mut found = match self.section_size {
             Some(size) => {
                 let first = (target - 1) / size * size + 1;
+                if self.catching_up {
+                    // Most likely far from the end: fetch the next sections at once too.
+                    self.fetch_ahead(first);
+                }
                 self.fetch(&SectionId::format(first, first + size - 1))
                     .await?
             }

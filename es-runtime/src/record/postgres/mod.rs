@@ -542,12 +542,18 @@ impl RecordManager for PostgresRecordManager {
         let mut page = Vec::with_capacity(capacity(limit_rows, Some(end.saturating_sub(start))));
         let mut pending = false;
         let mut c = self.db.conns.take().await?;
+        let mut first = true;
         let r = rows::for_each_row(c.conn(), query, |r| {
-            pending = rows::boolean(r, 0)?;
-            // The one row of an empty page has no notification (the LEFT JOIN found none).
-            if rows::opt_int8(r, 1)?.is_some() {
-                page.push(d.notification(r, 1)?);
+            if first {
+                // The same in every row.
+                pending = rows::boolean(r, 0)?;
+                first = false;
+                // The one row of an empty page has no notification (the LEFT JOIN found none).
+                if rows::opt_int8(r, 1)?.is_none() {
+                    return Ok(());
+                }
             }
+            page.push(d.notification(r, 1)?);
             Ok(())
         })
         .await;
