@@ -797,3 +797,74 @@ async fn pg_columns_of_other_types_are_typed_errors_on_read() {
     assert_eq!(m.max_notification_id().await.unwrap(), 2);
     db.drop_tables().await.unwrap();
 }
+
+#[tokio::test]
+async fn pg_setup_replaces_the_notification_index_of_earlier_versions() {
+    let Some(db) = database("migrate").await else {
+        return;
+    };
+    let events = db.table_name("stored_events");
+    let schema = events.split('.').next().unwrap().to_string();
+    let m = db.record_manager(RecordKind::Events, "app", 0);
+    let s = Uuid::new_v4();
+    m.write(&RecordBatch::items(vec![item(s, 0, "a"), item(s, 1, "b")]))
+        .await
+        .unwrap();
+    eventually_max(&m, 2).await;
+    // The index as earlier versions made it: every row, NULL ids included.
+    let new_idx = format!("{schema}.es_stored_events_notification_id_idx");
+    sqlx::raw_sql(&format!(
+        "DROP INDEX {new_idx}; CREATE UNIQUE INDEX es_stored_events_notification_idx \
+         ON {events} (application_name, pipeline_id, notification_id)"
+    ))
+    .execute(db.pool())
+    .await
+    .unwrap();
+    db.setup_tables().await.unwrap();
+    let indexes: Vec<(String, String)> = sqlx::query_as(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = 'es_stored_events'",
+    )
+    .bind(&schema)
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    assert!(
+        !indexes
+            .iter()
+            .any(|(n, _)| n == "es_stored_events_notification_idx"),
+        "{indexes:?}"
+    );
+    let (_, def) = indexes
+        .iter()
+        .find(|(n, _)| n == "es_stored_events_notification_id_idx")
+        .expect("the partial index");
+    assert!(
+        def.contains("UNIQUE") && def.contains("IS NOT NULL"),
+        "{def}"
+    );
+    // Numbering goes on, unique as before.
+    m.write(&RecordBatch::items(vec![item(s, 2, "c")]))
+        .await
+        .unwrap();
+    eventually_max(&m, 3).await;
+    let dup = sqlx::query(&format!(
+        "UPDATE {events} SET notification_id = 1 WHERE originator_version = 2"
+    ))
+    .execute(db.pool())
+    .await
+    .unwrap_err();
+    assert_eq!(
+        dup.as_database_error().and_then(|d| d.code()).as_deref(),
+        Some("23505")
+    );
+    assert_eq!(
+        m.get_notifications(1, 10, None)
+            .await
+            .unwrap()
+            .iter()
+            .map(|n| n.id)
+            .collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    db.drop_tables().await.unwrap();
+}

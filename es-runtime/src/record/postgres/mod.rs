@@ -19,7 +19,8 @@
 //!     state               BYTEA   NOT NULL,
 //!     causal_dependencies TEXT,
 //!     PRIMARY KEY (application_name, originator_id, originator_version));
-//! CREATE UNIQUE INDEX ... ON {p}stored_events (application_name, pipeline_id, notification_id);
+//! CREATE UNIQUE INDEX ... ON {p}stored_events (application_name, pipeline_id, notification_id)
+//!     WHERE notification_id IS NOT NULL;
 //! CREATE INDEX ... ON {p}stored_events (application_name, pipeline_id, insert_order)
 //!     WHERE notification_id IS NULL;
 //! CREATE TABLE {p}notification_tracking (application_name, upstream_application_name,
@@ -365,6 +366,15 @@ impl PostgresRecordManager {
         let positions: Vec<i64> = batch.items.iter().map(|i| i.position).collect();
         let topics: Vec<&str> = batch.items.iter().map(|i| &*i.topic).collect();
         let states: Vec<&[u8]> = batch.items.iter().map(|i| &i.state[..]).collect();
+        if batch.tracking.is_none() && batch.causal_dependencies.is_none() {
+            // The common case: a plain insert.
+            let q = sqlx::query(&self.sql.insert_items).bind(&self.application_name);
+            let q = match self.kind {
+                RecordKind::Events => q.bind(self.pipeline_id),
+                _ => q,
+            };
+            return q.bind(ids).bind(positions).bind(topics).bind(states);
+        }
         sqlx::query(&self.sql.insert)
             .bind(&self.application_name)
             .bind(self.pipeline_id)

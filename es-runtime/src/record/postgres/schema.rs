@@ -22,10 +22,17 @@ impl PostgresDatabase {
             .map(|s| format!("CREATE SCHEMA IF NOT EXISTS {s};\n"))
             .unwrap_or_default();
         let (notif_idx, pending_idx, timed_idx) = (
-            n.index("stored_events_notification_idx"),
+            n.index("stored_events_notification_id_idx"),
             n.index("stored_events_unsequenced_idx"),
             n.index("timestamp_sequenced_items_position_idx"),
         );
+        // Earlier versions of this schema had a notification index that also held the rows
+        // still waiting for an id (under NULL): replaced by the partial index above, which
+        // inserts do not touch.
+        let old_notif_idx = match &n.schema {
+            Some(s) => format!("{s}.{}", n.index("stored_events_notification_idx")),
+            None => n.index("stored_events_notification_idx"),
+        };
         format!(
             r#"{schema}CREATE TABLE IF NOT EXISTS {events} (
     application_name    TEXT    NOT NULL,
@@ -40,7 +47,9 @@ impl PostgresDatabase {
     PRIMARY KEY (application_name, originator_id, originator_version)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS {notif_idx}
-    ON {events} (application_name, pipeline_id, notification_id);
+    ON {events} (application_name, pipeline_id, notification_id)
+    WHERE notification_id IS NOT NULL;
+DROP INDEX IF EXISTS {old_notif_idx};
 CREATE INDEX IF NOT EXISTS {pending_idx}
     ON {events} (application_name, pipeline_id, insert_order)
     WHERE notification_id IS NULL;

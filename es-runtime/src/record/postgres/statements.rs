@@ -6,6 +6,7 @@ use crate::record::RecordKind;
 #[derive(Debug)]
 pub(super) struct Statements {
     pub(super) insert: String,
+    pub(super) insert_items: String,
     pub(super) get_item: String,
     pub(super) get_items_asc: String,
     pub(super) get_items_desc: String,
@@ -57,12 +58,30 @@ impl Statements {
                  {track} SELECT $9::TEXT IS NULL"
             ),
         };
+        // Items only (no tracking record, no causal dependencies): $1 app, then for events
+        // $2 pipeline, then the arrays of ids, positions, topics and states. Rows are inserted
+        // in the order of the arrays (the identity column of events follows it).
+        let insert_items = match kind {
+            RecordKind::Events => format!(
+                "INSERT INTO {table} (application_name, pipeline_id, originator_id, originator_version, \
+                 topic, state) \
+                 SELECT $1, $2, i.id, i.pos, i.topic, i.state \
+                 FROM UNNEST($3::UUID[], $4::BIGINT[], $5::TEXT[], $6::BYTEA[]) WITH ORDINALITY AS i(id, pos, topic, state, n) \
+                 ORDER BY i.n"
+            ),
+            _ => format!(
+                "INSERT INTO {table} (application_name, {seq}, {pos}, topic, state) \
+                 SELECT $1, i.id, i.pos, i.topic, i.state \
+                 FROM UNNEST($2::UUID[], $3::BIGINT[], $4::TEXT[], $5::BYTEA[]) AS i(id, pos, topic, state)"
+            ),
+        };
         let range = format!(
             "SELECT {pos}, topic, state FROM {table} WHERE application_name = $1 AND {seq} = $2 \
              AND {pos} BETWEEN $3 AND $4 ORDER BY {pos}"
         );
         Statements {
             insert,
+            insert_items,
             get_item: format!(
                 "SELECT topic, state FROM {table} WHERE application_name = $1 AND {seq} = $2 AND {pos} = $3"
             ),
