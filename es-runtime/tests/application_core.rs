@@ -372,3 +372,38 @@ async fn custom_item_types_with_their_own_field_names() {
     );
     assert!(mapper.from_item_as(stored).unwrap().eq_dyn(e.as_ref()));
 }
+
+#[tokio::test]
+async fn replays_in_pages_of_any_size_give_the_same_aggregate() {
+    use es_runtime::record::{RecordKind, RecordManager};
+    use es_runtime::store::EventStore;
+    let records: Arc<dyn RecordManager> =
+        Arc::new(InMemoryDatabase::new().record_manager(RecordKind::Events, "app", 0));
+    let store = EventStore::new(records, Mapper::new());
+    let mut c: Counter = create(Uuid::new_v4(), Started { count: 0 }).unwrap();
+    for by in 1..=9 {
+        trigger(&mut c, Added { by }).unwrap();
+    }
+    store.store_all(&c.collect_pending()).await.unwrap();
+    for page in [1, 2, 3, 9, 10, 11, 5000] {
+        for lt in [None, Some(1), Some(4), Some(10)] {
+            let mut q = EventQuery::all().page_size(page);
+            if let Some(v) = lt {
+                q = q.lt(v);
+            }
+            let mut target: Option<Counter> = None;
+            store.replay_into(c.id(), &q, &mut target).await.unwrap();
+            let n = lt.unwrap_or(10);
+            let got = target.unwrap();
+            assert_eq!(got.version(), n as u64, "page {page}, lt {lt:?}");
+            assert_eq!(got.count, (0..n).sum::<i64>(), "page {page}, lt {lt:?}");
+        }
+    }
+    // Nothing before the first event: nothing to replay.
+    let mut target: Option<Counter> = None;
+    store
+        .replay_into(c.id(), &EventQuery::all().lt(0).page_size(3), &mut target)
+        .await
+        .unwrap();
+    assert!(target.is_none());
+}

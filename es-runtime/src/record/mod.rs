@@ -183,6 +183,21 @@ pub trait RecordManager: Send + Sync + 'static {
     /// Items of one sequence within the query's bounds, limit and order.
     async fn get_items(&self, sequence_id: Uuid, query: &ItemQuery) -> Result<Vec<SequencedItem>>;
 
+    /// Hands the items [`RecordManager::get_items`] would return to `f`, one at a time and in
+    /// the same order, and returns how many there were; stops at the first error of `f`. A
+    /// backend that streams rows (PostgreSQL) calls `f` as they arrive, so that the caller
+    /// works on the first items (a replay applies them) while the server sends the rest.
+    async fn for_each_item(
+        &self,
+        sequence_id: Uuid,
+        query: &ItemQuery,
+        f: &mut (dyn for<'i> FnMut(&'i SequencedItem) -> Result<()> + Send),
+    ) -> Result<usize> {
+        let items = self.get_items(sequence_id, query).await?;
+        items.iter().try_for_each(&mut *f)?;
+        Ok(items.len())
+    }
+
     /// The ids of all sequences that have items.
     async fn list_sequence_ids(&self) -> Result<Vec<Uuid>>;
 

@@ -200,12 +200,44 @@ impl EventStore {
         target: &mut (dyn std::any::Any + Send),
     ) -> Result<()> {
         let mapper = &self.mapper;
-        self.for_each_item_page(originator_id, query, |items| {
-            items
-                .iter()
-                .try_for_each(|i| mapper.apply_item(i, &mut *target))
-        })
-        .await
+        let mut apply = |i: &SequencedItem| mapper.apply_item(i, &mut *target);
+        let mut q = query.items;
+        let Some(page) = query.page_size else {
+            self.records
+                .for_each_item(originator_id, &q, &mut apply)
+                .await?;
+            return Ok(());
+        };
+        // Page by page as `for_each_item_page`, each item applied as it is read.
+        let descending = q.query_descending;
+        let mut remaining = q.limit.unwrap_or(usize::MAX);
+        q.results_descending = descending;
+        while remaining > 0 {
+            q.limit = Some(page.min(remaining));
+            let mut last = None;
+            let n = self
+                .records
+                .for_each_item(originator_id, &q, &mut |i| {
+                    last = Some(i.position);
+                    apply(i)
+                })
+                .await?;
+            let Some(last) = last else {
+                break;
+            };
+            remaining = remaining.saturating_sub(n);
+            if n < page {
+                break;
+            }
+            if descending {
+                q.lt = Some(last);
+                q.lte = None;
+            } else {
+                q.gt = Some(last);
+                q.gte = None;
+            }
+        }
+        Ok(())
     }
 
     /// Reads the events page by page and hands each decoded page to `f` (bounded memory).

@@ -360,6 +360,42 @@ impl PostgresRecordManager {
         Ok(())
     }
 
+    /// Reads the items of one sequence that `q` selects, in the order of its query, handing
+    /// each to `f` as its row arrives.
+    async fn stream_items(
+        &self,
+        sequence_id: Uuid,
+        q: &ItemQuery,
+        f: &mut (dyn FnMut(SequencedItem) -> Result<()> + Send),
+    ) -> Result<()> {
+        let Some((lo, hi)) = bounds(q) else {
+            return Ok(());
+        };
+        let sql = if q.query_descending {
+            &self.sql.get_items_desc
+        } else {
+            &self.sql.get_items_asc
+        };
+        let query = sqlx::query(sql)
+            .bind(&self.application_name)
+            .bind(sequence_id)
+            .bind(lo)
+            .bind(hi)
+            .bind(limit(q.limit));
+        let mut d = ItemDecoder::new();
+        let mut c = self.db.conns.take().await?;
+        let r = rows::for_each_row(c.conn(), query, |r| {
+            f(SequencedItem {
+                sequence_id,
+                position: rows::int8(r, 0)?,
+                topic: d.topic(r, 1)?,
+                state: d.state(r, 2)?,
+            })
+        })
+        .await;
+        c.done(r)?
+    }
+
     /// The one statement that writes a batch.
     fn insert<'q>(&'q self, batch: &'q RecordBatch) -> PgQuery<'q> {
         let ids: Vec<Uuid> = batch.items.iter().map(|i| i.sequence_id).collect();
@@ -452,38 +488,37 @@ impl RecordManager for PostgresRecordManager {
     }
 
     async fn get_items(&self, sequence_id: Uuid, q: &ItemQuery) -> Result<Vec<SequencedItem>> {
-        let Some((lo, hi)) = bounds(q) else {
-            return Ok(Vec::new());
-        };
-        let sql = if q.query_descending {
-            &self.sql.get_items_desc
-        } else {
-            &self.sql.get_items_asc
-        };
-        let query = sqlx::query(sql)
-            .bind(&self.application_name)
-            .bind(sequence_id)
-            .bind(lo)
-            .bind(hi)
-            .bind(limit(q.limit));
-        let mut d = ItemDecoder::new();
-        let mut out = Vec::with_capacity(capacity(q.limit, Some(hi.saturating_sub(lo))));
-        let mut c = self.db.conns.take().await?;
-        let r = rows::for_each_row(c.conn(), query, |r| {
-            out.push(SequencedItem {
-                sequence_id,
-                position: rows::int8(r, 0)?,
-                topic: d.topic(r, 1)?,
-                state: d.state(r, 2)?,
-            });
+        let width = bounds(q).map(|(lo, hi)| hi.saturating_sub(lo));
+        let mut out = Vec::with_capacity(capacity(q.limit, width));
+        self.stream_items(sequence_id, q, &mut |i| {
+            out.push(i);
             Ok(())
         })
-        .await;
-        c.done(r)??;
+        .await?;
         if q.query_descending != q.results_descending {
             out.reverse();
         }
         Ok(out)
+    }
+
+    async fn for_each_item(
+        &self,
+        sequence_id: Uuid,
+        q: &ItemQuery,
+        f: &mut (dyn for<'i> FnMut(&'i SequencedItem) -> Result<()> + Send),
+    ) -> Result<usize> {
+        if q.query_descending != q.results_descending {
+            let items = self.get_items(sequence_id, q).await?;
+            items.iter().try_for_each(&mut *f)?;
+            return Ok(items.len());
+        }
+        let mut n = 0;
+        self.stream_items(sequence_id, q, &mut |i| {
+            n += 1;
+            f(&i)
+        })
+        .await?;
+        Ok(n)
     }
 
     async fn get_items_in_order(
