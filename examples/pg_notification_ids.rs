@@ -8,19 +8,22 @@
 //! - `none`: no notification ids at all (plain one-statement insert), the ceiling;
 //! - `table_lock`: `LOCK TABLE ... IN EXCLUSIVE MODE` held to commit, id = max + 1 (lock,
 //!   insert and implicit commit sent in one round trip, the fastest form of that approach);
+//!
+//! (`none` and `table_lock` writers each have a connection of their own, as es keeps its
+//! connections between statements: no pool check round trips on either side.)
 //! - `es`: the es PostgreSQL record manager (one-statement insert with the transaction id, ids
 //!   assigned by the sequencer) with a reader tailing the log the whole time; the clock stops
 //!   when every event has its id.
 //!
 //! Part 2: one connection saving `--batches` transactions of 1 and of 10 events, es against the
-//! same rows written with plain sqlx (one `UNNEST` insert per transaction into an equivalent table
-//! without notification ids): the raw limit.
+//! same rows written with plain sqlx on a connection of its own (one `UNNEST` insert per
+//! transaction into an equivalent table without notification ids): the raw limit.
 //!
 //! URL from `ES_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`).
 
 use es_runtime::record::postgres::PostgresDatabase;
 use es_runtime::record::{RecordBatch, RecordKind, RecordManager, SequencedItem};
-use es_runtime::sqlx::{self, postgres::PgPoolOptions, PgPool};
+use es_runtime::sqlx::{self, postgres::PgPoolOptions, Connection, PgConnection, PgPool};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -63,6 +66,9 @@ fn report(label: &str, count: usize, secs: f64, unit: &str) -> f64 {
     rate
 }
 
+/// One connection per writer, shared by the rounds.
+type Conns = Arc<Vec<tokio::sync::Mutex<PgConnection>>>;
+
 /// 8 tasks, each running `n` times the transaction `f(writer, i)` makes.
 async fn concurrent<F, Fut>(n: usize, f: F) -> Result<f64, Box<dyn std::error::Error>>
 where
@@ -91,6 +97,7 @@ where
 /// are given, and the number of reads the tailing reader made.
 async fn round(
     pool: &PgPool,
+    conns: &Conns,
     db: &PostgresDatabase,
     schema: &str,
     n: usize,
@@ -105,18 +112,19 @@ async fn round(
          VALUES ($5, 0, $1, $2, $3, $4)"
     )
     .into();
-    let (p, s, q, a) = (pool.clone(), seqs.clone(), sql.clone(), app.clone());
+    let (c, s, q, a) = (conns.clone(), seqs.clone(), sql.clone(), app.clone());
     let none = concurrent(n, move |w, i| {
-        let (p, seq, q, a) = (p.clone(), s[w], q.clone(), a.clone());
+        let (c, seq, q, a) = (c.clone(), s[w], q.clone(), a.clone());
         async move {
             let it = item(seq, i as i64);
+            let mut conn = c[w].lock().await;
             sqlx::query(&q)
                 .bind(it.sequence_id)
                 .bind(it.position)
                 .bind(it.topic.into_owned())
                 .bind(it.state.to_vec())
                 .bind(a)
-                .execute(&p)
+                .execute(&mut *conn)
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string())
@@ -125,10 +133,10 @@ async fn round(
     .await?;
 
     // 2. Table lock held to commit; lock, insert and commit in one round trip.
-    let (p, s, a) = (pool.clone(), seqs.clone(), app.clone());
+    let (c, s, a) = (conns.clone(), seqs.clone(), app.clone());
     let sch = schema.to_string();
     let locked = concurrent(n, move |w, i| {
-        let (p, seq, sch, a) = (p.clone(), s[w], sch.clone(), a.clone());
+        let (c, seq, sch, a) = (c.clone(), s[w], sch.clone(), a.clone());
         async move {
             let it = item(seq, i as i64);
             // Values are generated here (uuid, integers, ASCII names, hex): safe as literals.
@@ -141,7 +149,10 @@ async fn round(
                  FROM {sch}.locked WHERE application_name = '{a}' AND pipeline_id = 0",
                 it.sequence_id, it.position, it.topic
             );
-            sqlx::raw_sql(&sql).execute(&p).await.map(|_| ()).map_err(|e| e.to_string())
+            let mut conn = c[w].lock().await;
+            // Executor methods return boxed futures, which keeps this one `Send`.
+            let done = sqlx::Executor::execute(&mut *conn, sqlx::raw_sql(&sql)).await;
+            done.map(|_| ()).map_err(|e| e.to_string())
         }
     })
     .await?;
@@ -256,10 +267,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
          modes interleaved in {rounds} rounds",
         per_round * rounds
     );
+    let mut writers = Vec::new();
+    for _ in 0..WRITERS {
+        writers.push(tokio::sync::Mutex::new(PgConnection::connect(&url).await?));
+    }
+    let conns: Conns = Arc::new(writers);
     let mut secs = [0f64; 4];
     let mut reads = 0;
     for r in 0..rounds {
-        let t = round(&pool, &db, &schema, per_round, r).await?;
+        let t = round(&pool, &conns, &db, &schema, per_round, r).await?;
         for k in 0..4 {
             secs[k] += t[k];
         }
@@ -290,17 +306,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         es / none
     );
 
-    // Part 2: single connection, es against plain sqlx, same rows and transactions.
-    let one = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
-        .await?;
-    let db1 = PostgresDatabase::from_pool(one.clone())
-        .with_schema(&schema)?
-        .with_background_sequencing(false);
+    // Part 2: single connection, es against plain sqlx, same rows and transactions. (A pool of
+    // two, of which es keeps one: a pool of one es leaves to the application.)
+    let mut one = PgConnection::connect(&url).await?;
+    let db1 = PostgresDatabase::from_pool(
+        PgPoolOptions::new()
+            .max_connections(2)
+            .connect(&url)
+            .await?,
+    )
+    .with_schema(&schema)?
+    .with_background_sequencing(false);
     // The same with the background sequencer, which needs a second connection.
     let two = PgPoolOptions::new()
-        .max_connections(2)
+        .max_connections(4)
         .connect(&url)
         .await?;
     let db2 = PostgresDatabase::from_pool(two).with_schema(&schema)?;
@@ -358,7 +377,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .bind(r.iter().map(|i| i.position).collect::<Vec<_>>())
                     .bind(r.iter().map(|i| &*i.topic).collect::<Vec<_>>())
                     .bind(r.iter().map(|i| &i.state[..]).collect::<Vec<_>>())
-                    .execute(&one)
+                    .execute(&mut one)
                     .await?;
             }
             raw_secs += start.elapsed().as_secs_f64();
