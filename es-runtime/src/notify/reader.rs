@@ -179,7 +179,7 @@ impl<I: LogItem> NotificationLogReader<I> {
     /// At most `limit` items after the position. On error nothing is consumed: the position is
     /// unchanged.
     pub async fn read(&mut self, limit: usize) -> Result<Vec<I>> {
-        let (position, link) = (self.position, self.next_link.clone());
+        let position = self.position;
         let mut out = Vec::new();
         let mut numbers = Vec::new();
         while out.len() < limit {
@@ -189,9 +189,9 @@ impl<I: LogItem> NotificationLogReader<I> {
                     Ok(false) => break,
                     Err(e) => {
                         // A section is fetched only when the buffer is empty: put back what
-                        // this call took, in order, and the link it started from.
+                        // this call took, in order. The link that failed stays the next one.
                         self.buffer.extend(numbers.into_iter().zip(out));
-                        (self.position, self.next_link) = (position, link);
+                        self.position = position;
                         self.drop_ahead();
                         return Err(e);
                     }
@@ -324,7 +324,14 @@ impl<I: LogItem> NotificationLogReader<I> {
     async fn fill(&mut self) -> Result<bool> {
         loop {
             let (first, section) = match self.next_link.take() {
-                Some(link) => self.fetch(&link).await?,
+                Some(link) => match self.fetch(&link).await {
+                    Ok(found) => found,
+                    Err(e) => {
+                        // Follow the same link next time.
+                        self.next_link = Some(link);
+                        return Err(e);
+                    }
+                },
                 None => self.locate(self.position + 1).await?,
             };
             let mut last = self.position;
