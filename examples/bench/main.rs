@@ -69,10 +69,60 @@ fn report(workload: &str, backend: &str, count: usize, started: Instant) {
     );
 }
 
-async fn database(backend: &str) -> Result<Arc<dyn Database>> {
+/// The run's database. On a server the run gets tables of its own (a fresh prefix, dropped at
+/// the end), as the peer script drops and makes its tables before measuring and the raw
+/// workloads write to a new table: tables shared with every earlier run (and their dead rows)
+/// would measure the history of the machine rather than es. The closure drops them.
+async fn database(backend: &str) -> Result<(Arc<dyn Database>, Cleanup)> {
+    let prefix = format!("b{}_", &Uuid::new_v4().simple().to_string()[..10]);
+    let _ = &prefix;
     match backend {
-        "memory" | "popo" => Ok(Arc::new(InMemoryDatabase::new())),
-        other => es_runtime::application::connect_backend(other).await,
+        "memory" | "popo" => Ok((Arc::new(InMemoryDatabase::new()), Cleanup::None)),
+        #[cfg(feature = "postgres")]
+        "postgres" => {
+            let url = std::env::var("ES_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+            let db = es_runtime::record::postgres::PostgresDatabase::connect(&url)
+                .await?
+                .with_table_prefix(&prefix)?;
+            db.setup_tables().await?;
+            Ok((Arc::new(db.clone()), Cleanup::Postgres(db)))
+        }
+        #[cfg(feature = "mysql")]
+        "mysql" => {
+            let url = std::env::var("ES_MYSQL_URL")
+                .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
+            let db = es_runtime::record::mysql::MySqlDatabase::connect(&url)
+                .await?
+                .with_table_prefix(&prefix)?;
+            db.setup_tables().await?;
+            Ok((Arc::new(db.clone()), Cleanup::MySql(db)))
+        }
+        other => Ok((
+            es_runtime::application::connect_backend(other).await?,
+            Cleanup::None,
+        )),
+    }
+}
+
+/// Tables to drop when the run ends.
+enum Cleanup {
+    None,
+    #[cfg(feature = "postgres")]
+    Postgres(es_runtime::record::postgres::PostgresDatabase),
+    #[cfg(feature = "mysql")]
+    MySql(es_runtime::record::mysql::MySqlDatabase),
+}
+
+impl Cleanup {
+    async fn run(self) -> Result<()> {
+        match self {
+            Cleanup::None => Ok(()),
+            #[cfg(feature = "postgres")]
+            Cleanup::Postgres(db) => db.drop_tables().await,
+            #[cfg(feature = "mysql")]
+            Cleanup::MySql(db) => db.drop_tables().await,
+        }
     }
 }
 
@@ -197,40 +247,45 @@ async fn main() -> Result<()> {
         }
         return Ok(());
     }
-    let db = database(&a.backend).await?;
+    let (db, cleanup) = database(&a.backend).await?;
     let name = format!("bench{}", &Uuid::new_v4().simple().to_string()[..8]);
     let plain = app(&db, &name, false, false).await?;
     let b = a.backend.as_str();
-    for w in &a.workloads {
-        match w.as_str() {
-            "save_new" => save_new(&plain, b, "save_new", a.n).await?,
-            "append_one" => append_one(&plain, b, a.n).await?,
-            "replay" => replay(&plain, b, "replay", a.replay_len, None).await?,
-            "read_log" => read_log(&plain, b).await?,
-            // As the peer script: a tenth as many orders as --n.
-            "orders" => orders::run(&db, b, (a.n / 10).max(1)).await?,
-            "save_new_enc" => {
-                let enc = app(&db, &format!("{name}e"), true, false).await?;
-                save_new(&enc, b, "save_new_enc", a.n).await?
+    let result = async {
+        for w in &a.workloads {
+            match w.as_str() {
+                "save_new" => save_new(&plain, b, "save_new", a.n).await?,
+                "append_one" => append_one(&plain, b, a.n).await?,
+                "replay" => replay(&plain, b, "replay", a.replay_len, None).await?,
+                "read_log" => read_log(&plain, b).await?,
+                // As the peer script: a tenth as many orders as --n.
+                "orders" => orders::run(&db, b, (a.n / 10).max(1)).await?,
+                "save_new_enc" => {
+                    let enc = app(&db, &format!("{name}e"), true, false).await?;
+                    save_new(&enc, b, "save_new_enc", a.n).await?
+                }
+                "replay_enc" => {
+                    let enc = app(&db, &format!("{name}e"), true, false).await?;
+                    replay(&enc, b, "replay_enc", a.replay_len, None).await?
+                }
+                "replay_snap" => {
+                    let snap = app(&db, &format!("{name}s"), false, true).await?;
+                    replay(&snap, b, "replay_snap", a.replay_len, None).await?
+                }
+                "replay_big" => {
+                    let big = app(&db, &format!("{name}b"), false, false).await?;
+                    replay(&big, b, "replay_big", a.replay_len, Some(1)).await?;
+                    // The peak was reset after writing: this is the replay's own peak.
+                    println!("PEAK_RSS_KB replay_big {b} {}", peak_rss_kb());
+                }
+                raw if raw.starts_with("raw_") => raw::run(raw, b, a.n, a.replay_len).await?,
+                "micro" => micro::run(a.n)?,
+                other => eprintln!("unknown workload {other}"),
             }
-            "replay_enc" => {
-                let enc = app(&db, &format!("{name}e"), true, false).await?;
-                replay(&enc, b, "replay_enc", a.replay_len, None).await?
-            }
-            "replay_snap" => {
-                let snap = app(&db, &format!("{name}s"), false, true).await?;
-                replay(&snap, b, "replay_snap", a.replay_len, None).await?
-            }
-            "replay_big" => {
-                let big = app(&db, &format!("{name}b"), false, false).await?;
-                replay(&big, b, "replay_big", a.replay_len, Some(1)).await?;
-                // The peak was reset after writing: this is the replay's own peak.
-                println!("PEAK_RSS_KB replay_big {b} {}", peak_rss_kb());
-            }
-            raw if raw.starts_with("raw_") => raw::run(raw, b, a.n, a.replay_len).await?,
-            "micro" => micro::run(a.n)?,
-            other => eprintln!("unknown workload {other}"),
         }
+        Ok::<(), Error>(())
     }
-    Ok(())
+    .await;
+    cleanup.run().await?;
+    result
 }
