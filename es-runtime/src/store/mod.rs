@@ -201,19 +201,14 @@ impl EventStore {
     ) -> Result<()> {
         let mapper = &self.mapper;
         let mut apply = |i: &SequencedItem| mapper.apply_item(i, &mut *target);
-        let mut q = query.items;
-        let Some(page) = query.page_size else {
+        let Some(mut pager) = Pager::new(query) else {
             self.records
-                .for_each_item(originator_id, &q, &mut apply)
+                .for_each_item(originator_id, &query.items, &mut apply)
                 .await?;
             return Ok(());
         };
         // Page by page as `for_each_item_page`, each item applied as it is read.
-        let descending = q.query_descending;
-        let mut remaining = q.limit.unwrap_or(usize::MAX);
-        q.results_descending = descending;
-        while remaining > 0 {
-            q.limit = Some(page.min(remaining));
+        while let Some(q) = pager.next_query() {
             let mut last = None;
             let n = self
                 .records
@@ -222,19 +217,8 @@ impl EventStore {
                     apply(i)
                 })
                 .await?;
-            let Some(last) = last else {
+            if !pager.advance(n, last) {
                 break;
-            };
-            remaining = remaining.saturating_sub(n);
-            if n < page {
-                break;
-            }
-            if descending {
-                q.lt = Some(last);
-                q.lte = None;
-            } else {
-                q.gt = Some(last);
-                q.gte = None;
             }
         }
         Ok(())
@@ -258,33 +242,18 @@ impl EventStore {
         query: &EventQuery,
         mut f: impl FnMut(&[SequencedItem]) -> Result<()>,
     ) -> Result<()> {
-        let mut q = query.items;
-        let Some(page) = query.page_size else {
-            let items = self.records.get_items(originator_id, &q).await?;
+        let Some(mut pager) = Pager::new(query) else {
+            let items = self.records.get_items(originator_id, &query.items).await?;
             return f(&items);
         };
-        // Paging reads in the direction of the query; results come in that direction too.
-        let descending = q.query_descending;
-        let mut remaining = q.limit.unwrap_or(usize::MAX);
-        q.results_descending = descending;
-        while remaining > 0 {
-            q.limit = Some(page.min(remaining));
+        while let Some(q) = pager.next_query() {
             let items: Vec<SequencedItem> = self.records.get_items(originator_id, &q).await?;
-            let n = items.len();
-            let Some(last) = items.last().map(|i| i.position) else {
-                break;
-            };
-            remaining -= n;
-            f(&items)?;
-            if n < page {
-                break;
+            let last = items.last().map(|i| i.position);
+            if last.is_some() {
+                f(&items)?;
             }
-            if descending {
-                q.lt = Some(last);
-                q.lte = None;
-            } else {
-                q.gt = Some(last);
-                q.gte = None;
+            if !pager.advance(items.len(), last) {
+                break;
             }
         }
         Ok(())
@@ -342,5 +311,54 @@ where
             }
             other => return other,
         }
+    }
+}
+
+/// The cursor of a paged read: the query of each page, in the direction of the query (results
+/// come in that direction too), up to the query's limit.
+struct Pager {
+    q: ItemQuery,
+    page: usize,
+    remaining: usize,
+}
+
+impl Pager {
+    /// `None` when the query is not paged.
+    fn new(query: &EventQuery) -> Option<Self> {
+        let page = query.page_size?;
+        let mut q = query.items;
+        q.results_descending = q.query_descending;
+        Some(Pager {
+            remaining: q.limit.unwrap_or(usize::MAX),
+            q,
+            page,
+        })
+    }
+
+    /// The query of the next page, or `None` once the limit is reached.
+    fn next_query(&mut self) -> Option<ItemQuery> {
+        (self.remaining > 0).then(|| {
+            self.q.limit = Some(self.page.min(self.remaining));
+            self.q
+        })
+    }
+
+    /// Moves past a page of `n` items ending at position `last`; `false` when it was the last.
+    fn advance(&mut self, n: usize, last: Option<i64>) -> bool {
+        let Some(last) = last else {
+            return false;
+        };
+        self.remaining = self.remaining.saturating_sub(n);
+        if n < self.page {
+            return false;
+        }
+        if self.q.query_descending {
+            self.q.lt = Some(last);
+            self.q.lte = None;
+        } else {
+            self.q.gt = Some(last);
+            self.q.gte = None;
+        }
+        true
     }
 }
