@@ -10,6 +10,10 @@
 //! cargo run --example orders
 //! ```
 
+#[path = "checks/mod.rs"]
+mod checks;
+
+use checks::Checks;
 use es_examples::orders::{self, CreateOrder, Order, Payment, Reservation};
 use es_runtime::application::{connect, Database};
 use es_runtime::prelude::*;
@@ -18,35 +22,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-struct Checks {
-    failed: usize,
-}
-
-impl Checks {
-    fn check(&mut self, ok: bool, what: &str) {
-        println!("[{}] {what}", if ok { " ok " } else { "FAIL" });
-        if !ok {
-            self.failed += 1;
-        }
-    }
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
-        Ok(0) => {
-            println!("all checks passed");
-            ExitCode::SUCCESS
-        }
-        Ok(n) => {
-            println!("{n} check(s) failed");
-            ExitCode::FAILURE
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    checks::exit_code(run().await)
 }
 
 async fn run() -> Result<usize> {
@@ -61,7 +39,7 @@ async fn run() -> Result<usize> {
         });
     println!("database {url}");
     let db = connect(&url).await?;
-    let mut c = Checks { failed: 0 };
+    let mut c = Checks::new();
 
     println!("-- single-threaded runner");
     single_threaded(&db, &mut c).await?;

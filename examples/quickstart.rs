@@ -5,6 +5,10 @@
 //! `CIPHER_KEY` (base64, 16/24/32 bytes) to encrypt; without one, the example makes a key.
 //! It prints each check and exits non-zero if any fails.
 
+#[path = "checks/mod.rs"]
+mod checks;
+
+use checks::Checks;
 use es_runtime::application::Application;
 use es_runtime::mapper::Cipher;
 use es_runtime::notify::{to_events, NotificationLogReader};
@@ -35,35 +39,9 @@ impl World {
     }
 }
 
-struct Checks {
-    failed: usize,
-}
-
-impl Checks {
-    fn check(&mut self, ok: bool, what: &str) {
-        println!("[{}] {what}", if ok { " ok " } else { "FAIL" });
-        if !ok {
-            self.failed += 1;
-        }
-    }
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
-        Ok(0) => {
-            println!("all checks passed");
-            ExitCode::SUCCESS
-        }
-        Ok(n) => {
-            println!("{n} check(s) failed");
-            ExitCode::FAILURE
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    checks::exit_code(run().await)
 }
 
 async fn run() -> Result<usize> {
@@ -90,7 +68,7 @@ async fn run() -> Result<usize> {
             .or_else(|_| std::env::var("ES_DATABASE_URL"))
             .unwrap_or_default()
     );
-    let mut c = Checks { failed: 0 };
+    let mut c = Checks::new();
 
     // Create, command, assign.
     let mut world = World::create("gods".into())?;
