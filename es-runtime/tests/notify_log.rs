@@ -188,6 +188,13 @@ async fn a_deleted_record_leaves_a_gap_the_reader_passes() {
     );
 }
 
+/// [`tail_while_writing`] on two applications' logs: read section by section, then with
+/// sections fetched three ahead.
+async fn tail_without_and_with_prefetch(records: impl Fn(&str) -> Arc<dyn RecordManager>) {
+    tail_while_writing(records("tail"), 0).await;
+    tail_while_writing(records("tail2"), 3).await;
+}
+
 /// Writers commit concurrently while a reader tails the log: the reader sees every
 /// notification once, in id order, and each is the item that was written.
 async fn tail_while_writing(records: Arc<dyn RecordManager>, prefetch: usize) {
@@ -320,16 +327,8 @@ async fn reader_never_skips_or_repeats_while_writers_commit_on_postgres() {
         .with_table_prefix(&prefix)
         .unwrap();
     db.setup_tables().await.unwrap();
-    tail_while_writing(
-        Arc::new(db.record_manager(RecordKind::Events, "tail", 0)),
-        0,
-    )
-    .await;
-    tail_while_writing(
-        Arc::new(db.record_manager(RecordKind::Events, "tail2", 0)),
-        3,
-    )
-    .await;
+    tail_without_and_with_prefetch(|name| Arc::new(db.record_manager(RecordKind::Events, name, 0)))
+        .await;
     db.drop_tables().await.unwrap();
 }
 
@@ -347,16 +346,8 @@ async fn reader_never_skips_or_repeats_while_writers_commit_on_mysql() {
         .with_table_prefix(&prefix)
         .unwrap();
     db.setup_tables().await.unwrap();
-    tail_while_writing(
-        Arc::new(db.record_manager(RecordKind::Events, "tail", 0)),
-        0,
-    )
-    .await;
-    tail_while_writing(
-        Arc::new(db.record_manager(RecordKind::Events, "tail2", 0)),
-        3,
-    )
-    .await;
+    tail_without_and_with_prefetch(|name| Arc::new(db.record_manager(RecordKind::Events, name, 0)))
+        .await;
     db.drop_tables().await.unwrap();
 }
 

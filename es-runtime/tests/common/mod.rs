@@ -56,3 +56,23 @@ impl EventPayload for Added {
 inventory::submit! { EventType::of::<Started>("Started") }
 inventory::submit! { EventType::of::<Added>("Added") }
 inventory::submit! { EventType::of::<Discarded<Counter>>("Discarded<Counter>") }
+
+/// Replays counter `id` (created at 0, then `Added` 1 to 9: ten events) in pages of many sizes,
+/// whole and up to several versions: each replay must give the counter as far as it read.
+pub async fn assert_paged_replays(store: &es_runtime::store::EventStore, id: Uuid) {
+    use es_runtime::store::EventQuery;
+    for page in [1, 2, 3, 9, 10, 11, 5000] {
+        for lt in [None, Some(1), Some(4), Some(10)] {
+            let mut q = EventQuery::all().page_size(page);
+            if let Some(v) = lt {
+                q = q.lt(v);
+            }
+            let mut target: Option<Counter> = None;
+            store.replay_into(id, &q, &mut target).await.unwrap();
+            let n = lt.unwrap_or(10);
+            let got = target.unwrap();
+            assert_eq!(got.version(), n as u64, "page {page}, lt {lt:?}");
+            assert_eq!(got.count, (0..n).sum::<i64>(), "page {page}, lt {lt:?}");
+        }
+    }
+}
