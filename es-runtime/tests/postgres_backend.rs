@@ -882,7 +882,7 @@ async fn pg_items_are_handed_over_as_read_in_pages_and_replayed_alike() {
     use es_runtime::domain::aggregate::{create, trigger};
     use es_runtime::mapper::Mapper;
     use es_runtime::prelude::Aggregate;
-    use es_runtime::store::{EventQuery, EventStore};
+    use es_runtime::store::EventStore;
     let Some(db) = database("stream").await else {
         return;
     };
