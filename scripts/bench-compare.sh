@@ -23,7 +23,7 @@ for b in $backends; do
     case $b in postgres|mysql|sqlite-*) raw=",raw_save_new,raw_append_one,raw_replay";; esac
     [ "$b" = postgres ] && raw="$raw,raw_read_log"
     ./target/release/examples/bench --backend "$b" --n "$n" \
-        --workloads "save_new,append_one,replay,read_log,save_new_enc,replay_enc,replay_snap,orders$raw" \
+        --workloads "save_new,append_one,replay,read_log,read_log_sections,save_new_enc,replay_enc,replay_snap,orders$raw" \
         | grep '^RESULT' | sed "s/ $b / $pb /" >> "$out/es.txt"
     if [ -x "$peer_py" ]; then
         "$peer_py" "$peer" --backend "$pb" --n "$n" --workloads app,orders 2>/dev/null | grep '^RESULT' >> "$out/py.txt" || true
@@ -53,7 +53,7 @@ for (_, b) in es:
 print("| backend | workload | es per s | Python 7.1.1 per s | es / Python | raw driver per s | es / raw |")
 print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
 for b in backends:
-    for w in ["save_new", "append_one", "replay", "read_log", "orders", "save_new_enc", "replay_enc", "replay_snap"]:
+    for w in ["save_new", "append_one", "replay", "read_log", "read_log_sections", "orders", "save_new_enc", "replay_enc", "replay_snap"]:
         if (w, b) not in es:
             continue
         e = es[(w, b)]

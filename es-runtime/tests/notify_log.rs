@@ -191,13 +191,24 @@ async fn a_deleted_record_leaves_a_gap_the_reader_passes() {
 /// [`tail_while_writing`] on two applications' logs: read section by section, then with
 /// sections fetched three ahead.
 async fn tail_without_and_with_prefetch(records: impl Fn(&str) -> Arc<dyn RecordManager>) {
-    tail_while_writing(records("tail"), 0).await;
-    tail_while_writing(records("tail2"), 3).await;
+    tail_while_writing(records("tail"), Follow::Sections(0)).await;
+    tail_while_writing(records("tail2"), Follow::Sections(3)).await;
+    tail_while_writing(records("tail3"), Follow::Streamed).await;
+}
+
+/// How a tailing reader follows the log.
+#[derive(Clone, Copy, Debug)]
+enum Follow {
+    /// `read(13)` section by section, fetching this many sections ahead; every section is
+    /// checked for gaps.
+    Sections(usize),
+    /// `for_each`, straight from the records; every call is checked for gaps.
+    Streamed,
 }
 
 /// Writers commit concurrently while a reader tails the log: the reader sees every
 /// notification once, in id order, and each is the item that was written.
-async fn tail_while_writing(records: Arc<dyn RecordManager>, prefetch: usize) {
+async fn tail_while_writing(records: Arc<dyn RecordManager>, follow: Follow) {
     const WRITERS: usize = 4;
     const BATCHES: usize = 60;
     let mut tasks = Vec::new();
@@ -222,10 +233,13 @@ async fn tail_while_writing(records: Arc<dyn RecordManager>, prefetch: usize) {
     let total: usize = (0..WRITERS)
         .map(|w| (0..BATCHES).map(|b| 1 + (w + b) % 3).sum::<usize>())
         .sum();
-    let mut reader = NotificationLogReader::new(Arc::new(GapSpy(
-        RecordNotificationLog::new(records.clone(), 7).unwrap(),
-    )))
-    .with_prefetch(prefetch);
+    let log = RecordNotificationLog::new(records.clone(), 7).unwrap();
+    let mut reader = match follow {
+        Follow::Sections(prefetch) => {
+            NotificationLogReader::new(Arc::new(GapSpy(log))).with_prefetch(prefetch)
+        }
+        Follow::Streamed => NotificationLogReader::new(Arc::new(log)),
+    };
     let mut seen: Vec<Notification> = Vec::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while seen.len() < total {
@@ -245,7 +259,28 @@ async fn tail_while_writing(records: Arc<dyn RecordManager>, prefetch: usize) {
                 all.len()
             );
         }
-        let batch = reader.read(13).await.unwrap();
+        let batch = match follow {
+            Follow::Sections(_) => reader.read(13).await.unwrap(),
+            Follow::Streamed => {
+                let mut batch: Vec<Notification> = Vec::new();
+                let from = reader.position();
+                let n = reader
+                    .for_each(|n| {
+                        batch.push(n);
+                        Ok(())
+                    })
+                    .await
+                    .unwrap();
+                assert_eq!(n, batch.len());
+                assert_eq!(
+                    ids(&batch),
+                    (from + 1..=from + n as i64).collect::<Vec<_>>(),
+                    "one for_each hands out a run without gaps"
+                );
+                assert_eq!(reader.position(), from + n as i64);
+                batch
+            }
+        };
         if batch.is_empty() {
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
@@ -272,12 +307,17 @@ async fn tail_while_writing(records: Arc<dyn RecordManager>, prefetch: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reader_never_skips_or_repeats_while_writers_commit_in_memory() {
-    tail_while_writing(records(), 0).await;
+    tail_while_writing(records(), Follow::Sections(0)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_streaming_reader_never_skips_or_repeats_while_writers_commit_in_memory() {
+    tail_while_writing(records(), Follow::Streamed).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_prefetching_reader_never_skips_or_repeats_while_writers_commit_in_memory() {
-    tail_while_writing(records(), 3).await;
+    tail_while_writing(records(), Follow::Sections(3)).await;
 }
 
 #[cfg(feature = "sqlite")]
@@ -287,8 +327,17 @@ async fn reader_never_skips_or_repeats_while_writers_commit_on_sqlite() {
     let url = format!("sqlite://{}", dir.display());
     let db = es_runtime::application::connect(&url).await.unwrap();
     let records = db.record_manager(RecordKind::Events, "tail", 0);
-    tail_while_writing(records, 0).await;
-    tail_while_writing(db.record_manager(RecordKind::Events, "tail2", 0), 3).await;
+    tail_while_writing(records, Follow::Sections(0)).await;
+    tail_while_writing(
+        db.record_manager(RecordKind::Events, "tail2", 0),
+        Follow::Sections(3),
+    )
+    .await;
+    tail_while_writing(
+        db.record_manager(RecordKind::Events, "tail3", 0),
+        Follow::Streamed,
+    )
+    .await;
     let _ = std::fs::remove_file(&dir);
 }
 
@@ -584,4 +633,149 @@ async fn a_reader_that_knows_the_section_size_fetches_ahead_from_the_start_and_d
         ids(&reader.read_all().await.unwrap()),
         vec![1, 2, 3, 4, 5, 6]
     );
+}
+
+/// A log that can only be read by sections (it does not pass `stream_after` on), as a remote
+/// log.
+struct SectionsOnly(RecordNotificationLog);
+
+#[async_trait::async_trait]
+impl NotificationLog for SectionsOnly {
+    async fn section(&self, id: &str) -> es_runtime::Result<es_runtime::notify::Section> {
+        self.0.section(id).await
+    }
+    fn section_size(&self) -> Option<usize> {
+        Some(self.0.section_size())
+    }
+}
+
+/// `for_each` hands out every item after the position, in order, leaves the position at the
+/// last one, and continues from there after more writes; with the log streamed straight from
+/// the records and with a log read by sections alike.
+#[tokio::test]
+async fn for_each_reads_to_the_end_and_continues_from_its_position() {
+    for streamed in [true, false] {
+        let records = records();
+        let written = write_n(&records, 23).await;
+        let log = RecordNotificationLog::new(records.clone(), 5).unwrap();
+        let mut reader = if streamed {
+            NotificationLogReader::new(Arc::new(log))
+        } else {
+            NotificationLogReader::new(Arc::new(SectionsOnly(log)))
+        };
+        // An item read the lazy way leaves the rest of its section buffered: for_each hands
+        // those out first, then the rest, once each.
+        assert_eq!(reader.next_item().await.unwrap().unwrap().id, 1);
+        let mut got = Vec::new();
+        let n = reader
+            .for_each(|n| {
+                got.push(n);
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(n, 22, "streamed: {streamed}");
+        assert_eq!(ids(&got), (2..=23).collect::<Vec<_>>());
+        assert_eq!(
+            got.iter().map(|n| n.item.clone()).collect::<Vec<_>>(),
+            written[1..].to_vec()
+        );
+        assert_eq!(reader.position(), 23);
+        assert_eq!(reader.for_each(|_| Ok(())).await.unwrap(), 0);
+        write_n(&records, 4).await;
+        let mut more = Vec::new();
+        reader
+            .for_each(|n| {
+                more.push(n.id);
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(more, vec![24, 25, 26, 27]);
+        // Seeking back reads again from there.
+        reader.seek(20).unwrap();
+        let mut again = Vec::new();
+        reader
+            .for_each(|n| {
+                again.push(n.id);
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(again, (21..=27).collect::<Vec<_>>());
+    }
+}
+
+/// When the callback fails, `for_each` returns its error and the position stays at the item
+/// before the one it failed on: the next read starts with that item again (whether it was
+/// buffered, streamed or read by sections).
+#[tokio::test]
+async fn for_each_that_fails_leaves_the_failed_item_to_be_read_again() {
+    for streamed in [true, false] {
+        for fail_at in [3, 9, 17] {
+            let records = records();
+            write_n(&records, 17).await;
+            let log = RecordNotificationLog::new(records.clone(), 5).unwrap();
+            let mut reader = if streamed {
+                NotificationLogReader::new(Arc::new(log))
+            } else {
+                NotificationLogReader::new(Arc::new(SectionsOnly(log)))
+            };
+            // Items 2..=5 buffered.
+            reader.next_item().await.unwrap();
+            let mut taken = Vec::new();
+            let err = reader
+                .for_each(|n| {
+                    if n.id == fail_at {
+                        return Err(Error::Configuration(format!("refused {}", n.id)));
+                    }
+                    taken.push(n.id);
+                    Ok(())
+                })
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&err, Error::Configuration(m) if *m == format!("refused {fail_at}")),
+                "{err:?}"
+            );
+            assert_eq!(taken, (2..fail_at).collect::<Vec<_>>());
+            assert_eq!(reader.position(), fail_at - 1, "streamed: {streamed}");
+            let rest: Vec<i64> = reader
+                .read_all()
+                .await
+                .unwrap()
+                .iter()
+                .map(|n| n.id)
+                .collect();
+            assert_eq!(rest, (fail_at..=17).collect::<Vec<_>>());
+        }
+    }
+}
+
+/// A log streamed in several statements (more than one page of notifications) is handed out
+/// whole and in order.
+#[tokio::test]
+async fn for_each_streams_a_log_longer_than_one_page() {
+    let records = records();
+    let total = es_runtime::notify::STREAM_PAGE as i64 + 7;
+    let items: Vec<_> = (0..total).map(|p| item(Uuid::new_v4(), p)).collect();
+    for chunk in items.chunks(1000) {
+        records
+            .write(&RecordBatch::items(chunk.to_vec()))
+            .await
+            .unwrap();
+    }
+    let mut reader =
+        NotificationLogReader::new(Arc::new(RecordNotificationLog::new(records, 20).unwrap()));
+    let mut next = 1;
+    let n = reader
+        .for_each(|n| {
+            assert_eq!(n.id, next);
+            next += 1;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(n as i64, total);
+    assert_eq!(reader.position(), total);
 }

@@ -956,3 +956,49 @@ async fn pg_items_are_handed_over_as_read_in_pages_and_replayed_alike() {
     common::assert_paged_replays(&store, c.id()).await;
     db.drop_tables().await.unwrap();
 }
+
+/// A streamed read that meets rows still waiting for their ids numbers them and goes on after
+/// the last id it handed out: every notification once, in order, within the limit.
+#[tokio::test]
+async fn pg_a_streamed_read_numbers_waiting_rows_and_continues_after_the_last_id() {
+    let Some(db) = database("streamwait").await else {
+        return;
+    };
+    let db = db.with_background_sequencing(false);
+    let m = db.record_manager(RecordKind::Events, "app", 0);
+    let s = Uuid::new_v4();
+    m.write(&RecordBatch::items((0..30).map(|k| item(s, k, "a")).collect()))
+        .await
+        .unwrap();
+    assert_eq!(m.sequence_notifications().await.unwrap(), 30);
+    // Twenty more, with no ids yet.
+    m.write(&RecordBatch::items((30..50).map(|k| item(s, k, "b")).collect()))
+        .await
+        .unwrap();
+    assert_eq!(numbered(&db).await, 30);
+    let mut got = Vec::new();
+    let n = m
+        .for_each_notification(1, i64::MAX, Some(40), &mut |n| {
+            got.push((n.id, n.item.position));
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(n, 40);
+    assert_eq!(got, (1..=40).map(|i| (i, i - 1)).collect::<Vec<_>>());
+    assert_eq!(numbered(&db).await, 50, "the read numbered the waiting rows");
+    // A reader streaming the log gets all fifty, once each.
+    let mut reader = es_runtime::notify::NotificationLogReader::new(Arc::new(
+        es_runtime::notify::RecordNotificationLog::new(Arc::new(m.clone()), 7).unwrap(),
+    ));
+    let mut ids = Vec::new();
+    reader
+        .for_each(|n| {
+            ids.push(n.id);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids, (1..=50).collect::<Vec<_>>());
+    db.drop_tables().await.unwrap();
+}

@@ -41,7 +41,9 @@ mod section;
 mod view;
 
 pub use events::{to_events, to_events_with_ids};
-pub use local::{BigArrayNotificationLog, RecordNotificationLog, DEFAULT_SECTION_SIZE};
+pub use local::{
+    BigArrayNotificationLog, RecordNotificationLog, DEFAULT_SECTION_SIZE, STREAM_PAGE,
+};
 pub use reader::NotificationLogReader;
 #[cfg(feature = "http")]
 pub use remote::RemoteNotificationLog;
@@ -66,6 +68,25 @@ pub trait NotificationLog<I = crate::record::Notification>: Send + Sync {
     fn section_size(&self) -> Option<usize> {
         None
     }
+
+    /// Hands the items numbered after `position` to `f` with their numbers, in order, at most
+    /// `limit` of them, as far as the log goes now, and returns how many it handed out; stops
+    /// at the first error of `f`. A log that keeps its items locally reads them straight from
+    /// where they are kept instead of section by section (a log of a PostgreSQL table decodes
+    /// each row as it arrives). Like sections, it never hands out item n+1 unless item n is
+    /// there too.
+    ///
+    /// `Ok(None)` means the log is read by sections only (the default, and remote logs): then
+    /// `f` was not called. [`NotificationLogReader::for_each`] uses this when it can.
+    async fn stream_after(
+        &self,
+        position: i64,
+        limit: usize,
+        f: &mut (dyn FnMut(i64, I) -> Result<()> + Send),
+    ) -> Result<Option<usize>> {
+        let _ = (position, limit, f);
+        Ok(None)
+    }
 }
 
 #[async_trait]
@@ -75,5 +96,13 @@ impl<I: Send + 'static, L: NotificationLog<I> + ?Sized> NotificationLog<I> for s
     }
     fn section_size(&self) -> Option<usize> {
         (**self).section_size()
+    }
+    async fn stream_after(
+        &self,
+        position: i64,
+        limit: usize,
+        f: &mut (dyn FnMut(i64, I) -> Result<()> + Send),
+    ) -> Result<Option<usize>> {
+        (**self).stream_after(position, limit, f).await
     }
 }

@@ -227,6 +227,24 @@ pub trait RecordManager: Send + Sync + 'static {
         limit: Option<usize>,
     ) -> Result<Vec<Notification>>;
 
+    /// Hands the notifications [`RecordManager::get_notifications`] would return to `f`, one
+    /// at a time, in order and by value, and returns how many there were; stops at the first
+    /// error of `f`. The same guarantee holds: `f` never gets id n+1 unless id n is visible
+    /// too. A backend that streams rows (PostgreSQL) calls `f` as they arrive, so that the
+    /// caller decodes the first notifications while the server sends the rest.
+    async fn for_each_notification(
+        &self,
+        start: i64,
+        end: i64,
+        limit: Option<usize>,
+        f: &mut (dyn FnMut(Notification) -> Result<()> + Send),
+    ) -> Result<usize> {
+        let page = self.get_notifications(start, end, limit).await?;
+        let n = page.len();
+        page.into_iter().try_for_each(&mut *f)?;
+        Ok(n)
+    }
+
     /// The highest notification id visible (0 when there is none).
     async fn max_notification_id(&self) -> Result<i64>;
 

@@ -375,6 +375,74 @@ pub async fn notifications_by_range_and_limit(f: impl Factory) {
         .is_empty());
 }
 
+/// `for_each_notification` hands out exactly what `get_notifications` returns, in order and
+/// by value, for every range and limit; it stops at the first error of the callback and
+/// returns that error.
+pub async fn for_each_notification_streams_the_same_notifications(f: impl Factory) {
+    let rm = f.make(RecordKind::Events, app_name(), 0).await;
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    for p in 0..12 {
+        rm.write(&batch(vec![item(if p % 2 == 0 { a } else { b }, p / 2)]))
+            .await
+            .unwrap();
+    }
+    rm.write(&batch((6..15).map(|p| item(a, p)).collect()))
+        .await
+        .unwrap();
+    let streamed = |start: i64, end: i64, limit: Option<usize>| {
+        let rm = rm.clone();
+        async move {
+            let mut got = Vec::new();
+            let n = rm
+                .for_each_notification(start, end, limit, &mut |n| {
+                    got.push(n);
+                    Ok(())
+                })
+                .await
+                .unwrap();
+            assert_eq!(n, got.len(), "the count returned is the count handed out");
+            got
+        }
+    };
+    for (start, end, limit) in [
+        (1, 21, None),
+        (1, i64::MAX, None),
+        (0, 5, None),
+        (3, 9, Some(4)),
+        (3, 100, Some(50)),
+        (21, 21, None),
+        (22, 40, None),
+        (9, 8, None),
+        (1, 21, Some(0)),
+        (5, 5, Some(1)),
+    ] {
+        assert_eq!(
+            streamed(start, end, limit).await,
+            rm.get_notifications(start, end, limit).await.unwrap(),
+            "range {start}..={end}, limit {limit:?}"
+        );
+    }
+    assert_eq!(streamed(1, i64::MAX, None).await.len(), 21);
+
+    // The callback's error stops the reading and comes back as it was.
+    let mut seen = Vec::new();
+    let err = rm
+        .for_each_notification(1, 21, None, &mut |n| {
+            if n.id == 4 {
+                return Err(Error::Configuration(format!("stop at {}", n.id)));
+            }
+            seen.push(n.id);
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Configuration(m) if m == "stop at 4"),
+        "{err:?}"
+    );
+    assert_eq!(seen, vec![1, 2, 3]);
+}
+
 /// The highest notification id: 0 when empty, then the count of items written.
 pub async fn max_notification_id(f: impl Factory) {
     let rm = f.make(RecordKind::Events, app_name(), 0).await;

@@ -174,6 +174,16 @@ pub async fn writers_with_tailing_reader(f: impl Factory) {
                         "max said {max} but ids {next}..={max} are not all visible"
                     );
                     got
+                } else if turn % 3 == 0 {
+                    // Streamed, as a reader's for_each reads a local log.
+                    let mut got = Vec::new();
+                    rm.for_each_notification(next, next + 199, Some(200), &mut |n| {
+                        got.push(n);
+                        Ok(())
+                    })
+                    .await
+                    .unwrap();
+                    got
                 } else {
                     rm.get_notifications(next, next + 99, Some(100))
                         .await

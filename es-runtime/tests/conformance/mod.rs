@@ -107,6 +107,7 @@ macro_rules! conformance_suite {
                 cases::list_sequence_ids,
                 cases::delete_item,
                 cases::notifications_by_range_and_limit,
+                cases::for_each_notification_streams_the_same_notifications,
                 cases::max_notification_id,
                 cases::causal_dependencies_with_first_item,
                 cases::tracking_written_with_events,
