@@ -21,7 +21,7 @@ for b in $backends; do
     pb=$b; [ "$b" = memory ] && pb=popo
     raw=""
     case $b in postgres|mysql|sqlite-*) raw=",raw_save_new,raw_append_one,raw_replay";; esac
-    [ "$b" = postgres ] && raw="$raw,raw_read_log"
+    [ "$b" = postgres ] && raw="$raw,raw_read_log,paired"
     ./target/release/examples/bench --backend "$b" --n "$n" \
         --workloads "save_new,append_one,replay,read_log,read_log_sections,save_new_enc,replay_enc,replay_snap,orders$raw" \
         | grep '^RESULT' | sed "s/ $b / $pb /" >> "$out/es.txt"
@@ -53,13 +53,13 @@ for (_, b) in es:
 print("| backend | workload | es per s | Python 7.1.1 per s | es / Python | raw driver per s | es / raw |")
 print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
 for b in backends:
-    for w in ["save_new", "append_one", "replay", "read_log", "read_log_sections", "orders", "save_new_enc", "replay_enc", "replay_snap"]:
+    for w in ["save_new", "append_one", "replay", "read_log", "read_log_sections", "save_new_paired", "save_new_numbered", "append_one_paired", "append_one_numbered", "orders", "save_new_enc", "replay_enc", "replay_snap"]:
         if (w, b) not in es:
             continue
         e = es[(w, b)]
         base = w.replace("_enc", "").replace("_snap", "")
         p = py.get((base, b)) if w == base else None
-        r = es.get(("raw_" + w, b))
+        r = es.get(("raw_" + w.replace("_numbered", "_paired"), b))
         cells = [b, w, f"{e:,.0f}",
                  f"{p:,.0f}" if p else "", f"{e/p:.1f}x" if p else "",
                  f"{r:,.0f}" if r else "", f"{100*e/r:.0f}%" if r else ""]

@@ -967,14 +967,18 @@ async fn pg_a_streamed_read_numbers_waiting_rows_and_continues_after_the_last_id
     let db = db.with_background_sequencing(false);
     let m = db.record_manager(RecordKind::Events, "app", 0);
     let s = Uuid::new_v4();
-    m.write(&RecordBatch::items((0..30).map(|k| item(s, k, "a")).collect()))
-        .await
-        .unwrap();
+    m.write(&RecordBatch::items(
+        (0..30).map(|k| item(s, k, "a")).collect(),
+    ))
+    .await
+    .unwrap();
     assert_eq!(m.sequence_notifications().await.unwrap(), 30);
     // Twenty more, with no ids yet.
-    m.write(&RecordBatch::items((30..50).map(|k| item(s, k, "b")).collect()))
-        .await
-        .unwrap();
+    m.write(&RecordBatch::items(
+        (30..50).map(|k| item(s, k, "b")).collect(),
+    ))
+    .await
+    .unwrap();
     assert_eq!(numbered(&db).await, 30);
     let mut got = Vec::new();
     let n = m
@@ -986,7 +990,11 @@ async fn pg_a_streamed_read_numbers_waiting_rows_and_continues_after_the_last_id
         .unwrap();
     assert_eq!(n, 40);
     assert_eq!(got, (1..=40).map(|i| (i, i - 1)).collect::<Vec<_>>());
-    assert_eq!(numbered(&db).await, 50, "the read numbered the waiting rows");
+    assert_eq!(
+        numbered(&db).await,
+        50,
+        "the read numbered the waiting rows"
+    );
     // A reader streaming the log gets all fifty, once each.
     let mut reader = es_runtime::notify::NotificationLogReader::new(Arc::new(
         es_runtime::notify::RecordNotificationLog::new(Arc::new(m.clone()), 7).unwrap(),

@@ -7,12 +7,11 @@
 //!     [--runtime current|multi]
 //! ```
 //!
-//! The workloads run on a single-threaded tokio runtime by default (`--runtime current`), as
-//! the peer runs on one Python thread: a client that follows one stream of work gains nothing
-//! from a second worker thread, and on a small machine it pays for the wake-ups between
-//! threads (on this project's 2-core machines `read_log` from PostgreSQL measured about 15%
-//! slower on the multi-threaded runtime). `--runtime multi` runs them on tokio's
-//! multi-threaded runtime.
+//! The workloads run on tokio's multi-threaded runtime (what `#[tokio::main]` gives) by
+//! default; `--runtime current` runs them on the single-threaded one, as the peer runs on one
+//! Python thread. On this project's 2-core machines the single-threaded runtime reads a log a
+//! little faster (fewer wake-ups between threads) and saves a little slower (the background
+//! sequencer shares the one thread with the saves).
 //!
 //! Workloads: `save_new` (N new aggregates, create + one event, one transaction each),
 //! `append_one` (one aggregate, N further events, one transaction each), `replay` (get an
@@ -55,7 +54,7 @@ fn args() -> Args {
             .split(',')
             .map(String::from)
             .collect(),
-        multi_thread: false,
+        multi_thread: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -65,7 +64,7 @@ fn args() -> Args {
             "--n" => a.n = v.parse().unwrap_or(a.n),
             "--replay-len" => a.replay_len = v.parse().unwrap_or(a.replay_len),
             "--workloads" => a.workloads = v.split(',').map(String::from).collect(),
-            "--runtime" => a.multi_thread = v == "multi",
+            "--runtime" => a.multi_thread = v != "current",
             other => eprintln!("ignoring unknown argument {other}"),
         }
     }
@@ -261,6 +260,70 @@ async fn read_log_sections(app: &Application, backend: &str) -> Result<()> {
     Ok(())
 }
 
+/// `save_new` and `append_one` on PostgreSQL with the raw side interleaved: blocks of
+/// [`PAIRED_BLOCK`] saves by es, then the same number by the driver alone, and so on, each
+/// side's time summed. Commits wait for the disk, whose speed drifts over seconds on a shared
+/// machine; blocks a few tens of milliseconds apart see the same disk, so the ratio is steadier
+/// than that of two runs a second apart. Each es block ends by waiting until every row it wrote
+/// has its notification id (`max_notification_id`), so that the background sequencer's work
+/// never falls in the raw side's blocks. Prints `save_new_paired` (es's saves alone: the save
+/// path), `save_new_numbered` (the saves and the wait for their ids: everything es writes),
+/// `raw_save_new_paired`, and the same three for `append_one`.
+#[cfg(feature = "postgres")]
+async fn paired(app: &Application, backend: &str, n: usize) -> Result<()> {
+    let mut raw = raw::PgSide::open().await?;
+    let result = async {
+        let blocks = n.div_ceil(PAIRED_BLOCK);
+        let (mut es_secs, mut numbered_secs, mut raw_secs) = (0.0, 0.0, 0.0);
+        for _ in 0..blocks {
+            let rows = raw::save_new_rows(PAIRED_BLOCK)?;
+            let t = Instant::now();
+            for _ in 0..PAIRED_BLOCK {
+                let mut w = World::create("gods")?;
+                w.make_it_so("dinosaurs".into())?;
+                app.save(&mut w).await?;
+            }
+            es_secs += t.elapsed().as_secs_f64();
+            app.records().max_notification_id().await?;
+            numbered_secs += t.elapsed().as_secs_f64();
+            raw_secs += raw.write(rows).await?;
+        }
+        let count = blocks * PAIRED_BLOCK;
+        raw::report_secs("save_new_paired", backend, count, es_secs);
+        raw::report_secs("save_new_numbered", backend, count, numbered_secs);
+        raw::report_secs("raw_save_new_paired", backend, count, raw_secs);
+
+        let mut w = World::create("gods")?;
+        app.save(&mut w).await?;
+        let mut rows = raw::append_rows(count)?.into_iter();
+        let (mut es_secs, mut numbered_secs, mut raw_secs) = (0.0, 0.0, 0.0);
+        for _ in 0..blocks {
+            let t = Instant::now();
+            for i in 0..PAIRED_BLOCK {
+                w.make_it_so(format!("thing {i}"))?;
+                app.save(&mut w).await?;
+            }
+            es_secs += t.elapsed().as_secs_f64();
+            app.records().max_notification_id().await?;
+            numbered_secs += t.elapsed().as_secs_f64();
+            raw_secs += raw
+                .write(rows.by_ref().take(PAIRED_BLOCK).collect())
+                .await?;
+        }
+        raw::report_secs("append_one_paired", backend, count, es_secs);
+        raw::report_secs("append_one_numbered", backend, count, numbered_secs);
+        raw::report_secs("raw_append_one_paired", backend, count, raw_secs);
+        Ok::<_, Error>(())
+    }
+    .await;
+    raw.close().await?;
+    result
+}
+
+/// Saves per block in `paired`.
+#[cfg(feature = "postgres")]
+const PAIRED_BLOCK: usize = 100;
+
 /// Section size and sections fetched ahead for `read_log_sections`. One section ahead keeps
 /// the database busy while a section is decoded, on the connections the saves left open; more
 /// would open new ones, which costs more than it saves on a log of a few thousand events.
@@ -310,6 +373,8 @@ async fn run(a: Args) -> Result<()> {
                 "replay" => replay(&plain, b, "replay", a.replay_len, None).await?,
                 "read_log" => read_log(&plain, b).await?,
                 "read_log_sections" => read_log_sections(&plain, b).await?,
+                #[cfg(feature = "postgres")]
+                "paired" if b == "postgres" => paired(&plain, b, a.n).await?,
                 // As the peer script: a tenth as many orders as --n.
                 "orders" => orders::run(&db, b, (a.n / 10).max(1)).await?,
                 "save_new_enc" => {

@@ -9,7 +9,7 @@ use es_runtime::record::SequencedItem;
 use std::time::Instant;
 
 /// Pre-mapped rows: `n` saves of (Created, SomethingHappened), as es would write them.
-fn save_new_rows(n: usize) -> Result<Vec<Vec<SequencedItem>>> {
+pub fn save_new_rows(n: usize) -> Result<Vec<Vec<SequencedItem>>> {
     let m = Mapper::new();
     (0..n)
         .map(|_| {
@@ -21,7 +21,7 @@ fn save_new_rows(n: usize) -> Result<Vec<Vec<SequencedItem>>> {
 }
 
 /// Pre-mapped rows: one aggregate, `n` further events, one per save.
-fn append_rows(n: usize) -> Result<Vec<Vec<SequencedItem>>> {
+pub fn append_rows(n: usize) -> Result<Vec<Vec<SequencedItem>>> {
     let m = Mapper::new();
     let mut w = World::create("gods")?;
     w.collect_pending();
@@ -57,7 +57,7 @@ pub async fn run(workload: &str, backend: &str, n: usize, replay_len: usize) -> 
     }
 }
 
-fn report_secs(workload: &str, backend: &str, count: usize, s: f64) {
+pub fn report_secs(workload: &str, backend: &str, count: usize, s: f64) {
     println!(
         "RESULT {workload} {backend} {count} {s:.6} {:.1}",
         count as f64 / s
@@ -76,115 +76,149 @@ fn table_name() -> String {
 }
 
 #[cfg(feature = "postgres")]
+pub use pg::PgSide;
+
+#[cfg(feature = "postgres")]
 mod pg {
     use super::*;
     use sqlx::{Connection, PgConnection};
 
-    /// Writes the saves one statement (one transaction) each; returns the seconds taken.
-    async fn write(
-        conn: &mut PgConnection,
-        insert: &str,
-        rows: Vec<Vec<SequencedItem>>,
-    ) -> Result<f64> {
-        let started = Instant::now();
-        for save in rows {
-            let ids: Vec<Uuid> = save.iter().map(|i| i.sequence_id).collect();
-            let pos: Vec<i64> = save.iter().map(|i| i.position).collect();
-            let topics: Vec<&str> = save.iter().map(|i| &*i.topic).collect();
-            let states: Vec<&[u8]> = save.iter().map(|i| &i.state[..]).collect();
-            sqlx::query(insert)
-                .bind(ids)
-                .bind(pos)
-                .bind(topics)
-                .bind(states)
-                .execute(&mut *conn)
-                .await
-                .map_err(op)?;
-        }
-        Ok(started.elapsed().as_secs_f64())
+    /// The raw side on PostgreSQL: one connection of its own (no pool, so no check of the
+    /// connection before and after each statement), a table of its own, statements prepared
+    /// once.
+    pub struct PgSide {
+        conn: PgConnection,
+        table: String,
+        insert: String,
     }
 
-    /// The driver at its fastest: one connection of its own (no pool, so no check of the
-    /// connection before and after each statement), statements prepared once.
-    pub async fn run(workload: &str, backend: &str, n: usize, replay_len: usize) -> Result<()> {
-        let url = std::env::var("ES_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        let mut conn = PgConnection::connect(&url).await.map_err(op)?;
-        let t = table_name();
-        sqlx::query(&format!(
-            "CREATE TABLE {t} (originator_id uuid NOT NULL, originator_version bigint NOT NULL, topic text NOT NULL, \
-             state bytea NOT NULL, id bigserial, PRIMARY KEY (originator_id, originator_version))"
-        ))
-        .execute(&mut conn)
-        .await
-        .map_err(op)?;
-        let insert = format!(
-            "INSERT INTO {t} (originator_id, originator_version, topic, state) \
-             SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::text[], $4::bytea[])"
-        );
-        let result = async {
-            match workload {
-                "raw_save_new" => {
-                    let secs = write(&mut conn, &insert, save_new_rows(n)?).await?;
-                    report_secs("raw_save_new", backend, n, secs);
-                }
-                "raw_append_one" => {
-                    let secs = write(&mut conn, &insert, append_rows(n)?).await?;
-                    report_secs("raw_append_one", backend, n, secs);
-                }
-                "raw_replay" => {
-                    let rows = append_rows(replay_len)?;
-                    let seq = rows[0][0].sequence_id;
-                    write(&mut conn, &insert, rows).await?;
-                    let reps = (20_000 / replay_len).max(1);
-                    let sql = format!(
-                        "SELECT originator_version, state FROM {t} WHERE originator_id = $1 ORDER BY originator_version"
-                    );
-                    let started = Instant::now();
-                    for _ in 0..reps {
-                        let got: Vec<(i64, Vec<u8>)> = sqlx::query_as(&sql)
-                            .bind(seq)
-                            .fetch_all(&mut conn)
-                            .await
-                            .map_err(op)?;
-                        std::hint::black_box(got);
-                    }
-                    report("raw_replay", backend, reps * replay_len, started);
-                }
-                "raw_read_log" => {
-                    // The rows the es run's log holds: save_new, append_one and replay's.
-                    let mut rows = save_new_rows(n)?;
-                    rows.extend(append_rows(n)?);
-                    rows.extend(append_rows(replay_len)?);
-                    write(&mut conn, &insert, rows).await?;
-                    let sql = format!(
-                        "SELECT id, originator_id, originator_version, topic, state FROM {t} \
-                         WHERE id > $1 ORDER BY id LIMIT 1000"
-                    );
-                    let started = Instant::now();
-                    let (mut next, mut count) = (0i64, 0usize);
-                    loop {
-                        let got: Vec<(i64, Uuid, i64, String, Vec<u8>)> = sqlx::query_as(&sql)
-                            .bind(next)
-                            .fetch_all(&mut conn)
-                            .await
-                            .map_err(op)?;
-                        let Some(last) = got.last() else { break };
-                        next = last.0;
-                        count += got.len();
-                    }
-                    report("raw_read_log", backend, count, started);
-                }
-                other => eprintln!("unknown raw workload {other}"),
-            }
-            Ok::<_, Error>(())
-        }
-        .await;
-        sqlx::query(&format!("DROP TABLE {t}"))
+    impl PgSide {
+        /// Connects to `ES_POSTGRES_URL` (the machine's server by default) and makes the table.
+        pub async fn open() -> Result<Self> {
+            let url = std::env::var("ES_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+            let mut conn = PgConnection::connect(&url).await.map_err(op)?;
+            let t = table_name();
+            sqlx::query(&format!(
+                "CREATE TABLE {t} (originator_id uuid NOT NULL, originator_version bigint NOT NULL, topic text NOT NULL, \
+                 state bytea NOT NULL, id bigserial, PRIMARY KEY (originator_id, originator_version))"
+            ))
             .execute(&mut conn)
             .await
             .map_err(op)?;
+            let insert = format!(
+                "INSERT INTO {t} (originator_id, originator_version, topic, state) \
+                 SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::text[], $4::bytea[])"
+            );
+            Ok(PgSide {
+                conn,
+                table: t,
+                insert,
+            })
+        }
+
+        /// Writes the saves one statement (one transaction) each; returns the seconds taken.
+        pub async fn write(&mut self, rows: Vec<Vec<SequencedItem>>) -> Result<f64> {
+            let started = Instant::now();
+            for save in rows {
+                let ids: Vec<Uuid> = save.iter().map(|i| i.sequence_id).collect();
+                let pos: Vec<i64> = save.iter().map(|i| i.position).collect();
+                let topics: Vec<&str> = save.iter().map(|i| &*i.topic).collect();
+                let states: Vec<&[u8]> = save.iter().map(|i| &i.state[..]).collect();
+                sqlx::query(&self.insert)
+                    .bind(ids)
+                    .bind(pos)
+                    .bind(topics)
+                    .bind(states)
+                    .execute(&mut self.conn)
+                    .await
+                    .map_err(op)?;
+            }
+            Ok(started.elapsed().as_secs_f64())
+        }
+
+        /// Drops the table.
+        pub async fn close(mut self) -> Result<()> {
+            sqlx::query(&format!("DROP TABLE {}", self.table))
+                .execute(&mut self.conn)
+                .await
+                .map_err(op)?;
+            Ok(())
+        }
+    }
+
+    /// Runs one `raw_*` workload on a side of its own.
+    pub async fn run(workload: &str, backend: &str, n: usize, replay_len: usize) -> Result<()> {
+        let mut side = PgSide::open().await?;
+        let t = side.table.clone();
+        let result = run_on(&mut side, &t, workload, backend, n, replay_len).await;
+        side.close().await?;
         result
+    }
+
+    async fn run_on(
+        side: &mut PgSide,
+        t: &str,
+        workload: &str,
+        backend: &str,
+        n: usize,
+        replay_len: usize,
+    ) -> Result<()> {
+        match workload {
+            "raw_save_new" => {
+                let secs = side.write(save_new_rows(n)?).await?;
+                report_secs("raw_save_new", backend, n, secs);
+            }
+            "raw_append_one" => {
+                let secs = side.write(append_rows(n)?).await?;
+                report_secs("raw_append_one", backend, n, secs);
+            }
+            "raw_replay" => {
+                let rows = append_rows(replay_len)?;
+                let seq = rows[0][0].sequence_id;
+                side.write(rows).await?;
+                let reps = (20_000 / replay_len).max(1);
+                let sql = format!(
+                    "SELECT originator_version, state FROM {t} WHERE originator_id = $1 ORDER BY originator_version"
+                );
+                let started = Instant::now();
+                for _ in 0..reps {
+                    let got: Vec<(i64, Vec<u8>)> = sqlx::query_as(&sql)
+                        .bind(seq)
+                        .fetch_all(&mut side.conn)
+                        .await
+                        .map_err(op)?;
+                    std::hint::black_box(got);
+                }
+                report("raw_replay", backend, reps * replay_len, started);
+            }
+            "raw_read_log" => {
+                // The rows the es run's log holds: save_new, append_one and replay's.
+                let mut rows = save_new_rows(n)?;
+                rows.extend(append_rows(n)?);
+                rows.extend(append_rows(replay_len)?);
+                side.write(rows).await?;
+                let sql = format!(
+                    "SELECT id, originator_id, originator_version, topic, state FROM {t} \
+                     WHERE id > $1 ORDER BY id LIMIT 1000"
+                );
+                let started = Instant::now();
+                let (mut next, mut count) = (0i64, 0usize);
+                loop {
+                    let got: Vec<(i64, Uuid, i64, String, Vec<u8>)> = sqlx::query_as(&sql)
+                        .bind(next)
+                        .fetch_all(&mut side.conn)
+                        .await
+                        .map_err(op)?;
+                    let Some(last) = got.last() else { break };
+                    next = last.0;
+                    count += got.len();
+                }
+                report("raw_read_log", backend, count, started);
+            }
+            other => eprintln!("unknown raw workload {other}"),
+        }
+        Ok(())
     }
 }
 
