@@ -752,12 +752,12 @@ async fn for_each_that_fails_leaves_the_failed_item_to_be_read_again() {
     }
 }
 
-/// A log streamed in several statements (more than one page of notifications) is handed out
-/// whole and in order.
+/// A log longer than several pages of notifications (read page by page from a store that does
+/// not stream) is handed out whole and in order.
 #[tokio::test]
 async fn for_each_streams_a_log_longer_than_one_page() {
     let records = records();
-    let total = es_runtime::notify::STREAM_PAGE as i64 + 7;
+    let total = 3 * es_runtime::record::NOTIFICATION_PAGE as i64 + 7;
     let items: Vec<_> = (0..total).map(|p| item(Uuid::new_v4(), p)).collect();
     for chunk in items.chunks(1000) {
         records

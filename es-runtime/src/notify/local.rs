@@ -113,9 +113,10 @@ impl NotificationLog for RecordNotificationLog {
         Some(self.size as usize)
     }
 
-    /// Reads the notifications after `position` straight from the record manager, in pages of
-    /// [`STREAM_PAGE`] notifications, each one statement whose rows are handed to `f` as they
-    /// arrive (on PostgreSQL).
+    /// Reads the notifications after `position` straight from the record manager
+    /// ([`RecordManager::for_each_notification`]: on PostgreSQL one statement whose rows are
+    /// handed to `f` as they arrive, elsewhere pages of
+    /// [`crate::record::NOTIFICATION_PAGE`]).
     async fn stream_after(
         &self,
         position: i64,
@@ -127,34 +128,23 @@ impl NotificationLog for RecordNotificationLog {
                 "position {position} is below zero"
             )));
         }
-        let mut handed = 0usize;
         let mut after = position;
-        while handed < limit {
-            let want = (limit - handed).min(STREAM_PAGE);
-            let got = self
-                .records
-                .for_each_notification(after + 1, i64::MAX, Some(want), &mut |n| {
-                    if n.id <= after {
-                        return Err(Error::DataIntegrity(crate::error::IntegrityError::Corrupt(
-                            format!("notification {} came after {after}", n.id),
-                        )));
-                    }
-                    after = n.id;
-                    handed += 1;
-                    f(n.id, n)
-                })
-                .await?;
-            if got < want {
-                break;
-            }
-        }
+        let limit = (limit != usize::MAX).then_some(limit);
+        let handed = self
+            .records
+            .for_each_notification(position.saturating_add(1), i64::MAX, limit, &mut |n| {
+                if n.id <= after {
+                    return Err(Error::DataIntegrity(crate::error::IntegrityError::Corrupt(
+                        format!("notification {} came after {after}", n.id),
+                    )));
+                }
+                after = n.id;
+                f(n.id, n)
+            })
+            .await?;
         Ok(Some(handed))
     }
 }
-
-/// How many notifications [`RecordNotificationLog`] reads per statement when a reader streams
-/// the log ([`super::NotificationLogReader::for_each`]).
-pub const STREAM_PAGE: usize = 10_000;
 
 /// The notification log of a [`BigArray`]: its items, `None` where a position is unassigned
 /// (manual §10.4.3).

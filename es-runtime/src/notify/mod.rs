@@ -41,9 +41,7 @@ mod section;
 mod view;
 
 pub use events::{to_events, to_events_with_ids};
-pub use local::{
-    BigArrayNotificationLog, RecordNotificationLog, DEFAULT_SECTION_SIZE, STREAM_PAGE,
-};
+pub use local::{BigArrayNotificationLog, RecordNotificationLog, DEFAULT_SECTION_SIZE};
 pub use reader::NotificationLogReader;
 #[cfg(feature = "http")]
 pub use remote::RemoteNotificationLog;

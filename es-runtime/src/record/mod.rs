@@ -158,6 +158,10 @@ impl ItemQuery {
     }
 }
 
+/// How many notifications [`RecordManager::for_each_notification`] reads per page when the
+/// backend does not stream them.
+pub const NOTIFICATION_PAGE: usize = 1000;
+
 /// Storage of sequenced items in one table of one backend.
 ///
 /// Every backend passes the same conformance suite (`es-runtime/tests/conformance`).
@@ -230,8 +234,11 @@ pub trait RecordManager: Send + Sync + 'static {
     /// Hands the notifications [`RecordManager::get_notifications`] would return to `f`, one
     /// at a time, in order and by value, and returns how many there were; stops at the first
     /// error of `f`. The same guarantee holds: `f` never gets id n+1 unless id n is visible
-    /// too. A backend that streams rows (PostgreSQL) calls `f` as they arrive, so that the
-    /// caller decodes the first notifications while the server sends the rest.
+    /// too. The default reads pages of [`NOTIFICATION_PAGE`] with `get_notifications`, each
+    /// starting after the last id handed out, so that a long range is never held in memory at
+    /// once; a backend that streams rows (PostgreSQL) reads the range in one statement and
+    /// calls `f` as rows arrive, so that the caller decodes the first notifications while the
+    /// server sends the rest.
     async fn for_each_notification(
         &self,
         start: i64,
@@ -239,10 +246,24 @@ pub trait RecordManager: Send + Sync + 'static {
         limit: Option<usize>,
         f: &mut (dyn FnMut(Notification) -> Result<()> + Send),
     ) -> Result<usize> {
-        let page = self.get_notifications(start, end, limit).await?;
-        let n = page.len();
-        page.into_iter().try_for_each(&mut *f)?;
-        Ok(n)
+        let mut handed = 0usize;
+        let mut next = start;
+        loop {
+            let want = limit.map_or(NOTIFICATION_PAGE, |l| (l - handed).min(NOTIFICATION_PAGE));
+            if want == 0 || next > end {
+                return Ok(handed);
+            }
+            let page = self.get_notifications(next, end, Some(want)).await?;
+            let got = page.len();
+            for n in page {
+                next = n.id.saturating_add(1);
+                handed += 1;
+                f(n)?;
+            }
+            if got < want || next == i64::MAX {
+                return Ok(handed);
+            }
+        }
     }
 
     /// The highest notification id visible (0 when there is none).
