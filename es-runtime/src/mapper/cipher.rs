@@ -6,7 +6,7 @@
 //! key or truncated data is a [`IntegrityError::Cipher`] error.
 
 use crate::error::{Error, IntegrityError, Result};
-use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng};
+use aes_gcm::aead::{Aead, KeyInit, OsRng};
 use aes_gcm::aes::Aes192;
 use aes_gcm::{Aes128Gcm, Aes256Gcm, AesGcm};
 use base64::Engine;
@@ -81,20 +81,21 @@ impl Cipher {
     }
 
     /// Encrypts: returns nonce || ciphertext || tag.
+    ///
+    /// Each call draws a fresh random 96-bit nonce from the thread's cryptographic random
+    /// generator (`rand`'s `ThreadRng`: ChaCha12, seeded and periodically reseeded from the
+    /// operating system), not from a system call per item. That generator is not reseeded
+    /// when a process forks: a program that calls `fork()` itself and encrypts on both sides
+    /// without `exec` must call `rand::rngs::ThreadRng::reseed` in the child (processes started
+    /// with `std::process::Command` begin afresh).
     pub fn encrypt(&self, plaintext: &[u8]) -> Result<Vec<u8>> {
-        let (nonce, ct) = match &self.inner {
-            Inner::A128(c) => {
-                let n = Aes128Gcm::generate_nonce(&mut OsRng);
-                (n, c.encrypt(&n, plaintext))
-            }
-            Inner::A192(c) => {
-                let n = Aes192Gcm::generate_nonce(&mut OsRng);
-                (n, c.encrypt(&n, plaintext))
-            }
-            Inner::A256(c) => {
-                let n = Aes256Gcm::generate_nonce(&mut OsRng);
-                (n, c.encrypt(&n, plaintext))
-            }
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::fill(&mut nonce[..]);
+        let n = aes_gcm::Nonce::from_slice(&nonce);
+        let ct = match &self.inner {
+            Inner::A128(c) => c.encrypt(n, plaintext),
+            Inner::A192(c) => c.encrypt(n, plaintext),
+            Inner::A256(c) => c.encrypt(n, plaintext),
         };
         let ct = ct.map_err(|_| Error::Encoding("encryption failed".into()))?;
         let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
@@ -145,6 +146,30 @@ mod tests {
             assert_ne!(a, b, "nonce must be fresh");
             assert_eq!(c.decrypt(&a).unwrap(), b"hello");
         }
+    }
+
+    /// Nonces come from the thread's generator: none repeats, within a thread or across
+    /// threads, over many encryptions.
+    #[test]
+    fn nonces_do_not_repeat_within_or_across_threads() {
+        let c = std::sync::Arc::new(Cipher::new(&[3u8; 32]).unwrap());
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let c = c.clone();
+                std::thread::spawn(move || {
+                    (0..20_000)
+                        .map(|_| c.encrypt(b"x").unwrap()[..NONCE_LEN].to_vec())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for t in threads {
+            for nonce in t.join().unwrap() {
+                assert!(seen.insert(nonce), "a nonce repeated");
+            }
+        }
+        assert_eq!(seen.len(), 80_000);
     }
 
     #[test]
