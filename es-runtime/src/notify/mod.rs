@@ -11,7 +11,8 @@
 //! - [`RecordNotificationLog`]: the log of a record manager's notifications (an application's
 //!   event table).
 //! - [`BigArrayNotificationLog`]: the log of the items of a [`crate::model::bigarray::BigArray`].
-//! - [`NotificationLogReader`]: follows any log from a position, never skipping nor repeating.
+//! - [`NotificationLogReader`]: follows any log from a position, never skipping nor repeating;
+//!   its `for_each` streams the rest of a local log straight from the records.
 //! - [`NotificationLogView`]: a section as JSON, in the reference library's wire format.
 //! - `http` feature: `http::router` serves a log, `RemoteNotificationLog` reads one.
 //! - [`RecordReplicator`]: copies an application's records into a replica (§11.3.1).

@@ -26,6 +26,11 @@ use std::sync::Arc;
 /// sees item n+1 before item n, whatever commits in between. Positions, links and errors are
 /// exactly as without prefetching.
 ///
+/// **Catching up.** [`NotificationLogReader::for_each`] hands every item after the position to
+/// a callback. On a local log it skips sections altogether and reads straight from the record
+/// manager (on PostgreSQL one statement, rows handed over as they arrive): the fastest way to
+/// read a whole log.
+///
 /// ```
 /// # async fn demo() -> es_runtime::Result<()> {
 /// # use es_runtime::notify::{NotificationLogReader, RecordNotificationLog};
