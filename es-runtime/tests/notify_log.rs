@@ -779,3 +779,87 @@ async fn for_each_streams_a_log_longer_than_one_page() {
     assert_eq!(n as i64, total);
     assert_eq!(reader.position(), total);
 }
+
+/// A record manager that hands out notifications out of order (a broken backend): reading stops
+/// at the first id that goes backwards, with a typed error, instead of moving the reader's
+/// position backwards or handing out an id twice. What was handed out before stays handed out.
+struct OutOfOrder(Arc<dyn RecordManager>);
+
+#[async_trait::async_trait]
+impl RecordManager for OutOfOrder {
+    fn kind(&self) -> RecordKind {
+        self.0.kind()
+    }
+    fn application_name(&self) -> &str {
+        self.0.application_name()
+    }
+    fn pipeline_id(&self) -> i64 {
+        self.0.pipeline_id()
+    }
+    async fn write(&self, batch: &RecordBatch) -> es_runtime::Result<()> {
+        self.0.write(batch).await
+    }
+    async fn get_item(&self, s: Uuid, p: i64) -> es_runtime::Result<SequencedItem> {
+        self.0.get_item(s, p).await
+    }
+    async fn get_items(
+        &self,
+        s: Uuid,
+        q: &es_runtime::record::ItemQuery,
+    ) -> es_runtime::Result<Vec<SequencedItem>> {
+        self.0.get_items(s, q).await
+    }
+    async fn list_sequence_ids(&self) -> es_runtime::Result<Vec<Uuid>> {
+        self.0.list_sequence_ids().await
+    }
+    async fn delete_item(&self, s: Uuid, p: i64) -> es_runtime::Result<()> {
+        self.0.delete_item(s, p).await
+    }
+    async fn get_notifications(
+        &self,
+        start: i64,
+        end: i64,
+        limit: Option<usize>,
+    ) -> es_runtime::Result<Vec<Notification>> {
+        let mut page = self.0.get_notifications(start, end, limit).await?;
+        if page.len() >= 3 {
+            page.swap(1, 2);
+        }
+        Ok(page)
+    }
+    async fn max_notification_id(&self) -> es_runtime::Result<i64> {
+        self.0.max_notification_id().await
+    }
+    async fn max_tracking_id(&self, upstream: &str) -> es_runtime::Result<i64> {
+        self.0.max_tracking_id(upstream).await
+    }
+    async fn has_tracking_record(&self, upstream: &str, id: i64) -> es_runtime::Result<bool> {
+        self.0.has_tracking_record(upstream, id).await
+    }
+}
+
+#[tokio::test]
+async fn notifications_out_of_order_are_a_typed_error_and_the_position_holds() {
+    let inner = records();
+    write_n(&inner, 5).await;
+    let log = RecordNotificationLog::new(Arc::new(OutOfOrder(inner)), 10).unwrap();
+    let mut reader = NotificationLogReader::new(Arc::new(log));
+    let mut taken = Vec::new();
+    let err = reader
+        .for_each(|n| {
+            taken.push(n.id);
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::DataIntegrity(es_runtime::IntegrityError::Corrupt(_))
+        ),
+        "{err:?}"
+    );
+    // Ids 1 and 3 were handed out; 2 came after 3 and stopped the read.
+    assert_eq!(taken, vec![1, 3]);
+    assert_eq!(reader.position(), 3);
+}
