@@ -40,8 +40,10 @@
 
 mod schema;
 
-use super::sql::{bounds, check_identifier, connect_pool, limit, map_other};
-use super::{ItemQuery, Notification, RecordBatch, RecordKind, RecordManager, SequencedItem};
+use super::sql::{bounds, check_identifier, connect_pool, limit, map_other, ItemParts};
+use super::{
+    Bytes, ItemQuery, Notification, RecordBatch, RecordKind, RecordManager, SequencedItem,
+};
 use crate::error::{Error, Result};
 use async_trait::async_trait;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool};
@@ -94,8 +96,9 @@ fn map_err(e: sqlx::Error) -> Error {
 
 /// A text column as bytes made UTF-8: MySQL reports text with a binary collation as BLOB, so
 /// decoding through bytes works for every collation a user may choose.
-fn text(row: &sqlx::mysql::MySqlRow, idx: usize) -> Result<String> {
-    utf8(row.try_get::<Vec<u8>, _>(idx).map_err(map_err)?)
+/// The bytes of a `BLOB`/`TEXT` column, borrowed from the row (no copy).
+fn raw(row: &sqlx::mysql::MySqlRow, idx: usize) -> Result<&[u8]> {
+    row.try_get::<&[u8], _>(idx).map_err(map_err)
 }
 
 fn utf8(bytes: Vec<u8>) -> Result<String> {
@@ -358,15 +361,16 @@ impl MySqlRecordManager {
             .fetch_all(&self.db.pool)
             .await
             .map_err(map_err)?;
-        rows.into_iter()
+        let mut parts = ItemParts::new();
+        rows.iter()
             .map(|r| {
                 Ok(Notification {
                     id: r.try_get(0).map_err(map_err)?,
                     item: SequencedItem {
                         sequence_id: r.try_get(1).map_err(map_err)?,
                         position: r.try_get(2).map_err(map_err)?,
-                        topic: text(&r, 3)?.into(),
-                        state: r.try_get::<Vec<u8>, _>(4).map_err(map_err)?.into(),
+                        topic: parts.topic(raw(r, 3)?, 3)?,
+                        state: parts.state(raw(r, 4)?),
                     },
                     causal_dependencies: r
                         .try_get::<Option<Vec<u8>>, _>(5)
@@ -483,11 +487,12 @@ impl RecordManager for MySqlRecordManager {
                     "item at position {position} of sequence {sequence_id}"
                 ))
             })?;
+        let mut parts = ItemParts::new();
         Ok(SequencedItem {
             sequence_id,
             position,
-            topic: text(&row, 0)?.into(),
-            state: row.try_get::<Vec<u8>, _>(1).map_err(map_err)?.into(),
+            topic: parts.topic(raw(&row, 0)?, 0)?,
+            state: Bytes::copy_from_slice(raw(&row, 1)?),
         })
     }
 
@@ -505,13 +510,14 @@ impl RecordManager for MySqlRecordManager {
             .fetch_all(&self.db.pool)
             .await
             .map_err(map_err)?;
-        rows.into_iter()
+        let mut parts = ItemParts::new();
+        rows.iter()
             .map(|r| {
                 Ok(SequencedItem {
                     sequence_id: r.try_get(0).map_err(map_err)?,
                     position: r.try_get(1).map_err(map_err)?,
-                    topic: text(&r, 2)?.into(),
-                    state: r.try_get::<Vec<u8>, _>(3).map_err(map_err)?.into(),
+                    topic: parts.topic(raw(r, 2)?, 2)?,
+                    state: parts.state(raw(r, 3)?),
                 })
             })
             .collect()
@@ -535,14 +541,15 @@ impl RecordManager for MySqlRecordManager {
             .fetch_all(&self.db.pool)
             .await
             .map_err(map_err)?;
+        let mut parts = ItemParts::new();
         let mut out = rows
-            .into_iter()
+            .iter()
             .map(|r| {
                 Ok(SequencedItem {
                     sequence_id,
                     position: r.try_get(0).map_err(map_err)?,
-                    topic: text(&r, 1)?.into(),
-                    state: r.try_get::<Vec<u8>, _>(2).map_err(map_err)?.into(),
+                    topic: parts.topic(raw(r, 1)?, 1)?,
+                    state: parts.state(raw(r, 2)?),
                 })
             })
             .collect::<Result<Vec<_>>>()?;

@@ -8,8 +8,8 @@
 
 use super::map_err;
 use crate::error::{Error, IntegrityError, Result};
+use crate::record::sql::ItemParts;
 use crate::record::{Bytes, Notification, SequencedItem};
-use bytes::BytesMut;
 use sqlx::postgres::{PgRow, PgValueFormat};
 use sqlx::{Row, ValueRef};
 use std::borrow::Cow;
@@ -109,63 +109,37 @@ pub(super) fn opt_text(row: &PgRow, i: usize) -> Result<Option<String>> {
 }
 
 /// Decodes rows into items, sharing the topics of registered event types and copying the states
-/// into chunks that the items slice.
+/// into chunks that the items slice ([`ItemParts`]).
 pub(super) struct ItemDecoder {
-    states: BytesMut,
-    /// Registered topics seen lately, most recent first.
-    topics: [Option<&'static str>; 4],
+    parts: ItemParts,
 }
-
-/// States are copied into buffers of at least this size.
-const CHUNK: usize = 64 * 1024;
 
 impl ItemDecoder {
     pub(super) fn new() -> Self {
         ItemDecoder {
-            states: BytesMut::new(),
-            topics: [None; 4],
+            parts: ItemParts::new(),
         }
     }
 
     /// A `TEXT` topic column: the registered type's own `&'static str` when there is one.
     pub(super) fn topic(&mut self, row: &PgRow, i: usize) -> Result<Cow<'static, str>> {
-        let b = match binary(row, i)? {
-            Ok(Some(b)) => b,
-            Ok(None) => return Err(corrupt(i, "a topic (it is NULL)")),
-            Err(()) => return row.try_get::<String, _>(i).map(Cow::Owned).map_err(map_err),
-        };
-        if let Some(t) = self.topics.iter().flatten().find(|t| t.as_bytes() == b) {
-            return Ok(Cow::Borrowed(*t));
-        }
-        let s = std::str::from_utf8(b).map_err(|_| corrupt(i, "UTF-8 text"))?;
-        match crate::domain::topic::registered(s) {
-            Some(t) => {
-                self.topics.rotate_right(1);
-                self.topics[0] = Some(t);
-                Ok(Cow::Borrowed(t))
-            }
-            // Encrypted topics, unknown ones (reported when the event is decoded), ...
-            None => Ok(Cow::Owned(s.to_string())),
+        match binary(row, i)? {
+            Ok(Some(b)) => self.parts.topic(b, i),
+            Ok(None) => Err(corrupt(i, "a topic (it is NULL)")),
+            Err(()) => row.try_get::<String, _>(i).map(Cow::Owned).map_err(map_err),
         }
     }
 
     /// A `BYTEA` state column, in a shared chunk.
     pub(super) fn state(&mut self, row: &PgRow, i: usize) -> Result<Bytes> {
-        let b = match binary(row, i)? {
-            Ok(Some(b)) => b,
-            Ok(None) => return Err(corrupt(i, "a state (it is NULL)")),
-            Err(()) => {
-                return row
-                    .try_get::<Vec<u8>, _>(i)
-                    .map(Bytes::from)
-                    .map_err(map_err)
-            }
-        };
-        if self.states.capacity() - self.states.len() < b.len() {
-            self.states = BytesMut::with_capacity(CHUNK.max(b.len()));
+        match binary(row, i)? {
+            Ok(Some(b)) => Ok(self.parts.state(b)),
+            Ok(None) => Err(corrupt(i, "a state (it is NULL)")),
+            Err(()) => row
+                .try_get::<Vec<u8>, _>(i)
+                .map(Bytes::from)
+                .map_err(map_err),
         }
-        self.states.extend_from_slice(b);
-        Ok(self.states.split().freeze())
     }
 
     /// An item from columns `seq`, `pos`, `topic`, `state` (in that order from `first`).
