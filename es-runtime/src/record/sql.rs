@@ -119,50 +119,6 @@ pub(crate) async fn connect_pool<DB: sqlx::Database>(
         .map_err(unreachable)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn identifiers_are_checked() {
-        assert!(check_identifier("prefix", "", true).is_ok());
-        assert!(check_identifier("schema", "", false).is_err());
-        assert!(check_identifier("prefix", "app_1_", true).is_ok());
-        assert!(check_identifier("prefix", "1abc", true).is_err());
-        assert!(check_identifier("prefix", "a;drop", true).is_err());
-        assert!(check_identifier("prefix", "a\"b", true).is_err());
-    }
-
-    #[test]
-    fn bounds_combine_and_detect_empty_ranges() {
-        let q = ItemQuery {
-            gt: Some(1),
-            lte: Some(5),
-            ..Default::default()
-        };
-        assert_eq!(bounds(&q), Some((2, 5)));
-        let q = ItemQuery {
-            gte: Some(3),
-            lt: Some(3),
-            ..Default::default()
-        };
-        assert_eq!(bounds(&q), None);
-        let q = ItemQuery {
-            gt: Some(i64::MAX),
-            ..Default::default()
-        };
-        assert_eq!(bounds(&q), None);
-        assert_eq!(bounds(&ItemQuery::all()), Some((i64::MIN, i64::MAX)));
-    }
-
-    #[cfg(feature = "postgres")]
-    #[test]
-    fn stable_hash_separates_parts() {
-        assert_ne!(stable_hash(&[b"ab", b"c"]), stable_hash(&[b"a", b"bc"]));
-        assert_eq!(stable_hash(&[b"x"]), stable_hash(&[b"x"]));
-    }
-}
-
 /// Builds items from the bytes of a row's columns without an allocation per value: the topic of
 /// a registered event type is its own `&'static str` (the last few are remembered), and states
 /// are copied into shared buffers of at least [`STATE_CHUNK`] bytes that the items slice.
@@ -211,5 +167,49 @@ impl ItemParts {
         }
         self.states.extend_from_slice(b);
         self.states.split().freeze()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_checked() {
+        assert!(check_identifier("prefix", "", true).is_ok());
+        assert!(check_identifier("schema", "", false).is_err());
+        assert!(check_identifier("prefix", "app_1_", true).is_ok());
+        assert!(check_identifier("prefix", "1abc", true).is_err());
+        assert!(check_identifier("prefix", "a;drop", true).is_err());
+        assert!(check_identifier("prefix", "a\"b", true).is_err());
+    }
+
+    #[test]
+    fn bounds_combine_and_detect_empty_ranges() {
+        let q = ItemQuery {
+            gt: Some(1),
+            lte: Some(5),
+            ..Default::default()
+        };
+        assert_eq!(bounds(&q), Some((2, 5)));
+        let q = ItemQuery {
+            gte: Some(3),
+            lt: Some(3),
+            ..Default::default()
+        };
+        assert_eq!(bounds(&q), None);
+        let q = ItemQuery {
+            gt: Some(i64::MAX),
+            ..Default::default()
+        };
+        assert_eq!(bounds(&q), None);
+        assert_eq!(bounds(&ItemQuery::all()), Some((i64::MIN, i64::MAX)));
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn stable_hash_separates_parts() {
+        assert_ne!(stable_hash(&[b"ab", b"c"]), stable_hash(&[b"a", b"bc"]));
+        assert_eq!(stable_hash(&[b"x"]), stable_hash(&[b"x"]));
     }
 }
