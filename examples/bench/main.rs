@@ -155,12 +155,17 @@ async fn app(
 async fn save_new(app: &Application, backend: &str, label: &str, n: usize) -> Result<()> {
     let t = Instant::now();
     for _ in 0..n {
-        let mut w = World::create("gods")?;
-        w.make_it_so("dinosaurs".into())?;
-        app.save(&mut w).await?;
+        save_new_world(app).await?;
     }
     report(label, backend, n, t);
     Ok(())
+}
+
+/// One save of `save_new`: a new world and one further event.
+async fn save_new_world(app: &Application) -> Result<()> {
+    let mut w = World::create("gods")?;
+    w.make_it_so("dinosaurs".into())?;
+    app.save(&mut w).await
 }
 
 async fn append_one(app: &Application, backend: &str, n: usize) -> Result<()> {
@@ -215,8 +220,8 @@ async fn replay(
 
 /// Reads every notification of the application's log once, decoded into its event, the way a
 /// user follows a whole log: [`NotificationLogReader::for_each`], which reads a local log
-/// straight from its records (on PostgreSQL one statement per 10,000 notifications, each row
-/// decoded as it arrives).
+/// straight from its records (on PostgreSQL one statement for the whole log, each row decoded
+/// as it arrives).
 ///
 /// On PostgreSQL, rows written in the last 50 ms may still wait for their notification ids
 /// (the background sequencer numbers them after the writes). The first read of the log would
@@ -274,50 +279,76 @@ async fn paired(app: &Application, backend: &str, n: usize) -> Result<()> {
     let mut raw = raw::PgSide::open().await?;
     let result = async {
         let blocks = n.div_ceil(PAIRED_BLOCK);
-        let (mut es_secs, mut numbered_secs, mut raw_secs) = (0.0, 0.0, 0.0);
+        let count = blocks * PAIRED_BLOCK;
+        let mut times = PairedTimes::default();
         for _ in 0..blocks {
             let rows = raw::save_new_rows(PAIRED_BLOCK)?;
             let t = Instant::now();
             for _ in 0..PAIRED_BLOCK {
-                let mut w = World::create("gods")?;
-                w.make_it_so("dinosaurs".into())?;
-                app.save(&mut w).await?;
+                save_new_world(app).await?;
             }
-            es_secs += t.elapsed().as_secs_f64();
-            app.records().max_notification_id().await?;
-            numbered_secs += t.elapsed().as_secs_f64();
-            raw_secs += raw.write(rows).await?;
+            times.es_block_done(app, t).await?;
+            times.raw += raw.write(rows).await?;
         }
-        let count = blocks * PAIRED_BLOCK;
-        raw::report_secs("save_new_paired", backend, count, es_secs);
-        raw::report_secs("save_new_numbered", backend, count, numbered_secs);
-        raw::report_secs("raw_save_new_paired", backend, count, raw_secs);
+        times.report("save_new", backend, count);
 
         let mut w = World::create("gods")?;
         app.save(&mut w).await?;
         let mut rows = raw::append_rows(count)?.into_iter();
-        let (mut es_secs, mut numbered_secs, mut raw_secs) = (0.0, 0.0, 0.0);
+        let mut times = PairedTimes::default();
         for _ in 0..blocks {
             let t = Instant::now();
             for i in 0..PAIRED_BLOCK {
                 w.make_it_so(format!("thing {i}"))?;
                 app.save(&mut w).await?;
             }
-            es_secs += t.elapsed().as_secs_f64();
-            app.records().max_notification_id().await?;
-            numbered_secs += t.elapsed().as_secs_f64();
-            raw_secs += raw
+            times.es_block_done(app, t).await?;
+            times.raw += raw
                 .write(rows.by_ref().take(PAIRED_BLOCK).collect())
                 .await?;
         }
-        raw::report_secs("append_one_paired", backend, count, es_secs);
-        raw::report_secs("append_one_numbered", backend, count, numbered_secs);
-        raw::report_secs("raw_append_one_paired", backend, count, raw_secs);
+        times.report("append_one", backend, count);
         Ok::<_, Error>(())
     }
     .await;
     raw.close().await?;
     result
+}
+
+/// The summed seconds of one `paired` workload.
+#[cfg(feature = "postgres")]
+#[derive(Default)]
+struct PairedTimes {
+    /// es's saves.
+    es: f64,
+    /// es's saves and the wait for their notification ids.
+    numbered: f64,
+    /// The driver alone.
+    raw: f64,
+}
+
+#[cfg(feature = "postgres")]
+impl PairedTimes {
+    /// Ends an es block started at `t`: counts its saves, then waits until every row it wrote
+    /// has its notification id and counts that too.
+    async fn es_block_done(&mut self, app: &Application, t: Instant) -> Result<()> {
+        self.es += t.elapsed().as_secs_f64();
+        app.records().max_notification_id().await?;
+        self.numbered += t.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    /// Prints `{workload}_paired`, `{workload}_numbered` and `raw_{workload}_paired`.
+    fn report(&self, workload: &str, backend: &str, count: usize) {
+        raw::report_secs(&format!("{workload}_paired"), backend, count, self.es);
+        raw::report_secs(
+            &format!("{workload}_numbered"),
+            backend,
+            count,
+            self.numbered,
+        );
+        raw::report_secs(&format!("raw_{workload}_paired"), backend, count, self.raw);
+    }
 }
 
 /// Saves per block in `paired`.

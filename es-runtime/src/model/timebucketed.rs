@@ -37,8 +37,9 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use uuid::Uuid;
 
-/// The span of time one bucket of a log covers, in UTC.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The span of time one bucket of a log covers, in UTC. Sizes order from the longest (`Year`)
+/// to the shortest (`Second`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BucketSize {
     /// A calendar year.
@@ -130,34 +131,23 @@ impl BucketSize {
         }
     }
 
-    /// The civil time `c` truncated to the start of its bucket.
-    fn truncate(self, c: Civil) -> Civil {
-        let mut c = c;
-        match self {
-            BucketSize::Year => {
-                c.month = 1;
-                c.day = 1;
-                c.hour = 0;
-                c.minute = 0;
-                c.second = 0;
-            }
-            BucketSize::Month => {
-                c.day = 1;
-                c.hour = 0;
-                c.minute = 0;
-                c.second = 0;
-            }
-            BucketSize::Day => {
-                c.hour = 0;
-                c.minute = 0;
-                c.second = 0;
-            }
-            BucketSize::Hour => {
-                c.minute = 0;
-                c.second = 0;
-            }
-            BucketSize::Minute => c.second = 0,
-            BucketSize::Second => {}
+    /// The civil time `c` truncated to the start of its bucket: every field finer than the
+    /// bucket is reset.
+    fn truncate(self, mut c: Civil) -> Civil {
+        if self < BucketSize::Second {
+            c.second = 0;
+        }
+        if self < BucketSize::Minute {
+            c.minute = 0;
+        }
+        if self < BucketSize::Hour {
+            c.hour = 0;
+        }
+        if self < BucketSize::Day {
+            c.day = 1;
+        }
+        if self < BucketSize::Month {
+            c.month = 1;
         }
         c
     }
@@ -199,23 +189,21 @@ impl BucketSize {
     /// The bucket holding `t`, named as its start in UTC: `2026`, `2026-11`, `2026-11-23`,
     /// `2026-11-23T14`, `2026-11-23T14:05` or `2026-11-23T14:05:09`.
     pub fn label(self, t: Timestamp) -> String {
-        let c = self.truncate(Civil::of(t));
-        match self {
-            BucketSize::Year => format!("{:04}", c.year),
-            BucketSize::Month => format!("{:04}-{:02}", c.year, c.month),
-            BucketSize::Day => format!("{:04}-{:02}-{:02}", c.year, c.month, c.day),
-            BucketSize::Hour => {
-                format!("{:04}-{:02}-{:02}T{:02}", c.year, c.month, c.day, c.hour)
-            }
-            BucketSize::Minute => format!(
-                "{:04}-{:02}-{:02}T{:02}:{:02}",
-                c.year, c.month, c.day, c.hour, c.minute
-            ),
-            BucketSize::Second => format!(
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-                c.year, c.month, c.day, c.hour, c.minute, c.second
-            ),
-        }
+        let c = Civil::of(t);
+        let full = format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            c.year, c.month, c.day, c.hour, c.minute, c.second
+        );
+        // What follows the year has a fixed width: drop the fields finer than the bucket.
+        let finer = match self {
+            BucketSize::Year => "-MM-DDTHH:MM:SS",
+            BucketSize::Month => "-DDTHH:MM:SS",
+            BucketSize::Day => "THH:MM:SS",
+            BucketSize::Hour => ":MM:SS",
+            BucketSize::Minute => ":SS",
+            BucketSize::Second => "",
+        };
+        full[..full.len() - finer.len()].to_string()
     }
 }
 

@@ -120,7 +120,6 @@ impl NotificationLog for RecordNotificationLog {
     async fn stream_after(
         &self,
         position: i64,
-        limit: usize,
         f: &mut (dyn FnMut(i64, Notification) -> Result<()> + Send),
     ) -> Result<Option<usize>> {
         if position < 0 {
@@ -129,10 +128,9 @@ impl NotificationLog for RecordNotificationLog {
             )));
         }
         let mut after = position;
-        let limit = (limit != usize::MAX).then_some(limit);
         let handed = self
             .records
-            .for_each_notification(position.saturating_add(1), i64::MAX, limit, &mut |n| {
+            .for_each_notification(position.saturating_add(1), i64::MAX, None, &mut |n| {
                 if n.id <= after {
                     return Err(Error::DataIntegrity(crate::error::IntegrityError::Corrupt(
                         format!("notification {} came after {after}", n.id),

@@ -68,8 +68,8 @@ pub trait NotificationLog<I = crate::record::Notification>: Send + Sync {
         None
     }
 
-    /// Hands the items numbered after `position` to `f` with their numbers, in order, at most
-    /// `limit` of them, as far as the log goes now, and returns how many it handed out; stops
+    /// Hands the items numbered after `position` to `f` with their numbers, in order, as far
+    /// as the log goes now, and returns how many it handed out; stops
     /// at the first error of `f`. A log that keeps its items locally reads them straight from
     /// where they are kept instead of section by section (a log of a PostgreSQL table decodes
     /// each row as it arrives). Like sections, it never hands out item n+1 unless item n is
@@ -80,10 +80,9 @@ pub trait NotificationLog<I = crate::record::Notification>: Send + Sync {
     async fn stream_after(
         &self,
         position: i64,
-        limit: usize,
         f: &mut (dyn FnMut(i64, I) -> Result<()> + Send),
     ) -> Result<Option<usize>> {
-        let _ = (position, limit, f);
+        let _ = (position, f);
         Ok(None)
     }
 }
@@ -99,9 +98,8 @@ impl<I: Send + 'static, L: NotificationLog<I> + ?Sized> NotificationLog<I> for s
     async fn stream_after(
         &self,
         position: i64,
-        limit: usize,
         f: &mut (dyn FnMut(i64, I) -> Result<()> + Send),
     ) -> Result<Option<usize>> {
-        (**self).stream_after(position, limit, f).await
+        (**self).stream_after(position, f).await
     }
 }

@@ -150,9 +150,7 @@ impl<I: LogItem> NotificationLogReader<I> {
             )));
         }
         self.position = position;
-        self.buffer.clear();
-        self.next_link = None;
-        self.drop_ahead();
+        self.forget_fetched();
         self.catching_up = true;
         Ok(())
     }
@@ -219,7 +217,7 @@ impl<I: LogItem> NotificationLogReader<I> {
         let log = self.log.clone();
         let mut position = self.position;
         let streamed = log
-            .stream_after(position, usize::MAX, &mut |n, item| {
+            .stream_after(position, &mut |n, item| {
                 f(item)?;
                 position = n;
                 count += 1;

@@ -123,6 +123,8 @@ pub(crate) async fn connect_pool<DB: sqlx::Database>(
 /// a registered event type is its own `&'static str` (the last few are remembered), and states
 /// are copied into shared buffers of at least [`STATE_CHUNK`] bytes that the items slice.
 pub(crate) struct ItemParts {
+    /// The backend's name, for error messages.
+    backend: &'static str,
     states: BytesMut,
     topics: [Option<&'static str>; 4],
 }
@@ -131,8 +133,9 @@ pub(crate) struct ItemParts {
 pub(crate) const STATE_CHUNK: usize = 64 * 1024;
 
 impl ItemParts {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(backend: &'static str) -> Self {
         ItemParts {
+            backend,
             states: BytesMut::new(),
             topics: [None; 4],
         }
@@ -146,7 +149,8 @@ impl ItemParts {
         }
         let s = std::str::from_utf8(b).map_err(|_| {
             Error::DataIntegrity(IntegrityError::Corrupt(format!(
-                "column {column} of a row is not UTF-8 text"
+                "{}: column {column} of a row is not UTF-8 text",
+                self.backend
             )))
         })?;
         match crate::domain::topic::registered(s) {

@@ -94,9 +94,9 @@ fn map_err(e: sqlx::Error) -> Error {
     map_other(BACKEND, e)
 }
 
-/// A text column as bytes made UTF-8: MySQL reports text with a binary collation as BLOB, so
-/// decoding through bytes works for every collation a user may choose.
-/// The bytes of a `BLOB`/`TEXT` column, borrowed from the row (no copy).
+/// The bytes of a `BLOB`/`TEXT` column, borrowed from the row (no copy). Text is read as bytes
+/// (then checked as UTF-8) because MySQL reports text with a binary collation as BLOB, so this
+/// works for every collation a user may choose.
 fn raw(row: &sqlx::mysql::MySqlRow, idx: usize) -> Result<&[u8]> {
     row.try_get::<&[u8], _>(idx).map_err(map_err)
 }
@@ -361,7 +361,7 @@ impl MySqlRecordManager {
             .fetch_all(&self.db.pool)
             .await
             .map_err(map_err)?;
-        let mut parts = ItemParts::new();
+        let mut parts = ItemParts::new(BACKEND);
         rows.iter()
             .map(|r| {
                 Ok(Notification {
@@ -487,7 +487,7 @@ impl RecordManager for MySqlRecordManager {
                     "item at position {position} of sequence {sequence_id}"
                 ))
             })?;
-        let mut parts = ItemParts::new();
+        let mut parts = ItemParts::new(BACKEND);
         Ok(SequencedItem {
             sequence_id,
             position,
@@ -510,7 +510,7 @@ impl RecordManager for MySqlRecordManager {
             .fetch_all(&self.db.pool)
             .await
             .map_err(map_err)?;
-        let mut parts = ItemParts::new();
+        let mut parts = ItemParts::new(BACKEND);
         rows.iter()
             .map(|r| {
                 Ok(SequencedItem {
@@ -541,7 +541,7 @@ impl RecordManager for MySqlRecordManager {
             .fetch_all(&self.db.pool)
             .await
             .map_err(map_err)?;
-        let mut parts = ItemParts::new();
+        let mut parts = ItemParts::new(BACKEND);
         let mut out = rows
             .iter()
             .map(|r| {

@@ -396,79 +396,6 @@ impl PostgresRecordManager {
         c.done(r)?
     }
 
-    /// Reads the notifications with ids in `start..=end` (at most `limit_rows`), handing each
-    /// to `f` as its row arrives; returns how many.
-    ///
-    /// The common case is one plain indexed read. The statement also says whether committed
-    /// rows still wait for ids: if so, and the read stopped short of what was asked, the
-    /// sequencer runs and the rest is read after the last id handed out, inside the
-    /// `{p}notifications` function (one more round trip). Ids are assigned in commit order by
-    /// one sequencer at a time, so a statement sees them without gaps, and neither read hands
-    /// out id n+1 before id n.
-    async fn stream_notifications(
-        &self,
-        start: i64,
-        end: i64,
-        limit_rows: Option<usize>,
-        f: &mut (dyn FnMut(Notification) -> Result<()> + Send),
-    ) -> Result<usize> {
-        if start > end || limit_rows == Some(0) {
-            return Ok(0);
-        }
-        let query = sqlx::query(&self.sql.notifications_fast)
-            .bind(&self.application_name)
-            .bind(self.pipeline_id)
-            .bind(start)
-            .bind(end)
-            .bind(limit(limit_rows));
-        let mut d = ItemDecoder::new();
-        let mut pending = false;
-        let mut count = 0usize;
-        let mut last = start - 1;
-        let mut c = self.db.conns.take().await?;
-        let mut first = true;
-        let r = rows::for_each_row(c.conn(), query, |r| {
-            if first {
-                // The same in every row.
-                pending = rows::boolean(r, 0)?;
-                first = false;
-                // The one row of an empty page has no notification (the LEFT JOIN found none).
-                if rows::opt_int8(r, 1)?.is_none() {
-                    return Ok(());
-                }
-            }
-            let n = d.notification(r, 1)?;
-            last = n.id;
-            count += 1;
-            f(n)
-        })
-        .await;
-        c.done(r)??;
-        let wanted = limit_rows
-            .map(|l| l as u128)
-            .unwrap_or(u128::MAX)
-            .min((end as i128 - start.max(1) as i128 + 1).max(0) as u128);
-        if !pending || count as u128 >= wanted || last >= end {
-            return Ok(count);
-        }
-        let rest = limit_rows.map(|l| l - count);
-        let query = sqlx::query(&self.sql.notifications)
-            .bind(&self.application_name)
-            .bind(self.pipeline_id)
-            .bind(self.lock_key)
-            .bind(last + 1)
-            .bind(end)
-            .bind(limit(rest));
-        let mut c = self.db.conns.take().await?;
-        let r = rows::for_each_row(c.conn(), query, |r| {
-            count += 1;
-            f(d.notification(r, 0)?)
-        })
-        .await;
-        c.done(r)??;
-        Ok(count)
-    }
-
     /// The one statement that writes a batch.
     fn insert<'q>(&'q self, batch: &'q RecordBatch) -> PgQuery<'q> {
         let ids: Vec<Uuid> = batch.items.iter().map(|i| i.sequence_id).collect();
@@ -645,7 +572,7 @@ impl RecordManager for PostgresRecordManager {
         limit_rows: Option<usize>,
     ) -> Result<Vec<Notification>> {
         let mut page = Vec::with_capacity(capacity(limit_rows, Some(end.saturating_sub(start))));
-        self.stream_notifications(start, end, limit_rows, &mut |n| {
+        self.for_each_notification(start, end, limit_rows, &mut |n| {
             page.push(n);
             Ok(())
         })
@@ -653,6 +580,14 @@ impl RecordManager for PostgresRecordManager {
         Ok(page)
     }
 
+    /// Each row is handed to `f` as it arrives.
+    ///
+    /// The common case is one plain indexed read. The statement also says whether committed
+    /// rows still wait for ids: if so, and the read stopped short of what was asked, the
+    /// sequencer runs and the rest is read after the last id handed out, inside the
+    /// `{p}notifications` function (one more round trip). Ids are assigned in commit order by
+    /// one sequencer at a time, so a statement sees them without gaps, and neither read hands
+    /// out id n+1 before id n.
     async fn for_each_notification(
         &self,
         start: i64,
@@ -660,7 +595,61 @@ impl RecordManager for PostgresRecordManager {
         limit_rows: Option<usize>,
         f: &mut (dyn FnMut(Notification) -> Result<()> + Send),
     ) -> Result<usize> {
-        self.stream_notifications(start, end, limit_rows, f).await
+        if start > end || limit_rows == Some(0) {
+            return Ok(0);
+        }
+        let query = sqlx::query(&self.sql.notifications_fast)
+            .bind(&self.application_name)
+            .bind(self.pipeline_id)
+            .bind(start)
+            .bind(end)
+            .bind(limit(limit_rows));
+        let mut d = ItemDecoder::new();
+        let mut pending = false;
+        let mut count = 0usize;
+        let mut last = start - 1;
+        let mut c = self.db.conns.take().await?;
+        let mut first = true;
+        let r = rows::for_each_row(c.conn(), query, |r| {
+            if first {
+                // The same in every row.
+                pending = rows::boolean(r, 0)?;
+                first = false;
+                // The one row of an empty page has no notification (the LEFT JOIN found none).
+                if rows::opt_int8(r, 1)?.is_none() {
+                    return Ok(());
+                }
+            }
+            let n = d.notification(r, 1)?;
+            last = n.id;
+            count += 1;
+            f(n)
+        })
+        .await;
+        c.done(r)??;
+        let wanted = limit_rows
+            .map(|l| l as u128)
+            .unwrap_or(u128::MAX)
+            .min((end as i128 - start.max(1) as i128 + 1).max(0) as u128);
+        if !pending || count as u128 >= wanted || last >= end {
+            return Ok(count);
+        }
+        let rest = limit_rows.map(|l| l - count);
+        let query = sqlx::query(&self.sql.notifications)
+            .bind(&self.application_name)
+            .bind(self.pipeline_id)
+            .bind(self.lock_key)
+            .bind(last + 1)
+            .bind(end)
+            .bind(limit(rest));
+        let mut c = self.db.conns.take().await?;
+        let r = rows::for_each_row(c.conn(), query, |r| {
+            count += 1;
+            f(d.notification(r, 0)?)
+        })
+        .await;
+        c.done(r)??;
+        Ok(count)
     }
 
     async fn max_notification_id(&self) -> Result<i64> {

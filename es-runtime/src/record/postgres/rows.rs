@@ -117,7 +117,7 @@ pub(super) struct ItemDecoder {
 impl ItemDecoder {
     pub(super) fn new() -> Self {
         ItemDecoder {
-            parts: ItemParts::new(),
+            parts: ItemParts::new("postgres"),
         }
     }
 
