@@ -7,10 +7,12 @@
 //! # let _ = app; Ok(()) }
 //! ```
 
+pub mod commands;
 pub mod config;
 pub mod repository;
 pub mod snapshot;
 
+pub use commands::Retry;
 pub use config::{connect, connect_backend, Config};
 pub use repository::Repository;
 
