@@ -9,11 +9,13 @@
 
 pub mod commands;
 pub mod config;
+pub mod own_tx;
 pub mod repository;
 pub mod snapshot;
 
 pub use commands::Retry;
 pub use config::{connect, connect_backend, Config};
+pub use own_tx::{OwnTransaction, Saved};
 pub use repository::Repository;
 
 use crate::domain::aggregate::Aggregate;
@@ -387,7 +389,8 @@ impl Application {
     }
 
     /// The batch a save of these aggregates would write, taking their pending events: for
-    /// writing inside a transaction of your own with a backend's `write_in` method.
+    /// writing inside a transaction of your own with a backend's `write_in_transaction` method
+    /// ([`Application::save_in`] does it all, and keeps the events pending until your commit).
     pub fn prepare_batch(&self, aggregates: &mut [&mut dyn Saveable]) -> Result<RecordBatch> {
         let items = aggregates
             .iter()
