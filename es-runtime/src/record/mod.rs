@@ -5,6 +5,7 @@
 //! per (application, pipeline); snapshot and timestamp-sequenced tables do not.
 
 pub mod memory;
+pub mod migrations;
 #[cfg(feature = "mysql")]
 pub mod mysql;
 #[cfg(feature = "postgres")]
