@@ -12,9 +12,9 @@
 //! [`Application::save`]) writes them.
 //!
 //! ```
-//! # #[cfg(feature = "sqlite")] {
 //! use es_runtime::application::Application;
 //! use es_runtime::prelude::*;
+//! # #[cfg(feature = "sqlite")]
 //! use es_runtime::record::sqlite::SqliteDatabase;
 //! use std::sync::Arc;
 //!
@@ -26,6 +26,7 @@
 //!     pub fn open(owner: String) -> Self { Account { owner } }
 //! }
 //!
+//! # #[cfg(feature = "sqlite")]
 //! # async fn demo() -> es_runtime::Result<()> {
 //! let db = SqliteDatabase::memory()?;
 //! db.setup_tables()?;
@@ -43,6 +44,8 @@
 //! assert!(account.pending_events().is_empty());
 //! assert_eq!(app.get::<Account>(account.id()).await?.owner, "ada");
 //! # Ok(()) }
+//! # fn main() {
+//! # #[cfg(feature = "sqlite")]
 //! # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
 //! # }
 //! ```
@@ -50,12 +53,22 @@
 //! With sqlx (the pool is yours: hand the same one to
 //! [`PostgresDatabase::from_pool`](crate::record::postgres::PostgresDatabase::from_pool)):
 //!
-//! ```ignore
-//! let mut tx = pool.begin().await?;
-//! sqlx::query("INSERT INTO outbox VALUES ($1)").bind(id).execute(&mut *tx).await?;
+//! ```no_run
+//! # #[cfg(feature = "postgres")]
+//! # async fn demo<A: es_runtime::prelude::Aggregate>(
+//! #     pool: es_runtime::sqlx::PgPool,
+//! #     app: es_runtime::application::Application,
+//! #     mut account: A,
+//! # ) -> es_runtime::Result<()> {
+//! use es_runtime::sqlx;
+//! let db_err = |e: sqlx::Error| es_runtime::Error::Operational(e.to_string());
+//! let mut tx = pool.begin().await.map_err(db_err)?;
+//! sqlx::query("INSERT INTO outbox VALUES ($1)").bind(account.id())
+//!     .execute(&mut *tx).await.map_err(db_err)?;
 //! let saved = app.save_in(&mut tx, [&mut account]).await?;
-//! tx.commit().await?;
+//! tx.commit().await.map_err(db_err)?;
 //! saved.committed();
+//! # Ok(()) }
 //! ```
 //!
 //! The transaction must be on the database the application stores in (the same file, or
@@ -67,9 +80,12 @@
 //! transaction back (part of the batch may be written in it; PostgreSQL has aborted it).
 
 use super::{Application, Saveable};
-use crate::error::{Error, Result};
-use crate::record::{RecordBatch, RecordManager};
-use crate::telemetry;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+use crate::{
+    error::{Error, Result},
+    record::{RecordBatch, RecordManager},
+    telemetry,
+};
 
 /// A transaction of yours that [`Application::save_in`] can write in: a
 /// `&rusqlite::Transaction` (its `Output` is a `Result`), or a `&mut sqlx::Transaction` of
@@ -129,7 +145,10 @@ impl Application {
     ) -> T::Output {
         tx.save_in(self, aggregates.into())
     }
+}
 
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+impl Application {
     /// The batch `save_in` writes (the events stay pending), or `None` if there is none.
     fn own_batch(&self, aggregates: &[&mut dyn Saveable]) -> Result<Option<RecordBatch>> {
         self.events.batch(
@@ -158,6 +177,7 @@ impl Application {
 }
 
 /// Counts and traces a write in an own transaction, mapping a conflict to a concurrency error.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 fn finish(records: &dyn RecordManager, batch: &RecordBatch, written: Result<()>) -> Result<()> {
     let written = written.map_err(|e| match e {
         Error::RecordConflict(m) => Error::Concurrency(m),
