@@ -130,7 +130,7 @@ macro_rules! server_test {
             db.setup_tables().await.unwrap();
             let outbox = support::unique("own_outbox");
             let create = format!("CREATE TABLE {outbox} (id {} PRIMARY KEY)", $id_column);
-            sqlx::query(&create).execute(&pool).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(create)).execute(&pool).await.unwrap();
             let insert = format!("INSERT INTO {outbox} VALUES ({})", $p);
             let app = Application::builder(support::unique("own"))
                 .database(Arc::new(db))
@@ -140,7 +140,7 @@ macro_rules! server_test {
 
             let mut ada = Account::open("ada".into()).unwrap();
             let mut tx = pool.begin().await.unwrap();
-            sqlx::query(&insert).bind(($bind)(ada.id())).execute(&mut *tx).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(insert.clone())).bind(($bind)(ada.id())).execute(&mut *tx).await.unwrap();
             let saved = app.save_in(&mut tx, [&mut ada]).await.unwrap();
             tx.commit().await.unwrap();
             saved.committed();
@@ -149,7 +149,7 @@ macro_rules! server_test {
 
             let mut bob = Account::open("bob".into()).unwrap();
             let mut tx = pool.begin().await.unwrap();
-            sqlx::query(&insert).bind(($bind)(bob.id())).execute(&mut *tx).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(insert.clone())).bind(($bind)(bob.id())).execute(&mut *tx).await.unwrap();
             let saved = app.save_in(&mut tx, [&mut bob]).await.unwrap();
             drop(saved);
             tx.rollback().await.unwrap();
@@ -174,13 +174,13 @@ macro_rules! server_test {
             let e = memory.save_in(&mut tx, [&mut stale]).await.map(|_| ()).unwrap_err();
             assert!(matches!(&e, Error::Configuration(m) if m.contains("does not store")), "{e}");
 
-            let rows: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {outbox}"))
+            let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {outbox}")))
                 .fetch_one(&pool)
                 .await
                 .unwrap();
             assert_eq!(rows, 1);
             assert_eq!(app.records().max_notification_id().await.unwrap(), 3);
-            sqlx::query(&format!("DROP TABLE {outbox}")).execute(&pool).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {outbox}"))).execute(&pool).await.unwrap();
         }
     };
 }

@@ -163,7 +163,7 @@ async fn postgres_migration_is_the_ddl_and_makes_a_working_database() {
         .connect(&url)
         .await
         .unwrap();
-    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&admin)
         .await
         .unwrap();
@@ -175,7 +175,10 @@ async fn postgres_migration_is_the_ddl_and_makes_a_working_database() {
             .await
             .unwrap();
         for _ in 0..2 {
-            sqlx::raw_sql(&sql).execute(&pool).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
+                .execute(&pool)
+                .await
+                .unwrap();
         }
         let version: i64 = sqlx::query_scalar("SELECT max(version) FROM es_schema_version")
             .fetch_one(&pool)
@@ -188,10 +191,12 @@ async fn postgres_migration_is_the_ddl_and_makes_a_working_database() {
         works_without_creating(Arc::new(db)).await;
         pool.close().await;
     }
-    sqlx::raw_sql(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .execute(&admin)
-        .await
-        .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {name} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
 }
 
 #[cfg(feature = "mysql")]
@@ -220,7 +225,7 @@ async fn mysql_migration_is_the_ddl_and_makes_a_working_database() {
         .connect(&url)
         .await
         .unwrap();
-    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&admin)
         .await
         .unwrap();
@@ -232,7 +237,10 @@ async fn mysql_migration_is_the_ddl_and_makes_a_working_database() {
             .await
             .unwrap();
         for _ in 0..2 {
-            sqlx::raw_sql(&sql).execute(&pool).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
+                .execute(&pool)
+                .await
+                .unwrap();
         }
         let version: i64 = sqlx::query_scalar("SELECT max(version) FROM es_schema_version")
             .fetch_one(&pool)
@@ -245,7 +253,7 @@ async fn mysql_migration_is_the_ddl_and_makes_a_working_database() {
         works_without_creating(Arc::new(db)).await;
         pool.close().await;
     }
-    sqlx::raw_sql(&format!("DROP DATABASE {name}"))
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE {name}")))
         .execute(&admin)
         .await
         .unwrap();

@@ -120,14 +120,24 @@ pub(crate) async fn record_version(records: &dyn crate::record::RecordManager) -
     if let Some(m) = any.downcast_ref::<crate::record::postgres::PostgresRecordManager>() {
         let db = m.database();
         let sql = version_sql(Dialect::Postgres, &db.table_name("schema_version"));
-        return run_sqlx(sqlx::raw_sql(&sql).execute(db.pool()).await.map(|_| ()));
+        return run_sqlx(
+            sqlx::raw_sql(super::sql::dynamic(&sql))
+                .execute(db.pool())
+                .await
+                .map(|_| ()),
+        );
     }
     #[cfg(feature = "mysql")]
     if let Some(m) = any.downcast_ref::<crate::record::mysql::MySqlRecordManager>() {
         let db = m.database();
         let sql = version_sql(Dialect::MySql, &db.table_name("schema_version"));
         for stmt in sql.split(";\n").filter(|s| !s.trim().is_empty()) {
-            run_sqlx(sqlx::raw_sql(stmt).execute(db.pool()).await.map(|_| ()))?;
+            run_sqlx(
+                sqlx::raw_sql(super::sql::dynamic(stmt))
+                    .execute(db.pool())
+                    .await
+                    .map(|_| ()),
+            )?;
         }
         return Ok(());
     }
