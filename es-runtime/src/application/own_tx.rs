@@ -9,7 +9,10 @@
 //! commit has succeeded. Then the aggregates' pending events are cleared (and the cache
 //! updated). After a rollback or a failed commit, drop the `Saved`: the events are still
 //! pending, so saving the aggregates again (in another transaction, or with
-//! [`Application::save`]) writes them.
+//! [`Application::save`]) writes them. (A `Saved` dropped after a successful commit leaves
+//! events pending that are already stored: saving the aggregate again is then
+//! [`Error::Concurrency`](crate::Error::Concurrency), and nothing is written twice. Get a
+//! fresh copy.)
 //!
 //! ```
 //! use es_runtime::application::Application;
