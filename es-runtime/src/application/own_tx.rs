@@ -11,7 +11,7 @@
 //! pending, so saving the aggregates again (in another transaction, or with
 //! [`Application::save`]) writes them. (A `Saved` dropped after a successful commit leaves
 //! events pending that are already stored: saving the aggregate again is then
-//! [`Error::Concurrency`](crate::Error::Concurrency), and nothing is written twice. Get a
+//! a [concurrency error](crate::Error::Concurrency), and nothing is written twice. Get a
 //! fresh copy.)
 //!
 //! ```
