@@ -18,6 +18,7 @@ use crate::domain::aggregate::Aggregate;
 use crate::domain::event::AnyEvent;
 use crate::error::{Error, Result};
 use crate::mapper::{Cipher, Mapper};
+use crate::record::mapped::TableSpec;
 use crate::record::memory::InMemoryDatabase;
 use crate::record::{RecordBatch, RecordKind, RecordManager, Tracking};
 use crate::store::EventStore;
@@ -99,6 +100,21 @@ pub trait Database: Send + Sync + 'static {
         application_name: &str,
         pipeline_id: i64,
     ) -> Arc<dyn RecordManager>;
+
+    /// A record manager over a table of yours (see [`crate::record::mapped`]); a database
+    /// that cannot map tables (in memory) says so with [`Error::Configuration`].
+    fn table_record_manager(
+        &self,
+        spec: &TableSpec,
+        application_name: &str,
+        pipeline_id: i64,
+    ) -> Result<Arc<dyn RecordManager>> {
+        let _ = (application_name, pipeline_id);
+        Err(Error::Configuration(format!(
+            "this database cannot map table {}: use SQLite, PostgreSQL or MySQL",
+            spec.table_name()
+        )))
+    }
 }
 
 impl Database for InMemoryDatabase {
@@ -123,6 +139,7 @@ pub struct ApplicationBuilder {
     database: Option<Arc<dyn Database>>,
     records: Option<Arc<dyn RecordManager>>,
     snapshot_records: Option<Arc<dyn RecordManager>>,
+    tables: [Option<TableSpec>; 2],
     cipher: Option<Cipher>,
     compress_above: Option<usize>,
     snapshotting: bool,
@@ -151,6 +168,18 @@ impl ApplicationBuilder {
     /// Stores snapshots with this record manager (turns snapshotting on).
     pub fn snapshot_records(mut self, records: Arc<dyn RecordManager>) -> Self {
         self.snapshot_records = Some(records);
+        self.snapshotting = true;
+        self
+    }
+    /// Stores events in a table of yours, described by `spec` (in the builder's database:
+    /// see [`crate::record::mapped`]).
+    pub fn table(mut self, spec: TableSpec) -> Self {
+        self.tables[0] = Some(spec);
+        self
+    }
+    /// Stores snapshots in a table of yours (turns snapshotting on).
+    pub fn snapshot_table(mut self, spec: TableSpec) -> Self {
+        self.tables[1] = Some(spec.kind(RecordKind::Snapshots));
         self.snapshotting = true;
         self
     }
@@ -213,12 +242,18 @@ impl ApplicationBuilder {
         let db = self
             .database
             .unwrap_or_else(|| Arc::new(InMemoryDatabase::new()));
-        let records = match self.records {
-            Some(r) => r,
-            None => db.record_manager(RecordKind::Events, &self.name, self.pipeline_id),
+        let [table, snapshot_table] = &self.tables;
+        let records = match (self.records, table) {
+            (Some(r), _) => r,
+            (None, Some(t)) => db.table_record_manager(t, &self.name, self.pipeline_id)?,
+            (None, None) => db.record_manager(RecordKind::Events, &self.name, self.pipeline_id),
         };
         let snapshots = match (self.snapshot_records, self.snapshotting) {
             (Some(r), _) => Some(r),
+            (None, true) if snapshot_table.is_some() => snapshot_table
+                .as_ref()
+                .map(|t| db.table_record_manager(t, &self.name, self.pipeline_id))
+                .transpose()?,
             (None, true) => {
                 Some(db.record_manager(RecordKind::Snapshots, &self.name, self.pipeline_id))
             }
@@ -226,9 +261,9 @@ impl ApplicationBuilder {
         };
         // One cheap read now, so a missing table or an unreachable database is an error of
         // construction rather than of the first command.
-        records.max_notification_id().await?;
+        records.check().await?;
         if let Some(s) = &snapshots {
-            s.max_notification_id().await?;
+            s.check().await?;
         }
         let mut mapper = Mapper::new();
         if let Some(c) = self.cipher {
@@ -258,6 +293,7 @@ impl Application {
             database: None,
             records: None,
             snapshot_records: None,
+            tables: [None, None],
             cipher: None,
             compress_above: None,
             snapshotting: false,
