@@ -16,6 +16,7 @@ pub use repository::Repository;
 
 use crate::domain::aggregate::Aggregate;
 use crate::domain::event::AnyEvent;
+use crate::domain::pubsub::PubSub;
 use crate::error::{Error, Result};
 use crate::mapper::{Cipher, Mapper};
 use crate::record::mapped::TableSpec;
@@ -77,6 +78,7 @@ pub struct Application {
     persist: Option<PersistFilter>,
     cache: Option<Mutex<HashMap<Uuid, Box<dyn Any + Send + Sync>>>>,
     page_size: usize,
+    subscribers: PubSub,
 }
 
 impl std::fmt::Debug for Application {
@@ -280,6 +282,7 @@ impl ApplicationBuilder {
             persist: self.persist,
             cache: self.cache.then(|| Mutex::new(HashMap::new())),
             page_size: self.page_size,
+            subscribers: PubSub::new(),
         })
     }
 }
@@ -400,6 +403,9 @@ impl Application {
         if let Some(batch) = batch {
             self.events.write_batch(&batch).await?;
         }
+        if !self.subscribers.is_empty() {
+            self.publish_saved(self.stored_lists(aggregates)).await;
+        }
         for a in aggregates.iter_mut() {
             let v = a.current_version();
             let before = v - a.pending().len() as u64;
@@ -413,6 +419,45 @@ impl Application {
             }
         }
         Ok(())
+    }
+
+    /// The application's subscribers: after each save commits, they get the events it stored
+    /// (one list per aggregate, in order), sync handlers called and async handlers awaited in
+    /// subscription order before the save returns. A failed save publishes nothing. A slow
+    /// async handler slows the save: spawn a task in it to hand work off.
+    ///
+    /// ```
+    /// # use es_runtime::application::Application;
+    /// # async fn demo() -> es_runtime::Result<()> {
+    /// let app = Application::builder("bank").memory().build().await?;
+    /// app.subscribers().subscribe(|events| println!("stored {} events", events.len()), None);
+    /// app.subscribers().subscribe_async(|events| async move { let _ = events.len(); }, None);
+    /// # Ok(()) }
+    /// ```
+    pub fn subscribers(&self) -> &PubSub {
+        &self.subscribers
+    }
+
+    /// Copies of the events a save stores, one list per aggregate that has any.
+    fn stored_lists(&self, aggregates: &[&mut dyn Saveable]) -> Vec<Vec<Box<dyn AnyEvent>>> {
+        aggregates
+            .iter()
+            .map(|a| {
+                a.pending()
+                    .iter()
+                    .filter(|e| self.persists(e.as_ref()))
+                    .map(|e| e.clone_box())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|l| !l.is_empty())
+            .collect()
+    }
+
+    /// Publishes the lists of a save that has committed.
+    async fn publish_saved(&self, lists: Vec<Vec<Box<dyn AnyEvent>>>) {
+        for list in lists {
+            self.subscribers.publish_async(&list).await;
+        }
     }
 
     /// True if this application stores `event` (see [`ApplicationBuilder::persist_if`]).
