@@ -510,7 +510,14 @@ async fn memory_cannot_map_a_table() {
 /// prefix), on every backend.
 #[tokio::test]
 async fn the_direct_constructor_and_the_url_use_the_same_tables() {
-    let mut routes: Vec<(&str, Arc<dyn Database>, Arc<dyn Database>, Vec<String>)> = Vec::new();
+    // Backend, database by constructor, database by URL, the tables the constructor made.
+    type Route = (
+        &'static str,
+        Arc<dyn Database>,
+        Arc<dyn Database>,
+        Vec<String>,
+    );
+    let mut routes: Vec<Route> = Vec::new();
     let mut cleanups: Vec<futures_sql::Fut> = Vec::new();
     #[cfg(feature = "sqlite")]
     {
