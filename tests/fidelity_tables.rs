@@ -126,7 +126,7 @@ async fn backends() -> Vec<Backend> {
         let schema = support::unique("fidelity");
         let pool = db.pool().clone();
         let cleanup = Some(format!("DROP SCHEMA {schema} CASCADE"));
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
             .execute(&pool)
             .await
             .unwrap();
@@ -138,12 +138,20 @@ async fn backends() -> Vec<Backend> {
             run: Box::new(move |sql| {
                 let pool = a.clone();
                 Box::pin(async move {
-                    sqlx::raw_sql(&sql).execute(&pool).await.unwrap();
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                        .execute(&pool)
+                        .await
+                        .unwrap();
                 })
             }),
             count: Box::new(move |sql| {
                 let pool = b.clone();
-                Box::pin(async move { sqlx::query_scalar(&sql).fetch_one(&pool).await.unwrap() })
+                Box::pin(async move {
+                    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                        .fetch_one(&pool)
+                        .await
+                        .unwrap()
+                })
             }),
             uuid_type: "UUID",
             state_type: "BYTEA",
@@ -156,7 +164,7 @@ async fn backends() -> Vec<Backend> {
         let admin = es_runtime::record::mysql::MySqlDatabase::connect_with(&url, 1)
             .await
             .expect("MySQL at ES_MYSQL_URL");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(admin.pool())
             .await
             .unwrap();
@@ -173,13 +181,19 @@ async fn backends() -> Vec<Backend> {
             run: Box::new(move |sql| {
                 let pool = a.clone();
                 Box::pin(async move {
-                    sqlx::raw_sql(&sql).execute(&pool).await.unwrap();
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                        .execute(&pool)
+                        .await
+                        .unwrap();
                 })
             }),
             count: Box::new(move |sql| {
                 let pool = b.clone();
                 Box::pin(async move {
-                    let n: i64 = sqlx::query_scalar(&sql).fetch_one(&pool).await.unwrap();
+                    let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                        .fetch_one(&pool)
+                        .await
+                        .unwrap();
                     n
                 })
             }),
@@ -551,7 +565,7 @@ async fn the_direct_constructor_and_the_url_use_the_same_tables() {
         use es_runtime::record::postgres::PostgresDatabase;
         let name = support::unique("fidelity");
         let admin = PostgresDatabase::connect_with(&url, 1).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}"))
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(admin.pool())
             .await
             .unwrap();
@@ -569,7 +583,10 @@ async fn the_direct_constructor_and_the_url_use_the_same_tables() {
         routes.push(("postgres", Arc::new(direct), by_url, tables));
         cleanups.push(Box::pin(async move {
             let drop = format!("DROP DATABASE {name} WITH (FORCE)");
-            sqlx::query(&drop).execute(admin.pool()).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(drop))
+                .execute(admin.pool())
+                .await
+                .unwrap();
         }));
     }
     #[cfg(feature = "mysql")]
@@ -577,7 +594,7 @@ async fn the_direct_constructor_and_the_url_use_the_same_tables() {
         use es_runtime::record::mysql::MySqlDatabase;
         let name = support::unique("fidelity");
         let admin = MySqlDatabase::connect_with(&url, 1).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}"))
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(admin.pool())
             .await
             .unwrap();
@@ -595,7 +612,10 @@ async fn the_direct_constructor_and_the_url_use_the_same_tables() {
         routes.push(("mysql", Arc::new(direct), by_url, tables));
         cleanups.push(Box::pin(async move {
             let drop = format!("DROP DATABASE {name}");
-            sqlx::query(&drop).execute(admin.pool()).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(drop))
+                .execute(admin.pool())
+                .await
+                .unwrap();
         }));
     }
     for (backend, direct, by_url, tables) in routes {

@@ -49,10 +49,12 @@ macro_rules! sqlx_table {
 
             fn query<'q>(
                 st: &'q Stmt,
-            ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
+            ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments> {
                 st.args
                     .iter()
-                    .fold(sqlx::query(&st.sql), |q, v| Self::bind(q, v))
+                    .fold(sqlx::query(crate::record::sql::dynamic(&st.sql)), |q, v| {
+                        Self::bind(q, v)
+                    })
             }
 
             async fn fetch(&self, st: &Stmt) -> Result<Vec<<$db as sqlx::Database>::Row>> {
