@@ -47,6 +47,8 @@ macro_rules! sqlx_table {
                 })
             }
 
+            /// The statement with its values bound. Its names were checked by `Mapping::new`
+            /// (plain identifiers, quoted); every value is a bound argument.
             fn query<'q>(
                 st: &'q Stmt,
             ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments> {
