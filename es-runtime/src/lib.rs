@@ -31,6 +31,16 @@ pub mod testing;
 pub use error::{Error, IntegrityError, Result};
 pub use es_macros::{aggregate, event};
 
+/// The `#[async_trait]` macro es's async traits are written with: implement
+/// [`record::RecordManager`] or [`notify::NotificationLog`] with `#[es_runtime::async_trait]`,
+/// without a dependency of your own on the async-trait crate.
+pub use async_trait::async_trait;
+
+/// The axum crate of [`notify::http`] (whose [`router`](notify::http::router) returns an
+/// [`axum::Router`]), so that routes can be merged and served with the same version.
+#[cfg(feature = "http")]
+pub use axum;
+
 /// The sqlx crate es uses for PostgreSQL and MySQL, so that pools and transactions handed to
 /// es are of the same version.
 #[cfg(any(feature = "postgres", feature = "mysql"))]

@@ -51,7 +51,7 @@ fn expand_struct(m: StructModel) -> TokenStream {
             quote!(::core::concat!(::core::module_path!(), "::", #name_str, ".Discarded")),
         ),
     };
-    let arms = attributes.iter().map(|(field, ty)| {
+    let arms = attributes.iter().map(|(field, ty, _)| {
         let s = field.to_string();
         quote! {
             #s => {
@@ -62,9 +62,8 @@ fn expand_struct(m: StructModel) -> TokenStream {
             }
         }
     });
-    let setters = attributes.iter().map(|(field, ty)| {
+    let setters = attributes.iter().map(|(field, ty, setter)| {
         let s = field.to_string();
-        let setter = format_ident!("set_{}", field);
         let doc = format!(
             "Sets `{s}`: triggers an `AttributeChanged` event (name `\"{s}\"`) and applies it. Fails with `Error::EntityIsDiscarded` once the aggregate is discarded."
         );

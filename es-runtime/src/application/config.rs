@@ -75,7 +75,8 @@ pub fn default_url() -> &'static str {
 
 /// Tables made through [`connect`] are named `es_stored_events`, `es_snapshots`, ...: the prefix
 /// keeps them apart from other libraries' tables of the same plain names in a shared database.
-pub const TABLE_PREFIX: &str = "es_";
+/// Every backend's constructor uses the same default, so both routes reach the same tables.
+pub const TABLE_PREFIX: &str = crate::record::DEFAULT_TABLE_PREFIX;
 
 /// Connects to the database a URL names (and creates the tables if they are missing).
 pub async fn connect(url: &str) -> Result<Arc<dyn Database>> {
@@ -213,6 +214,14 @@ macro_rules! database_impl {
                     application_name,
                     pipeline_id,
                 ))
+            }
+            fn table_record_manager(
+                &self,
+                spec: &crate::record::mapped::TableSpec,
+                application_name: &str,
+                pipeline_id: i64,
+            ) -> Result<Arc<dyn crate::record::RecordManager>> {
+                crate::record::mapped::map_table(self, spec, application_name, pipeline_id)
             }
         }
     };

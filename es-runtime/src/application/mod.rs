@@ -21,8 +21,10 @@ pub use repository::Repository;
 
 use crate::domain::aggregate::Aggregate;
 use crate::domain::event::AnyEvent;
+use crate::domain::pubsub::PubSub;
 use crate::error::{Error, Result};
 use crate::mapper::{Cipher, Mapper};
+use crate::record::mapped::TableSpec;
 use crate::record::memory::InMemoryDatabase;
 use crate::record::{RecordBatch, RecordKind, RecordManager, Tracking};
 use crate::store::EventStore;
@@ -81,6 +83,7 @@ pub struct Application {
     persist: Option<PersistFilter>,
     cache: Option<Mutex<HashMap<Uuid, Box<dyn Any + Send + Sync>>>>,
     page_size: usize,
+    subscribers: PubSub,
 }
 
 impl std::fmt::Debug for Application {
@@ -104,6 +107,21 @@ pub trait Database: Send + Sync + 'static {
         application_name: &str,
         pipeline_id: i64,
     ) -> Arc<dyn RecordManager>;
+
+    /// A record manager over a table of yours (see [`crate::record::mapped`]); a database
+    /// that cannot map tables (in memory) says so with [`Error::Configuration`].
+    fn table_record_manager(
+        &self,
+        spec: &TableSpec,
+        application_name: &str,
+        pipeline_id: i64,
+    ) -> Result<Arc<dyn RecordManager>> {
+        let _ = (application_name, pipeline_id);
+        Err(Error::Configuration(format!(
+            "this database cannot map table {}: use SQLite, PostgreSQL or MySQL",
+            spec.table_name()
+        )))
+    }
 }
 
 impl Database for InMemoryDatabase {
@@ -128,6 +146,7 @@ pub struct ApplicationBuilder {
     database: Option<Arc<dyn Database>>,
     records: Option<Arc<dyn RecordManager>>,
     snapshot_records: Option<Arc<dyn RecordManager>>,
+    tables: [Option<TableSpec>; 2],
     cipher: Option<Cipher>,
     compress_above: Option<usize>,
     snapshotting: bool,
@@ -184,6 +203,18 @@ impl ApplicationBuilder {
     /// Stores snapshots with this record manager (turns snapshotting on).
     pub fn snapshot_records(mut self, records: Arc<dyn RecordManager>) -> Self {
         self.snapshot_records = Some(records);
+        self.snapshotting = true;
+        self
+    }
+    /// Stores events in a table of yours, described by `spec` (in the builder's database:
+    /// see [`crate::record::mapped`]).
+    pub fn table(mut self, spec: TableSpec) -> Self {
+        self.tables[0] = Some(spec);
+        self
+    }
+    /// Stores snapshots in a table of yours (turns snapshotting on).
+    pub fn snapshot_table(mut self, spec: TableSpec) -> Self {
+        self.tables[1] = Some(spec.kind(RecordKind::Snapshots));
         self.snapshotting = true;
         self
     }
@@ -246,12 +277,18 @@ impl ApplicationBuilder {
         let db = self
             .database
             .unwrap_or_else(|| Arc::new(InMemoryDatabase::new()));
-        let records = match self.records {
-            Some(r) => r,
-            None => db.record_manager(RecordKind::Events, &self.name, self.pipeline_id),
+        let [table, snapshot_table] = &self.tables;
+        let records = match (self.records, table) {
+            (Some(r), _) => r,
+            (None, Some(t)) => db.table_record_manager(t, &self.name, self.pipeline_id)?,
+            (None, None) => db.record_manager(RecordKind::Events, &self.name, self.pipeline_id),
         };
         let snapshots = match (self.snapshot_records, self.snapshotting) {
             (Some(r), _) => Some(r),
+            (None, true) if snapshot_table.is_some() => snapshot_table
+                .as_ref()
+                .map(|t| db.table_record_manager(t, &self.name, self.pipeline_id))
+                .transpose()?,
             (None, true) => {
                 Some(db.record_manager(RecordKind::Snapshots, &self.name, self.pipeline_id))
             }
@@ -266,9 +303,9 @@ impl ApplicationBuilder {
         // One cheap read now, so a missing table or an unreachable database is an error of
         // construction rather than of the first command.
         let missing = |e| tables::missing(&self.name, e);
-        records.max_notification_id().await.map_err(missing)?;
+        records.check().await.map_err(missing)?;
         if let Some(s) = &snapshots {
-            s.max_notification_id().await.map_err(missing)?;
+            s.check().await.map_err(missing)?;
         }
         let mut mapper = Mapper::new();
         if let Some(c) = self.cipher {
@@ -285,6 +322,7 @@ impl ApplicationBuilder {
             persist: self.persist,
             cache: self.cache.then(|| Mutex::new(HashMap::new())),
             page_size: self.page_size,
+            subscribers: PubSub::new(),
         })
     }
 }
@@ -298,6 +336,7 @@ impl Application {
             database: None,
             records: None,
             snapshot_records: None,
+            tables: [None, None],
             cipher: None,
             compress_above: None,
             snapshotting: false,
@@ -405,6 +444,9 @@ impl Application {
         if let Some(batch) = batch {
             self.events.write_batch(&batch).await?;
         }
+        if !self.subscribers.is_empty() {
+            self.publish_saved(self.stored_lists(aggregates)).await;
+        }
         for a in aggregates.iter_mut() {
             let v = a.current_version();
             let before = v - a.pending().len() as u64;
@@ -418,6 +460,45 @@ impl Application {
             }
         }
         Ok(())
+    }
+
+    /// The application's subscribers: after each save commits, they get the events it stored
+    /// (one list per aggregate, in order), sync handlers called and async handlers awaited in
+    /// subscription order before the save returns. A failed save publishes nothing. A slow
+    /// async handler slows the save: spawn a task in it to hand work off.
+    ///
+    /// ```
+    /// # use es_runtime::application::Application;
+    /// # async fn demo() -> es_runtime::Result<()> {
+    /// let app = Application::builder("bank").memory().build().await?;
+    /// app.subscribers().subscribe(|events| println!("stored {} events", events.len()), None);
+    /// app.subscribers().subscribe_async(|events| async move { let _ = events.len(); }, None);
+    /// # Ok(()) }
+    /// ```
+    pub fn subscribers(&self) -> &PubSub {
+        &self.subscribers
+    }
+
+    /// Copies of the events a save stores, one list per aggregate that has any.
+    fn stored_lists(&self, aggregates: &[&mut dyn Saveable]) -> Vec<Vec<Box<dyn AnyEvent>>> {
+        aggregates
+            .iter()
+            .map(|a| {
+                a.pending()
+                    .iter()
+                    .filter(|e| self.persists(e.as_ref()))
+                    .map(|e| e.clone_box())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|l| !l.is_empty())
+            .collect()
+    }
+
+    /// Publishes the lists of a save that has committed.
+    async fn publish_saved(&self, lists: Vec<Vec<Box<dyn AnyEvent>>>) {
+        for list in lists {
+            self.subscribers.publish_async(&list).await;
+        }
     }
 
     /// True if this application stores `event` (see [`ApplicationBuilder::persist_if`]).

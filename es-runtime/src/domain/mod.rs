@@ -66,7 +66,10 @@
 //! last-modified timestamps, head hash, pending events), implements [`aggregate::Aggregate`],
 //! derives `Clone`, `Debug`, serde `Serialize` and `Deserialize` (unless already derived; the
 //! bookkeeping is not serialised), and for each `#[attribute]` field generates
-//! `set_<field>(value) -> Result<()>`. Arguments: `topic = "..."` (default
+//! `set_<field>(value) -> Result<()>`; `#[attribute(setter = "set_password_hash")]` names the
+//! setter otherwise, so that a command of your own can own the natural name (say a
+//! `set_password` that hashes, then calls `set_password_hash`). The event's attribute name is
+//! the field's name either way. Arguments: `topic = "..."` (default
 //! `"<module path>::<Name>"`), `crate = "..."` (default `::es_runtime`). Put `#[aggregate]`
 //! before other derives. Fields must be serde-serialisable (snapshots store them).
 //!

@@ -66,13 +66,13 @@ const BACKEND: &str = "mysql";
 
 /// The table prefix used unless [`MySqlDatabase::with_table_prefix`] says otherwise: es tables
 /// do not collide with other libraries' `stored_events`.
-pub const DEFAULT_PREFIX: &str = "es_";
+pub const DEFAULT_PREFIX: &str = super::DEFAULT_TABLE_PREFIX;
 
 /// Rows per multi-row `INSERT` (eight placeholders each, far below the protocol's limit).
 const CHUNK: usize = 1000;
 
 /// Maps an sqlx error from MySQL/MariaDB to an es error.
-fn map_err(e: sqlx::Error) -> Error {
+pub(crate) fn map_err(e: sqlx::Error) -> Error {
     if let sqlx::Error::Database(db) = &e {
         let msg = db.message().to_string();
         let code = db.code().map(|c| c.into_owned()).unwrap_or_default();

@@ -87,10 +87,10 @@ const BACKEND: &str = "postgres";
 
 /// The table prefix used unless [`PostgresDatabase::with_table_prefix`] says otherwise: es
 /// tables do not collide with other libraries' `stored_events`.
-pub const DEFAULT_PREFIX: &str = "es_";
+pub const DEFAULT_PREFIX: &str = super::DEFAULT_TABLE_PREFIX;
 
 /// Maps an sqlx error from PostgreSQL to an es error.
-fn map_err(e: sqlx::Error) -> Error {
+pub(crate) fn map_err(e: sqlx::Error) -> Error {
     if let sqlx::Error::Database(db) = &e {
         let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
         let msg = db.message().to_string();
