@@ -67,6 +67,18 @@ pub enum Error {
     /// A causal dependency of a notification has not been processed yet.
     #[error("causal dependency failed: {0}")]
     CausalDependencyFailed(String),
+    /// A number JSON cannot hold (NaN or an infinity, which serde_json would write as `null`):
+    /// the event (or snapshot) holding it is refused before it exists, since it could never
+    /// be read back.
+    #[error("{topic}: field {field} is {value}, which JSON cannot hold (it would be stored as null and never read back)")]
+    NonFiniteNumber {
+        /// The event's topic (for a snapshot: the aggregate's).
+        topic: String,
+        /// The path of the field inside the payload, such as `readings[2].celsius`.
+        field: String,
+        /// The value (NaN or an infinity).
+        value: f64,
+    },
     /// A notification log section id or section content is malformed.
     #[error("bad section: {0}")]
     BadSection(String),

@@ -39,6 +39,7 @@ pub fn to_item<A: Aggregate>(mapper: &Mapper, aggregate: &A) -> Result<Sequenced
         state: aggregate,
     };
     let json = serde_json::to_vec(&s)?;
+    crate::domain::finite::check_written(A::TOPIC, aggregate, &json)?;
     Ok(SequencedItem {
         sequence_id: s.id,
         position: i64::try_from(s.version)

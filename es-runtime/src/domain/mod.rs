@@ -101,6 +101,7 @@
 
 pub mod aggregate;
 pub mod event;
+pub(crate) mod finite;
 pub mod integrity;
 pub mod library;
 pub mod pubsub;
