@@ -62,6 +62,17 @@ fn has_gap(start: i64, rows: &[Notification]) -> bool {
         .any(|(k, n)| n.id != start + k as i64)
 }
 
+/// The rows up to the first gap: those numbered `start`, `start + 1`, ... without a hole.
+fn contiguous_prefix(start: i64, mut rows: Vec<Notification>) -> Vec<Notification> {
+    let end = rows
+        .iter()
+        .enumerate()
+        .position(|(k, n)| n.id != start + k as i64)
+        .unwrap_or(rows.len());
+    rows.truncate(end);
+    rows
+}
+
 const BACKEND: &str = "mysql";
 
 /// The table prefix used unless [`MySqlDatabase::with_table_prefix`] says otherwise: es tables
@@ -590,8 +601,10 @@ impl RecordManager for MySqlRecordManager {
         // InnoDB can make a transaction visible to new snapshots a moment after it released the
         // counter row's lock, so a plain read may see id n+1 an instant before id n. A gap is
         // therefore read again with a locking read, which does not depend on snapshots: it
-        // waits for the writer still finishing. As a last resort (and for a gap that is a
-        // deleted record) the range is read once more after a short pause.
+        // waits for the writer still finishing. As a last resort the range is read once more
+        // after a short pause, and only the rows before a gap that is still there are
+        // returned: a reader never sees a hole (a hole that is a deleted record ends the
+        // notifications read at it; events are not deleted in normal use).
         let first = self
             .read_notifications(start, end, limit_rows, false)
             .await?;
@@ -605,7 +618,10 @@ impl RecordManager for MySqlRecordManager {
             return Ok(locked);
         }
         tokio::time::sleep(std::time::Duration::from_millis(GAP_PAUSE_MS)).await;
-        self.read_notifications(start, end, limit_rows, false).await
+        let last = self
+            .read_notifications(start, end, limit_rows, false)
+            .await?;
+        Ok(contiguous_prefix(start.max(1), last))
     }
     async fn max_notification_id(&self) -> Result<i64> {
         sqlx::query_scalar::<_, i64>(&self.sql.max_notification)
@@ -640,5 +656,40 @@ impl RecordManager for MySqlRecordManager {
             .await
             .map_err(map_err)?;
         Ok(n > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(ids: &[i64]) -> Vec<Notification> {
+        ids.iter()
+            .map(|&id| Notification {
+                id,
+                item: SequencedItem {
+                    sequence_id: Uuid::from_u128(id as u128),
+                    position: 0,
+                    topic: "t".into(),
+                    state: b"{}".to_vec().into(),
+                },
+                causal_dependencies: None,
+            })
+            .collect()
+    }
+
+    fn ids(rows: &[Notification]) -> Vec<i64> {
+        rows.iter().map(|n| n.id).collect()
+    }
+
+    #[test]
+    fn the_last_resort_read_keeps_only_the_rows_before_a_gap() {
+        assert_eq!(ids(&contiguous_prefix(1, rows(&[1, 2, 4, 5]))), vec![1, 2]);
+        assert_eq!(ids(&contiguous_prefix(3, rows(&[3, 4, 5]))), vec![3, 4, 5]);
+        assert!(contiguous_prefix(3, rows(&[4, 5])).is_empty());
+        assert!(contiguous_prefix(1, rows(&[])).is_empty());
+        assert_eq!(ids(&contiguous_prefix(7, rows(&[7, 9, 10]))), vec![7]);
+        assert!(has_gap(1, &rows(&[1, 2, 4])));
+        assert!(!has_gap(1, &contiguous_prefix(1, rows(&[1, 2, 4]))));
     }
 }
