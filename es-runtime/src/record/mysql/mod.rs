@@ -62,15 +62,32 @@ fn has_gap(start: i64, rows: &[Notification]) -> bool {
         .any(|(k, n)| n.id != start + k as i64)
 }
 
-/// The rows up to the first gap: those numbered `start`, `start + 1`, ... without a hole.
-fn contiguous_prefix(start: i64, mut rows: Vec<Notification>) -> Vec<Notification> {
-    let end = rows
-        .iter()
-        .enumerate()
-        .position(|(k, n)| n.id != start + k as i64)
-        .unwrap_or(rows.len());
-    rows.truncate(end);
-    rows
+/// The rows of the last-resort read (`last`, from `start`) up to the first gap that the
+/// locking read (`locked`) does not confirm: a hole is kept only where the locking read, which
+/// waits for writers still finishing, also had none of those ids and saw past them (a deleted
+/// record); any other gap (an id not yet visible to this read) ends the rows there.
+fn confirmed_rows(
+    start: i64,
+    locked: &[Notification],
+    mut last: Vec<Notification>,
+) -> Vec<Notification> {
+    let seen_up_to = locked.last().map_or(start - 1, |n| n.id);
+    let mut expected = start;
+    let mut keep = last.len();
+    for (k, n) in last.iter().enumerate() {
+        if n.id != expected {
+            let confirmed = n.id <= seen_up_to
+                && n.id > expected
+                && !locked.iter().any(|l| l.id >= expected && l.id < n.id);
+            if !confirmed {
+                keep = k;
+                break;
+            }
+        }
+        expected = n.id + 1;
+    }
+    last.truncate(keep);
+    last
 }
 
 const BACKEND: &str = "mysql";
@@ -601,10 +618,10 @@ impl RecordManager for MySqlRecordManager {
         // InnoDB can make a transaction visible to new snapshots a moment after it released the
         // counter row's lock, so a plain read may see id n+1 an instant before id n. A gap is
         // therefore read again with a locking read, which does not depend on snapshots: it
-        // waits for the writer still finishing. As a last resort the range is read once more
-        // after a short pause, and only the rows before a gap that is still there are
-        // returned: a reader never sees a hole (a hole that is a deleted record ends the
-        // notifications read at it; events are not deleted in normal use).
+        // waits for the writer still finishing. As a last resort (and for a gap that is a
+        // deleted record) the range is read once more after a short pause; of that read, only
+        // the holes the locking read confirmed are kept (deleted records), and the rows stop
+        // at any other gap, so that no reader is ever handed id n+1 before a visible id n.
         let first = self
             .read_notifications(start, end, limit_rows, false)
             .await?;
@@ -621,7 +638,7 @@ impl RecordManager for MySqlRecordManager {
         let last = self
             .read_notifications(start, end, limit_rows, false)
             .await?;
-        Ok(contiguous_prefix(start.max(1), last))
+        Ok(confirmed_rows(start.max(1), &locked, last))
     }
     async fn max_notification_id(&self) -> Result<i64> {
         sqlx::query_scalar::<_, i64>(&self.sql.max_notification)
@@ -682,14 +699,27 @@ mod tests {
         rows.iter().map(|n| n.id).collect()
     }
 
+    fn confirmed(start: i64, locked: &[i64], last: &[i64]) -> Vec<i64> {
+        ids(&confirmed_rows(start, &rows(locked), rows(last)))
+    }
+
     #[test]
-    fn the_last_resort_read_keeps_only_the_rows_before_a_gap() {
-        assert_eq!(ids(&contiguous_prefix(1, rows(&[1, 2, 4, 5]))), vec![1, 2]);
-        assert_eq!(ids(&contiguous_prefix(3, rows(&[3, 4, 5]))), vec![3, 4, 5]);
-        assert!(contiguous_prefix(3, rows(&[4, 5])).is_empty());
-        assert!(contiguous_prefix(1, rows(&[])).is_empty());
-        assert_eq!(ids(&contiguous_prefix(7, rows(&[7, 9, 10]))), vec![7]);
+    fn the_last_resort_read_never_returns_an_unconfirmed_gap() {
+        // A gap the locking read did not have: cut there.
+        assert_eq!(confirmed(1, &[1, 2], &[1, 2, 4, 5]), [1, 2]);
+        assert_eq!(confirmed(1, &[], &[1, 2, 4, 5]), [1, 2]);
+        assert_eq!(confirmed(3, &[3], &[4, 5]), Vec::<i64>::new());
+        // A hole the locking read saw too, and saw past: a deleted record, kept.
+        assert_eq!(confirmed(1, &[1, 3], &[1, 3]), [1, 3]);
+        assert_eq!(confirmed(1, &[1, 2, 4], &[1, 2, 4, 5, 6]), [1, 2, 4, 5, 6]);
+        // ... but a new gap after it is not.
+        assert_eq!(confirmed(1, &[1, 3], &[1, 3, 5, 6]), [1, 3]);
+        // The locking read had the id the last read is missing: cut.
+        assert_eq!(confirmed(1, &[1, 2, 3], &[1, 3]), [1]);
+        // Filled in meanwhile: all of it.
+        assert_eq!(confirmed(1, &[1, 3], &[1, 2, 3, 4]), [1, 2, 3, 4]);
+        assert!(confirmed(1, &[], &[]).is_empty());
+        // Whatever comes back has no gap the locking read did not confirm.
         assert!(has_gap(1, &rows(&[1, 2, 4])));
-        assert!(!has_gap(1, &contiguous_prefix(1, rows(&[1, 2, 4]))));
     }
 }
