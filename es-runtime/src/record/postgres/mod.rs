@@ -379,7 +379,7 @@ impl PostgresRecordManager {
         let mut d = ItemDecoder::new();
         let mut handed = false;
         on_conn!(self.db.conns, c => {
-            let query = sqlx::query(sql)
+            let query = sqlx::query(crate::record::sql::dynamic(sql))
                 .bind(&self.application_name)
                 .bind(sequence_id)
                 .bind(lo)
@@ -406,14 +406,15 @@ impl PostgresRecordManager {
         let states: Vec<&[u8]> = batch.items.iter().map(|i| &i.state[..]).collect();
         if batch.tracking.is_none() && batch.causal_dependencies.is_none() {
             // The common case: a plain insert.
-            let q = sqlx::query(&self.sql.insert_items).bind(&self.application_name);
+            let q = sqlx::query(crate::record::sql::dynamic(&self.sql.insert_items))
+                .bind(&self.application_name);
             let q = match self.kind {
                 RecordKind::Events => q.bind(self.pipeline_id),
                 _ => q,
             };
             return q.bind(ids).bind(positions).bind(topics).bind(states);
         }
-        sqlx::query(&self.sql.insert)
+        sqlx::query(crate::record::sql::dynamic(&self.sql.insert))
             .bind(&self.application_name)
             .bind(self.pipeline_id)
             .bind(ids)
@@ -466,7 +467,7 @@ impl RecordManager for PostgresRecordManager {
     }
 
     async fn get_item(&self, sequence_id: Uuid, position: i64) -> Result<SequencedItem> {
-        let row = on_conn!(self.db.conns, c => sqlx::query(&self.sql.get_item)
+        let row = on_conn!(self.db.conns, c => sqlx::query(crate::record::sql::dynamic(&self.sql.get_item))
             .bind(&self.application_name)
             .bind(sequence_id)
             .bind(position)
@@ -530,7 +531,7 @@ impl RecordManager for PostgresRecordManager {
         let mut out = Vec::with_capacity(capacity(limit_rows, None));
         on_conn!(self.db.conns, c => {
             out.clear();
-            let query = sqlx::query(&self.sql.in_order)
+            let query = sqlx::query(crate::record::sql::dynamic(&self.sql.in_order))
                 .bind(&self.application_name)
                 .bind(start)
                 .bind(end)
@@ -545,14 +546,14 @@ impl RecordManager for PostgresRecordManager {
     }
 
     async fn list_sequence_ids(&self) -> Result<Vec<Uuid>> {
-        on_conn!(self.db.conns, c => sqlx::query_scalar::<_, Uuid>(&self.sql.list)
+        on_conn!(self.db.conns, c => sqlx::query_scalar::<_, Uuid>(crate::record::sql::dynamic(&self.sql.list))
             .bind(&self.application_name)
             .fetch_all(c)
             .await)
     }
 
     async fn delete_item(&self, sequence_id: Uuid, position: i64) -> Result<()> {
-        on_conn!(self.db.conns, c => sqlx::query(&self.sql.delete)
+        on_conn!(self.db.conns, c => sqlx::query(crate::record::sql::dynamic(&self.sql.delete))
             .bind(&self.application_name)
             .bind(sequence_id)
             .bind(position)
@@ -600,7 +601,7 @@ impl RecordManager for PostgresRecordManager {
         let mut last = start - 1;
         let mut first = true;
         on_conn!(self.db.conns, c => {
-            let query = sqlx::query(&self.sql.notifications_fast)
+            let query = sqlx::query(crate::record::sql::dynamic(&self.sql.notifications_fast))
                 .bind(&self.application_name)
                 .bind(self.pipeline_id)
                 .bind(start)
@@ -633,7 +634,7 @@ impl RecordManager for PostgresRecordManager {
         let rest = limit_rows.map(|l| l - count);
         let before = count;
         on_conn!(self.db.conns, c => {
-            let query = sqlx::query(&self.sql.notifications)
+            let query = sqlx::query(crate::record::sql::dynamic(&self.sql.notifications))
                 .bind(&self.application_name)
                 .bind(self.pipeline_id)
                 .bind(self.lock_key)
@@ -652,7 +653,7 @@ impl RecordManager for PostgresRecordManager {
     async fn max_notification_id(&self) -> Result<i64> {
         // Fast path: one plain statement; the sequencer runs only if rows wait for ids.
         let (max, pending): (i64, bool) = on_conn!(self.db.conns, c => {
-            sqlx::query_as(&self.sql.max_fast)
+            sqlx::query_as(crate::record::sql::dynamic(&self.sql.max_fast))
                 .bind(&self.application_name)
                 .bind(self.pipeline_id)
                 .fetch_one(c)
@@ -666,7 +667,7 @@ impl RecordManager for PostgresRecordManager {
     }
 
     async fn max_tracking_id(&self, upstream_application: &str) -> Result<i64> {
-        on_conn!(self.db.conns, c => sqlx::query_scalar::<_, i64>(&self.sql.max_tracking)
+        on_conn!(self.db.conns, c => sqlx::query_scalar::<_, i64>(crate::record::sql::dynamic(&self.sql.max_tracking))
             .bind(&self.application_name)
             .bind(upstream_application)
             .bind(self.pipeline_id)
@@ -679,7 +680,7 @@ impl RecordManager for PostgresRecordManager {
         upstream_application: &str,
         notification_id: i64,
     ) -> Result<bool> {
-        on_conn!(self.db.conns, c => sqlx::query_scalar::<_, bool>(&self.sql.has_tracking)
+        on_conn!(self.db.conns, c => sqlx::query_scalar::<_, bool>(crate::record::sql::dynamic(&self.sql.has_tracking))
             .bind(&self.application_name)
             .bind(upstream_application)
             .bind(self.pipeline_id)

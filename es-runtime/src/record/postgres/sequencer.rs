@@ -46,7 +46,7 @@ pub(super) async fn sequence_all(
 ) -> Result<i64> {
     let mut previous: Option<i64> = None;
     loop {
-        let max = on_conn!(conns, c => sqlx::query(sql)
+        let max = on_conn!(conns, c => sqlx::query(crate::record::sql::dynamic(sql))
             .bind(&*key.application_name)
             .bind(key.pipeline_id)
             .bind(key.lock_key)
