@@ -70,7 +70,7 @@ fn fuzz(name: &str, mut case: impl FnMut(&mut Rng)) -> usize {
     let seed: u64 = std::env::var("ES_FUZZ_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_0f_e5);
+        .unwrap_or(0x5eed_0fe5);
     eprintln!("fuzz {name}: seed {seed}");
     let budget = Duration::from_secs_f64(secs);
     let started = Instant::now();

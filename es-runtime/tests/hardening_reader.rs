@@ -35,11 +35,14 @@ fn section(id: &str, ids: &[i64], previous: Option<&str>, next: Option<&str>) ->
     }
 }
 
+/// Answers a request for a section id.
+type Answer = Box<dyn Fn(&str) -> Section + Send + Sync>;
+
 /// A log that answers from a script: section id → section, `"current"` included; any other id
 /// is answered by `fallback` (if any), and requests are counted.
 struct Scripted {
     sections: HashMap<String, Section>,
-    fallback: Option<Box<dyn Fn(&str) -> Section + Send + Sync>>,
+    fallback: Option<Answer>,
     requests: AtomicUsize,
 }
 

@@ -79,6 +79,9 @@ pub struct NotificationLogReader<I = Notification> {
     allow_gaps: bool,
 }
 
+/// The numbered items taken from a section, and its next link.
+type Taken<I> = (Vec<(i64, I)>, Option<String>);
+
 /// The default of [`NotificationLogReader::with_max_walk`].
 const DEFAULT_MAX_WALK: usize = 10_000;
 
@@ -532,11 +535,7 @@ impl<I: LogItem> NotificationLogReader<I> {
 
     /// The items of `section` (which starts at `first`) after the position, numbered, and its
     /// next link, after checking that they continue the log: see the type's documentation.
-    fn take_section(
-        &self,
-        first: i64,
-        section: Section<I>,
-    ) -> Result<(Vec<(i64, I)>, Option<String>)> {
+    fn take_section(&self, first: i64, section: Section<I>) -> Result<Taken<I>> {
         let Section {
             section_id,
             items,
