@@ -195,7 +195,7 @@ async fn a_deleted_record_leaves_a_gap_the_reader_refuses_unless_allowed() {
 
 /// [`tail_while_writing`] on two applications' logs: read section by section, then with
 /// sections fetched three ahead.
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 async fn tail_without_and_with_prefetch(records: impl Fn(&str) -> Arc<dyn RecordManager>) {
     tail_while_writing(records("tail"), Follow::Sections(0)).await;
     tail_while_writing(records("tail2"), Follow::Sections(3)).await;
