@@ -245,13 +245,13 @@ impl From<serde_json::Error> for Error {
 impl Error {
     /// The HTTP status that answers this error: 404 for [`Error::NotFound`] and
     /// [`Error::EntityIsDiscarded`], 409 for [`Error::Concurrency`] and
-    /// [`Error::RecordConflict`], 422 for [`Error::Domain`], 500 for everything else (the
+    /// [`Error::RecordConflict`], 422 for [`Error::Domain`] and [`Error::NonFiniteNumber`], 500 for everything else (the
     /// server's fault, not the request's).
     pub fn http_status(&self) -> u16 {
         match self {
             Error::NotFound(_) | Error::EntityIsDiscarded(_) => 404,
             Error::Concurrency(_) | Error::RecordConflict(_) => 409,
-            Error::Domain(_) => 422,
+            Error::Domain(_) | Error::NonFiniteNumber { .. } => 422,
             _ => 500,
         }
     }
@@ -277,6 +277,7 @@ impl Error {
             Error::BadSection(_) => "bad_section",
             Error::Processing { .. } => "processing",
             Error::Domain(_) => "domain",
+            Error::NonFiniteNumber { .. } => "non_finite_number",
         }
     }
 }
