@@ -245,8 +245,8 @@ impl From<serde_json::Error> for Error {
 impl Error {
     /// The HTTP status that answers this error: 404 for [`Error::NotFound`] and
     /// [`Error::EntityIsDiscarded`], 409 for [`Error::Concurrency`] and
-    /// [`Error::RecordConflict`], 422 for [`Error::Domain`] and [`Error::NonFiniteNumber`], 500 for everything else (the
-    /// server's fault, not the request's).
+    /// [`Error::RecordConflict`], 422 for [`Error::Domain`] and [`Error::NonFiniteNumber`],
+    /// 500 for everything else (the server's fault, not the request's).
     pub fn http_status(&self) -> u16 {
         match self {
             Error::NotFound(_) | Error::EntityIsDiscarded(_) => 404,
