@@ -28,9 +28,10 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<usize> {
-    let url = std::env::var("DB_URI")
-        .or_else(|_| std::env::var("ES_DATABASE_URL"))
-        .unwrap_or_else(|_| {
+    use es_runtime::application::config::env_var;
+    let url = env_var("DB_URI")
+        .or_else(|| env_var("ES_DATABASE_URL"))
+        .unwrap_or_else(|| {
             if cfg!(feature = "sqlite") {
                 "sqlite::memory:".into()
             } else {

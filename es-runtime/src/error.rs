@@ -67,6 +67,18 @@ pub enum Error {
     /// A causal dependency of a notification has not been processed yet.
     #[error("causal dependency failed: {0}")]
     CausalDependencyFailed(String),
+    /// A number JSON cannot hold (NaN or an infinity, which serde_json would write as `null`):
+    /// the event (or snapshot) holding it is refused before it exists, since it could never
+    /// be read back.
+    #[error("{topic}: field {field} is {value}, which JSON cannot hold (it would be stored as null and never read back)")]
+    NonFiniteNumber {
+        /// The event's topic (for a snapshot: the aggregate's).
+        topic: String,
+        /// The path of the field inside the payload, such as `readings[2].celsius`.
+        field: String,
+        /// The value (NaN or an infinity).
+        value: f64,
+    },
     /// A notification log section id or section content is malformed.
     #[error("bad section: {0}")]
     BadSection(String),
@@ -233,13 +245,13 @@ impl From<serde_json::Error> for Error {
 impl Error {
     /// The HTTP status that answers this error: 404 for [`Error::NotFound`] and
     /// [`Error::EntityIsDiscarded`], 409 for [`Error::Concurrency`] and
-    /// [`Error::RecordConflict`], 422 for [`Error::Domain`], 500 for everything else (the
-    /// server's fault, not the request's).
+    /// [`Error::RecordConflict`], 422 for [`Error::Domain`] and [`Error::NonFiniteNumber`],
+    /// 500 for everything else (the server's fault, not the request's).
     pub fn http_status(&self) -> u16 {
         match self {
             Error::NotFound(_) | Error::EntityIsDiscarded(_) => 404,
             Error::Concurrency(_) | Error::RecordConflict(_) => 409,
-            Error::Domain(_) => 422,
+            Error::Domain(_) | Error::NonFiniteNumber { .. } => 422,
             _ => 500,
         }
     }
@@ -265,6 +277,7 @@ impl Error {
             Error::BadSection(_) => "bad_section",
             Error::Processing { .. } => "processing",
             Error::Domain(_) => "domain",
+            Error::NonFiniteNumber { .. } => "non_finite_number",
         }
     }
 }

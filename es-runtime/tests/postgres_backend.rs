@@ -649,7 +649,7 @@ async fn terminate_sessions(application_name: &str) -> i64 {
 }
 
 #[tokio::test]
-async fn pg_a_kept_connection_the_server_closed_fails_one_statement_with_a_typed_error() {
+async fn pg_a_kept_connection_the_server_closed_is_replaced_without_an_error() {
     let Some((db, name)) = tagged_database("kept").await else {
         return;
     };
@@ -661,9 +661,10 @@ async fn pg_a_kept_connection_the_server_closed_fails_one_statement_with_a_typed
     // The write's connection is kept; the server now closes it (and every other session of
     // this pool) behind the database's back.
     assert!(terminate_sessions(&name).await >= 1);
-    // Used again at once, without a check: the statement fails, as an operational error.
-    let err = m.get_items(s, &ItemQuery::all()).await.unwrap_err();
-    assert!(matches!(err, Error::Operational(_)), "{err:?}");
+    // Used again at once, without a check: the statement fails on it and runs again on a
+    // connection from the pool, so the caller sees no error (issue 12; more cases in
+    // hardening_postgres.rs).
+    assert_eq!(m.get_items(s, &ItemQuery::all()).await.unwrap().len(), 1);
     // The broken connection is not kept, nor are the others: the next statements work.
     assert_eq!(m.get_items(s, &ItemQuery::all()).await.unwrap().len(), 1);
     m.write(&RecordBatch::items(vec![item(s, 1, "b")]))

@@ -12,6 +12,9 @@
 //! `ES_DATABASE_URL`, `DB_URI` (the reference library's name) and `DATABASE_URL` (sqlx's)
 //! (default: an SQLite file `es.db` in the working directory when the `sqlite` feature is on,
 //! else memory) and `CIPHER_KEY` (base64 AES key: turns encryption on).
+//!
+//! A variable set to the empty string counts as unset, as in the reference library
+//! (`CIPHER_KEY=` means no encryption, `DB_URI=` the default database): see [`env_var`].
 
 use super::Database;
 use crate::error::{Error, Result};
@@ -32,13 +35,27 @@ pub struct Config {
 impl Config {
     /// Reads the first set of `ES_DATABASE_URL`, `DB_URI` and `DATABASE_URL` (default: an SQLite file `es.db` with the `sqlite`
     /// feature, else memory), `CIPHER_KEY` (base64 AES key, 16, 24 or 32 bytes) and
-    /// `SNAPSHOT_PERIOD` from the environment.
+    /// `SNAPSHOT_PERIOD` from the environment. Empty variables count as unset.
     pub fn from_env() -> Result<Config> {
-        Self::from_vars(|k| std::env::var(k).ok())
+        Self::from_vars(env_var)
     }
 
-    /// Like [`Config::from_env`], reading variables through `var`.
+    /// Like [`Config::from_env`], reading variables through `var`; here too an empty value
+    /// counts as unset.
+    ///
+    /// ```
+    /// use es_runtime::application::config::Config;
+    /// let config = Config::from_vars(|k| match k {
+    ///     "DB_URI" => Some("memory:".to_string()),
+    ///     _ => Some(String::new()),
+    /// })?;
+    /// assert_eq!(config.database_url, "memory:");
+    /// assert!(config.cipher.is_none());
+    /// assert_eq!(config.snapshot_period, None);
+    /// # Ok::<(), es_runtime::Error>(())
+    /// ```
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config> {
+        let var = |k: &str| var(k).filter(|v| !v.is_empty());
         let database_url = var("ES_DATABASE_URL")
             .or_else(|| var("DB_URI"))
             .or_else(|| var("DATABASE_URL"))
@@ -62,6 +79,17 @@ impl Config {
             snapshot_period,
         })
     }
+}
+
+/// The environment variable `name`, or `None` when it is unset, empty or not Unicode: es
+/// reads every variable through this, so that `NAME=` means the same as no `NAME`.
+///
+/// ```
+/// std::env::set_var("ES_EXAMPLE_EMPTY", "");
+/// assert_eq!(es_runtime::application::config::env_var("ES_EXAMPLE_EMPTY"), None);
+/// ```
+pub fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
 /// The database used when no URL is configured.
@@ -109,10 +137,11 @@ pub async fn connect_backend(name: &str) -> Result<Arc<dyn Database>> {
                 .map_err(|e| Error::Operational(format!("cannot create {dir:?}: {e}")))?;
             format!("sqlite://{}", dir.join("es.db").display())
         }
-        "postgres" => std::env::var("ES_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
-        "mysql" => std::env::var("ES_MYSQL_URL")
-            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into()),
+        "postgres" => env_var("ES_POSTGRES_URL")
+            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".into()),
+        "mysql" => {
+            env_var("ES_MYSQL_URL").unwrap_or_else(|| "mysql://root@127.0.0.1:3306/test".into())
+        }
         other => {
             return Err(Error::Configuration(format!(
             "unknown backend {other:?}: use memory, sqlite-memory, sqlite-file, postgres or mysql"

@@ -37,6 +37,43 @@ use uuid::Uuid;
 /// Which events an application persists.
 pub type PersistFilter = Arc<dyn Fn(&dyn AnyEvent) -> bool + Send + Sync>;
 
+/// The batch of a save to be written in a transaction of your own
+/// ([`Application::prepare_batch`]); dereferences to the [`RecordBatch`]. The aggregates'
+/// events stay pending until [`PreparedBatch::confirm`], so a transaction that rolls back
+/// (or a prepared batch that is dropped) leaves them as they were.
+#[must_use = "call confirm() once the transaction has committed"]
+pub struct PreparedBatch<'a, 's> {
+    app: &'a Application,
+    aggregates: Vec<&'s mut dyn Saveable>,
+    batch: RecordBatch,
+}
+
+impl std::fmt::Debug for PreparedBatch<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedBatch")
+            .field("items", &self.batch.items.len())
+            .field("aggregates", &self.aggregates.len())
+            .finish()
+    }
+}
+
+impl std::ops::Deref for PreparedBatch<'_, '_> {
+    type Target = RecordBatch;
+    fn deref(&self) -> &RecordBatch {
+        &self.batch
+    }
+}
+
+impl PreparedBatch<'_, '_> {
+    /// Call once the transaction that wrote the batch has committed: the events are no longer
+    /// pending, and the application does what a save does afterwards (refreshes its cache,
+    /// takes the snapshots that are due).
+    pub async fn confirm(self) -> Result<()> {
+        let mut aggregates = self.aggregates;
+        self.app.saved(&mut aggregates).await
+    }
+}
+
 /// Something whose pending events can be saved: every [`Aggregate`].
 pub trait Saveable: Send {
     /// The pending events, in order.
@@ -447,6 +484,12 @@ impl Application {
         if !self.subscribers.is_empty() {
             self.publish_saved(self.stored_lists(aggregates)).await;
         }
+        self.saved(aggregates).await
+    }
+
+    /// After the events of `aggregates` are stored: forgets them, refreshes the cache and
+    /// takes the snapshots that are due.
+    async fn saved(&self, aggregates: &mut [&mut dyn Saveable]) -> Result<()> {
         for a in aggregates.iter_mut() {
             let v = a.current_version();
             let before = v - a.pending().len() as u64;
@@ -506,20 +549,38 @@ impl Application {
         self.persist.as_ref().is_none_or(|p| p(event))
     }
 
-    /// The batch a save of these aggregates would write, taking their pending events: for
-    /// writing inside a transaction of your own with a backend's `write_in_transaction` method
-    /// ([`Application::save_in`] does it all, and keeps the events pending until your commit).
-    pub fn prepare_batch(&self, aggregates: &mut [&mut dyn Saveable]) -> Result<RecordBatch> {
+    /// The batch a save of these aggregates would write, for writing inside a transaction of
+    /// your own with a backend's `write_in_transaction` method. The events stay pending until
+    /// the transaction has committed and you call [`PreparedBatch::confirm`]; if it rolls back,
+    /// drop the prepared batch: the aggregates are as they were, and can be saved again.
+    /// ([`Application::save_in`] writes in your transaction for you.)
+    ///
+    /// ```
+    /// # async fn demo(app: &es_runtime::application::Application,
+    /// #     account: &mut impl es_runtime::application::Saveable) -> es_runtime::Result<()> {
+    /// use es_runtime::application::Saveable;
+    /// let prepared = app.prepare_batch([account as &mut dyn Saveable])?;
+    /// // records.write_in_transaction(&mut tx, &prepared).await?; tx.commit().await?;
+    /// assert!(!prepared.items.is_empty());
+    /// prepared.confirm().await?; // only after the commit
+    /// # Ok(()) }
+    /// ```
+    pub fn prepare_batch<'a, 's>(
+        &'a self,
+        aggregates: impl IntoIterator<Item = &'s mut dyn Saveable>,
+    ) -> Result<PreparedBatch<'a, 's>> {
+        let aggregates: Vec<_> = aggregates.into_iter().collect();
         let items = aggregates
             .iter()
             .flat_map(|a| a.pending())
             .filter(|e| self.persists(e.as_ref()))
             .map(|e| self.events.mapper().to_item(e.as_ref()))
             .collect::<Result<Vec<_>>>()?;
-        for a in aggregates.iter_mut() {
-            a.clear_pending();
-        }
-        Ok(RecordBatch::items(items))
+        Ok(PreparedBatch {
+            app: self,
+            aggregates,
+            batch: RecordBatch::items(items),
+        })
     }
 
     /// Takes a snapshot of aggregate `id` now (at its current version, or at `version`).

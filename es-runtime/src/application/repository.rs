@@ -38,6 +38,20 @@ impl<A: Aggregate> Repository<'_, A> {
 
     /// The state of aggregate `id` after its first `version` events (historical state).
     /// [`Error::NotFound`] if it had fewer events, or did not exist.
+    ///
+    /// Versions count events: `get_at_version(id, 1)` is the aggregate as created, where the
+    /// reference library 7.1.1 numbers that state 0 (its `__version__` is one less than es's
+    /// [`Aggregate::version`]; see [the domain docs](crate::domain#versions)). Version 0 is
+    /// before creation: [`Error::NotFound`].
+    ///
+    /// ```
+    /// # async fn demo<A: es_runtime::domain::aggregate::Aggregate>(
+    /// #     app: &es_runtime::application::Application, id: uuid::Uuid) -> es_runtime::Result<()> {
+    /// let repo = app.repository::<A>();
+    /// let created = repo.get_at_version(id, 1).await?; // 7.1.1: version 0
+    /// assert_eq!(created.version(), 1);
+    /// # Ok(()) }
+    /// ```
     pub async fn get_at_version(&self, id: Uuid, version: u64) -> Result<A> {
         let target = self.load(id, Some(version)).await?;
         match target {

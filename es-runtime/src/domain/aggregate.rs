@@ -100,7 +100,9 @@ pub trait Aggregate:
     fn id(&self) -> Uuid {
         self.meta().id
     }
-    /// How many events the aggregate has had applied.
+    /// How many events the aggregate has had applied: 1 after creation. The reference
+    /// library 7.1.1's `__version__` is one less (0 after creation); see
+    /// [the domain docs](crate::domain#versions).
     fn version(&self) -> u64 {
         self.meta().version
     }

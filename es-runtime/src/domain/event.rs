@@ -199,6 +199,7 @@ impl<P: EventPayload> Event<P> {
         let start = buf.len();
         serde_json::to_writer(&mut buf, &data)?;
         let end = buf.len();
+        crate::domain::finite::check_written(P::TOPIC, &data, &buf[start..end])?;
         buf.push(b'}');
         let mut hex = [0u8; 64];
         integrity::hash_canonical_into(&buf, &mut hex);

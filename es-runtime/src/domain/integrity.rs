@@ -22,10 +22,10 @@ impl HashConfig {
     /// Reads `SALT_FOR_DATA_INTEGRITY` and `GENESIS_HASH` (both optional).
     pub fn from_env() -> Self {
         HashConfig {
-            salt: std::env::var("SALT_FOR_DATA_INTEGRITY")
+            salt: crate::application::config::env_var("SALT_FOR_DATA_INTEGRITY")
                 .unwrap_or_default()
                 .into_bytes(),
-            genesis_hash: std::env::var("GENESIS_HASH").unwrap_or_default(),
+            genesis_hash: crate::application::config::env_var("GENESIS_HASH").unwrap_or_default(),
         }
     }
 }

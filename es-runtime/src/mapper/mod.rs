@@ -30,6 +30,9 @@ use std::sync::Arc;
 /// Marks a zlib-compressed state (JSON never starts with this byte).
 const COMPRESSED: u8 = 1;
 
+/// The default of [`Mapper::with_max_state_size`]: 64 MiB.
+pub const DEFAULT_MAX_STATE_SIZE: usize = 64 << 20;
+
 /// A reversible transformation of stored state bytes, applied after compression and before
 /// encryption.
 pub trait StateCodec: Send + Sync + 'static {
@@ -56,6 +59,8 @@ pub struct Mapper {
     compress_above: Option<usize>,
     codec: Option<Arc<dyn StateCodec>>,
     position: PositionKind,
+    /// The inflation limit; `None` is [`DEFAULT_MAX_STATE_SIZE`].
+    max_state_size: Option<usize>,
 }
 
 impl std::fmt::Debug for Mapper {
@@ -65,6 +70,7 @@ impl std::fmt::Debug for Mapper {
             .field("compress_above", &self.compress_above)
             .field("codec", &self.codec.is_some())
             .field("position", &self.position)
+            .field("max_state_size", &self.max_state_size())
             .finish()
     }
 }
@@ -93,6 +99,30 @@ impl Mapper {
     pub fn with_position(mut self, position: PositionKind) -> Self {
         self.position = position;
         self
+    }
+    /// Sets the largest state a compressed state may inflate to, in bytes
+    /// ([`DEFAULT_MAX_STATE_SIZE`] by default). A stored state that inflates past it (damaged
+    /// data, or a decompression bomb) is [`IntegrityError::Corrupt`], found after inflating at
+    /// most this much. The limit holds whether or not this mapper compresses.
+    ///
+    /// ```
+    /// use es_runtime::mapper::Mapper;
+    /// let mapper = Mapper::new().with_compression(1024).with_max_state_size(1 << 20);
+    /// let stored = mapper.encode_bytes(vec![b' '; 2 << 20])?;
+    /// assert!(stored.len() < 100_000);
+    /// assert!(matches!(
+    ///     mapper.decode_bytes(&stored),
+    ///     Err(es_runtime::Error::DataIntegrity(es_runtime::IntegrityError::Corrupt(_)))
+    /// ));
+    /// # Ok::<(), es_runtime::Error>(())
+    /// ```
+    pub fn with_max_state_size(mut self, bytes: usize) -> Self {
+        self.max_state_size = Some(bytes);
+        self
+    }
+    /// The largest state a compressed state may inflate to ([`Mapper::with_max_state_size`]).
+    pub fn max_state_size(&self) -> usize {
+        self.max_state_size.unwrap_or(DEFAULT_MAX_STATE_SIZE)
     }
     /// True if this mapper encrypts.
     pub fn encrypts(&self) -> bool {
@@ -246,10 +276,20 @@ impl Mapper {
         match data.first() {
             Some(b'{') => Ok(data),
             Some(&COMPRESSED) => {
-                let mut out = Vec::with_capacity(data.len() * 3);
+                let limit = self.max_state_size();
+                let mut out = Vec::with_capacity(data.len().saturating_mul(3).min(limit));
+                // One byte more than the limit tells a state at the limit from one past it.
                 flate2::read::ZlibDecoder::new(&data[1..])
+                    .take(limit as u64 + 1)
                     .read_to_end(&mut out)
                     .map_err(|e| IntegrityError::Corrupt(format!("compressed state is damaged: {e}")))?;
+                if out.len() > limit {
+                    return Err(IntegrityError::Corrupt(format!(
+                        "compressed state inflates past the limit of {limit} bytes \
+                         (Mapper::with_max_state_size)"
+                    ))
+                    .into());
+                }
                 Ok(Cow::Owned(out))
             }
             _ => Err(IntegrityError::Corrupt(if self.cipher.is_none() {
