@@ -6,7 +6,8 @@
 //! aggregate with every hash and the chain verified, reads the whole notification log, and then
 //! appends to an old aggregate and replays the mixed history.
 //!
-//! Regenerate (only with a build that still writes format 1):
+//! Regenerate (only with a build that still writes format 1, such as commit 952a797, whose
+//! version of this file set the salt process-wide with `integrity::configure`):
 //! `ES_WRITE_FORMAT_FIXTURES=1 cargo test --features postgres --test stored_format`.
 
 use es_runtime::application::{Application, Database};
@@ -84,27 +85,17 @@ fn writing() -> bool {
     std::env::var("ES_WRITE_FORMAT_FIXTURES").as_deref() == Ok("1")
 }
 
-/// An application over `db` that hashes with the fixtures' salt and genesis hash.
+/// An application over `db` that hashes with the fixtures' salt and genesis hash (its own
+/// settings: the process's default stays as it is).
 async fn app(db: Arc<dyn Database>) -> Application {
-    configure_hashing();
     Application::builder(APP)
         .database(db)
+        .hashing(es_runtime::domain::integrity::HashConfig::new(
+            SALT, GENESIS,
+        ))
         .build()
         .await
         .expect("application")
-}
-
-fn configure_hashing() {
-    use es_runtime::domain::integrity::{self, HashConfig};
-    integrity::configure(HashConfig {
-        salt: SALT.as_bytes().to_vec(),
-        genesis_hash: GENESIS.to_string(),
-    });
-    assert_eq!(
-        integrity::genesis_hash(),
-        GENESIS,
-        "hashing configured once"
-    );
 }
 
 async fn write_script(app: &Application) {

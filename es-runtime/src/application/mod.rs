@@ -16,6 +16,7 @@ pub use repository::Repository;
 
 use crate::domain::aggregate::Aggregate;
 use crate::domain::event::AnyEvent;
+use crate::domain::integrity::HashConfig;
 use crate::error::{Error, Result};
 use crate::mapper::{Cipher, Mapper};
 use crate::record::memory::InMemoryDatabase;
@@ -42,6 +43,9 @@ pub trait Saveable: Send {
     fn snapshot_item(&self, mapper: &Mapper) -> Result<crate::record::SequencedItem>;
     /// Drops or refreshes cached copies after a save.
     fn cache_into(&self, app: &Application);
+    /// Re-hashes the pending events with `hashing` if they were hashed with other settings
+    /// (see [`rehash_pending`](crate::domain::aggregate::rehash_pending)).
+    fn rehash(&mut self, hashing: &Arc<HashConfig>) -> Result<()>;
 }
 
 impl<A: Aggregate> Saveable for A {
@@ -56,6 +60,9 @@ impl<A: Aggregate> Saveable for A {
     }
     fn snapshot_item(&self, mapper: &Mapper) -> Result<crate::record::SequencedItem> {
         snapshot::to_item(mapper, self)
+    }
+    fn rehash(&mut self, hashing: &Arc<HashConfig>) -> Result<()> {
+        crate::domain::aggregate::rehash_pending(self.meta_mut(), hashing)
     }
     fn cache_into(&self, app: &Application) {
         if self.is_discarded() {
@@ -131,9 +138,30 @@ pub struct ApplicationBuilder {
     cache: bool,
     pipeline_id: i64,
     page_size: usize,
+    hashing: Option<HashConfig>,
 }
 
 impl ApplicationBuilder {
+    /// Hashes this application's events with its own salt and genesis hash, instead of the
+    /// process's default (`SALT_FOR_DATA_INTEGRITY` / `GENESIS_HASH`): several applications in
+    /// one process can each have their own.
+    ///
+    /// ```
+    /// use es_runtime::application::Application;
+    /// use es_runtime::domain::integrity::HashConfig;
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// # rt.block_on(async {
+    /// let app = Application::builder("accounts")
+    ///     .hashing(HashConfig::new("the accounts' salt", "accounts genesis"))
+    ///     .build()
+    ///     .await?;
+    /// assert_eq!(app.mapper().hashing().genesis_hash, "accounts genesis");
+    /// # es_runtime::Result::Ok(()) }).unwrap();
+    /// ```
+    pub fn hashing(mut self, hashing: HashConfig) -> Self {
+        self.hashing = Some(hashing);
+        self
+    }
     /// Stores in memory (a new private database).
     pub fn memory(self) -> Self {
         self.database(Arc::new(InMemoryDatabase::new()))
@@ -237,6 +265,9 @@ impl ApplicationBuilder {
         if let Some(t) = self.compress_above {
             mapper = mapper.with_compression(t);
         }
+        if let Some(h) = self.hashing {
+            mapper = mapper.with_hashing(h);
+        }
         Ok(Application {
             name: self.name,
             events: EventStore::new(records, mapper),
@@ -266,6 +297,7 @@ impl Application {
             cache: false,
             pipeline_id: 0,
             page_size: 5000,
+            hashing: None,
         }
     }
 
@@ -351,7 +383,9 @@ impl Application {
         causal_dependencies: Option<String>,
     ) -> Result<()> {
         // The events stay pending until the write succeeds: a failed save leaves the
-        // aggregates as they were.
+        // aggregates as they were (re-hashed with this application's settings, if they were
+        // made outside it).
+        self.rehash(aggregates)?;
         let batch = self.events.batch(
             aggregates
                 .iter()
@@ -379,6 +413,11 @@ impl Application {
         Ok(())
     }
 
+    fn rehash(&self, aggregates: &mut [&mut dyn Saveable]) -> Result<()> {
+        let hashing = self.events.mapper().hashing();
+        aggregates.iter_mut().try_for_each(|a| a.rehash(hashing))
+    }
+
     /// True if this application stores `event` (see [`ApplicationBuilder::persist_if`]).
     fn persists(&self, event: &dyn AnyEvent) -> bool {
         self.persist.as_ref().is_none_or(|p| p(event))
@@ -387,6 +426,7 @@ impl Application {
     /// The batch a save of these aggregates would write, taking their pending events: for
     /// writing inside a transaction of your own with a backend's `write_in` method.
     pub fn prepare_batch(&self, aggregates: &mut [&mut dyn Saveable]) -> Result<RecordBatch> {
+        self.rehash(aggregates)?;
         let items = aggregates
             .iter()
             .flat_map(|a| a.pending())

@@ -104,4 +104,5 @@ pub mod event;
 pub mod integrity;
 pub mod library;
 pub mod pubsub;
+pub mod state;
 pub mod topic;
