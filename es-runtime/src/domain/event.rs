@@ -310,13 +310,38 @@ impl<P: EventPayload> Event<P> {
             HashRef::Text(t) => integrity::parse_hex(t.as_bytes())
                 .ok_or_else(|| corrupt(format!("hash {t:?} is not a SHA-256 in hex")))?,
         };
-        let mut state = Vec::with_capacity(48 + 34 + previous_hash.len() + s.data.len());
+        let hashing = s.hashing;
+        let hashing = (!Arc::ptr_eq(hashing, integrity::shared_default())).then(|| hashing.clone());
+        let meta = EventMeta {
+            originator_id: s.originator_id,
+            originator_version: s.originator_version,
+            timestamp: s.timestamp,
+            previous_hash,
+            hash: s.hash.to_text(),
+            schema: s.schema,
+        };
+        // A compact state in the layout events keep (no optional fields) is kept as it is.
+        if s.bytes.len() > 1 && s.bytes[0] == crate::domain::state::COMPACT && s.bytes[1] == 0 {
+            let start = (s.data.as_ptr() as usize).wrapping_sub(s.bytes.as_ptr() as usize);
+            let end = start + s.data.len();
+            if end > s.bytes.len() {
+                return Err(corrupt("payload lies outside the state".into()));
+            }
+            return Ok(Event {
+                meta,
+                data,
+                state: Bytes::copy_from_slice(s.bytes),
+                data_at: (start, end),
+                hashing,
+            });
+        }
+        let mut state = Vec::with_capacity(48 + 34 + meta.previous_hash.len() + s.data.len());
         Compact {
             flags: 0,
             schema: s.schema,
             version: s.originator_version,
             timestamp: s.timestamp,
-            previous_hash: &previous_hash,
+            previous_hash: &meta.previous_hash,
             hash,
             topic: P::TOPIC,
         }
@@ -324,20 +349,12 @@ impl<P: EventPayload> Event<P> {
         let start = state.len();
         state.extend_from_slice(s.data.as_bytes());
         let end = state.len();
-        let hashing = s.hashing;
         Ok(Event {
-            meta: EventMeta {
-                originator_id: s.originator_id,
-                originator_version: s.originator_version,
-                timestamp: s.timestamp,
-                previous_hash,
-                hash: integrity::hex(&hash),
-                schema: s.schema,
-            },
+            meta,
             data,
             state: Bytes::from(state),
             data_at: (start, end),
-            hashing: (!Arc::ptr_eq(hashing, integrity::shared_default())).then(|| hashing.clone()),
+            hashing,
         })
     }
 
