@@ -50,14 +50,17 @@ impl Ledger {
     }
 }
 
-/// The owners and what each ledger receives: notes with escapes and non-ASCII text, so that
-/// both of format 1's parsers (the fast one and the general one) are exercised.
-fn script() -> Vec<(
+/// One ledger of the script: owner, credits (amount, note), label, discarded.
+type LedgerScript = (
     &'static str,
     Vec<(i64, &'static str)>,
     Option<&'static str>,
     bool,
-)> {
+);
+
+/// The owners and what each ledger receives: notes with escapes and non-ASCII text, so that
+/// both of format 1's parsers (the fast one and the general one) are exercised.
+fn script() -> Vec<LedgerScript> {
     vec![
         (
             "ada",
@@ -208,6 +211,19 @@ async fn a_format_1_sqlite_store_replays() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A stored event row as the fixture script inserts it.
+#[cfg(feature = "postgres")]
+type Row = (
+    String,
+    uuid::Uuid,
+    i64,
+    i64,
+    i64,
+    String,
+    Vec<u8>,
+    Option<String>,
+);
+
 #[cfg(feature = "postgres")]
 #[tokio::test]
 async fn a_format_1_postgres_store_replays() {
@@ -229,20 +245,11 @@ async fn a_format_1_postgres_store_replays() {
             .sequence_notifications()
             .await
             .unwrap();
-        let rows: Vec<(
-            String,
-            uuid::Uuid,
-            i64,
-            i64,
-            i64,
-            String,
-            Vec<u8>,
-            Option<String>,
-        )> = sqlx::query_as(&format!(
+        let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT application_name, originator_id, originator_version, pipeline_id, \
                  notification_id, topic, state, causal_dependencies \
                  FROM {schema}.es_stored_events ORDER BY notification_id"
-        ))
+        )))
         .fetch_all(db.pool())
         .await
         .unwrap();
@@ -273,7 +280,11 @@ async fn a_format_1_postgres_store_replays() {
         .unwrap()
         .with_schema(&schema)
         .unwrap();
-    sqlx::raw_sql(&script).execute(db.pool()).await.unwrap();
+    // The fixture is this repository's own file, with a schema name of this test's.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(script))
+        .execute(db.pool())
+        .await
+        .unwrap();
     db.setup_tables().await.unwrap();
     let app = app(Arc::new(db.clone())).await;
     let ledgers = check_replay(&app).await;
