@@ -156,7 +156,7 @@ impl ApplicationBuilder {
     ///     .build()
     ///     .await?;
     /// assert_eq!(app.mapper().hashing().genesis_hash, "accounts genesis");
-    /// # es_runtime::Result::Ok(()) }).unwrap();
+    /// # Ok::<(), es_runtime::Error>(()) }).unwrap();
     /// ```
     pub fn hashing(mut self, hashing: HashConfig) -> Self {
         self.hashing = Some(hashing);

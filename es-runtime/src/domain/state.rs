@@ -609,13 +609,28 @@ pub fn expand<'a>(state: &'a [u8], columns: Columns<'_>) -> Cow<'a, [u8]> {
 /// ```
 /// use es_runtime::domain::state::expand_item;
 /// use es_runtime::prelude::*;
-/// # #[aggregate] pub struct Note { text: String }
-/// # #[aggregate] impl Note { #[event(Written)] pub fn write(text: String) -> Self { Note { text } } }
-/// let mut note = Note::write("hello".into())?;
-/// let item = es_runtime::mapper::Mapper::new().to_item(note.collect_pending()[0].as_ref())?;
-/// let json = String::from_utf8(expand_item(&item).into_owned()).unwrap();
-/// assert!(json.starts_with("{\"topic\":") && json.contains("\"data\":{\"text\":\"hello\"}"));
-/// # es_runtime::Result::Ok(())
+///
+/// #[aggregate]
+/// pub struct Note {
+///     text: String,
+/// }
+///
+/// #[aggregate]
+/// impl Note {
+///     #[event(Written)]
+///     pub fn write(text: String) -> Self {
+///         Note { text }
+///     }
+/// }
+///
+/// fn main() -> es_runtime::Result<()> {
+///     let mut note = Note::write("hello".into())?;
+///     let event = note.collect_pending().remove(0);
+///     let item = es_runtime::mapper::Mapper::new().to_item(event.as_ref())?;
+///     let json = expand_item(&item).into_owned();
+///     assert_eq!(json, event.to_state());
+///     Ok(())
+/// }
 /// ```
 pub fn expand_item(item: &crate::record::SequencedItem) -> Cow<'_, [u8]> {
     expand(
