@@ -403,11 +403,17 @@ async fn pg_corrupt_rows_and_unknown_topics_are_typed_errors_on_read() {
         }
     };
     // A changed byte of the stored state: the hash no longer matches.
-    tamper(format!(
-        "UPDATE {events} SET state = convert_to(replace(convert_from(state, 'UTF8'), '\"by\":1', '\"by\":7'), 'UTF8') \
-         WHERE originator_id = $1 AND originator_version = 1"
+    let changed = tamper(format!(
+        "UPDATE {events} SET state = overlay(state PLACING '7'::bytea \
+         FROM position('\"by\":1'::bytea IN state) + 5 FOR 1) \
+         WHERE originator_id = $1 AND originator_version = 1 AND position('\"by\":1'::bytea IN state) > 0"
     ))
     .await;
+    assert_eq!(
+        changed.rows_affected(),
+        1,
+        "the payload was changed in place"
+    );
     let err = store
         .get_events(c.id(), &EventQuery::all())
         .await

@@ -22,6 +22,7 @@ pub use repository::Repository;
 use crate::domain::aggregate::Aggregate;
 use crate::domain::event::AnyEvent;
 use crate::domain::pubsub::PubSub;
+use crate::domain::integrity::HashConfig;
 use crate::error::{Error, Result};
 use crate::mapper::{Cipher, Mapper};
 use crate::record::mapped::TableSpec;
@@ -86,6 +87,9 @@ pub trait Saveable: Send {
     fn snapshot_item(&self, mapper: &Mapper) -> Result<crate::record::SequencedItem>;
     /// Drops or refreshes cached copies after a save.
     fn cache_into(&self, app: &Application);
+    /// Re-hashes the pending events with `hashing` if they were hashed with other settings
+    /// (see [`rehash_pending`](crate::domain::aggregate::rehash_pending)).
+    fn rehash(&mut self, hashing: &Arc<HashConfig>) -> Result<()>;
 }
 
 impl<A: Aggregate> Saveable for A {
@@ -100,6 +104,9 @@ impl<A: Aggregate> Saveable for A {
     }
     fn snapshot_item(&self, mapper: &Mapper) -> Result<crate::record::SequencedItem> {
         snapshot::to_item(mapper, self)
+    }
+    fn rehash(&mut self, hashing: &Arc<HashConfig>) -> Result<()> {
+        crate::domain::aggregate::rehash_pending(self.meta_mut(), hashing)
     }
     fn cache_into(&self, app: &Application) {
         if self.is_discarded() {
@@ -192,6 +199,7 @@ pub struct ApplicationBuilder {
     cache: bool,
     pipeline_id: i64,
     page_size: usize,
+    hashing: Option<HashConfig>,
     create_tables: bool,
 }
 
@@ -223,6 +231,26 @@ impl ApplicationBuilder {
         self
     }
 
+    /// Hashes this application's events with its own salt and genesis hash, instead of the
+    /// process's default (`SALT_FOR_DATA_INTEGRITY` / `GENESIS_HASH`): several applications in
+    /// one process can each have their own.
+    ///
+    /// ```
+    /// use es_runtime::application::Application;
+    /// use es_runtime::domain::integrity::HashConfig;
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// # rt.block_on(async {
+    /// let app = Application::builder("accounts")
+    ///     .hashing(HashConfig::new("the accounts' salt", "accounts genesis"))
+    ///     .build()
+    ///     .await?;
+    /// assert_eq!(app.mapper().hashing().genesis_hash, "accounts genesis");
+    /// # Ok::<(), es_runtime::Error>(()) }).unwrap();
+    /// ```
+    pub fn hashing(mut self, hashing: HashConfig) -> Self {
+        self.hashing = Some(hashing);
+        self
+    }
     /// Stores in memory (a new private database).
     pub fn memory(self) -> Self {
         self.database(Arc::new(InMemoryDatabase::new()))
@@ -351,6 +379,9 @@ impl ApplicationBuilder {
         if let Some(t) = self.compress_above {
             mapper = mapper.with_compression(t);
         }
+        if let Some(h) = self.hashing {
+            mapper = mapper.with_hashing(h);
+        }
         Ok(Application {
             name: self.name,
             events: EventStore::new(records, mapper),
@@ -382,6 +413,7 @@ impl Application {
             cache: false,
             pipeline_id: 0,
             page_size: 5000,
+            hashing: None,
             create_tables: false,
         }
     }
@@ -468,7 +500,9 @@ impl Application {
         causal_dependencies: Option<String>,
     ) -> Result<()> {
         // The events stay pending until the write succeeds: a failed save leaves the
-        // aggregates as they were.
+        // aggregates as they were (re-hashed with this application's settings, if they were
+        // made outside it).
+        self.rehash(aggregates)?;
         let batch = self.events.batch(
             aggregates
                 .iter()
@@ -544,6 +578,11 @@ impl Application {
         }
     }
 
+    fn rehash(&self, aggregates: &mut [&mut dyn Saveable]) -> Result<()> {
+        let hashing = self.events.mapper().hashing();
+        aggregates.iter_mut().try_for_each(|a| a.rehash(hashing))
+    }
+
     /// True if this application stores `event` (see [`ApplicationBuilder::persist_if`]).
     fn persists(&self, event: &dyn AnyEvent) -> bool {
         self.persist.as_ref().is_none_or(|p| p(event))
@@ -569,7 +608,8 @@ impl Application {
         &'a self,
         aggregates: impl IntoIterator<Item = &'s mut dyn Saveable>,
     ) -> Result<PreparedBatch<'a, 's>> {
-        let aggregates: Vec<_> = aggregates.into_iter().collect();
+        let mut aggregates: Vec<_> = aggregates.into_iter().collect();
+        self.rehash(&mut aggregates)?;
         let items = aggregates
             .iter()
             .flat_map(|a| a.pending())

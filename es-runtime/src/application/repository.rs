@@ -3,6 +3,7 @@
 use super::Application;
 use crate::domain::aggregate::Aggregate;
 use crate::domain::event::AnyEvent;
+use crate::domain::integrity;
 use crate::error::{Error, Result};
 use crate::store::EventQuery;
 use std::marker::PhantomData;
@@ -79,7 +80,12 @@ impl<A: Aggregate> Repository<'_, A> {
 
     fn found(&self, id: Uuid, target: Option<A>, cache: bool) -> Result<A> {
         match target {
-            Some(a) if !a.is_discarded() => {
+            Some(mut a) if !a.is_discarded() => {
+                // Events triggered from now on hash with this application's settings.
+                let hashing = self.app.events.mapper().hashing();
+                if !integrity::same(a.meta().hashing(), Some(hashing)) {
+                    a.meta_mut().set_hashing(Some(hashing.clone()));
+                }
                 if cache {
                     self.app.cache_put(&a);
                 }

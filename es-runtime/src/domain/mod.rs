@@ -147,4 +147,5 @@ pub(crate) mod finite;
 pub mod integrity;
 pub mod library;
 pub mod pubsub;
+pub mod state;
 pub mod topic;

@@ -1,10 +1,15 @@
 //! The sequenced item mapper: domain events ⇄ stored items.
 //!
-//! Writing an event: its JSON state (made once, when the event was triggered) → optional
-//! compression (only above a size threshold: small events do not shrink enough to pay for it)
-//! → optional AES-GCM encryption → [`SequencedItem`]. Reading reverses the layers, verifies the
-//! event's hash over the exact stored JSON, checks that the item's sequence and position agree
-//! with the event inside, resolves the topic and decodes (upcasting older schemas).
+//! Writing an event: its compact state (made once, when the event was triggered; see
+//! [`crate::domain::state`]) → optional compression (only above a size threshold: small events
+//! do not shrink enough to pay for it) → optional AES-GCM encryption → [`SequencedItem`].
+//! Reading reverses the layers, verifies the event's hash (with the mapper's salt) from the
+//! fields parsed once, checks that the item's sequence and position agree with the event,
+//! resolves the topic and decodes (upcasting older schemas). States written before the compact
+//! format (self-contained JSON) are recognised by their first byte and read as before.
+//!
+//! **Hash settings.** A mapper hashes with its own salt and genesis hash
+//! ([`Mapper::with_hashing`]), or with the process's default.
 //!
 //! **Transcoding.** JSON through serde is the transcoder: to store a value type of your own,
 //! give it `Serialize`/`Deserialize` implementations (derived, hand-written, or with
@@ -20,6 +25,8 @@ pub mod cipher;
 pub use cipher::Cipher;
 
 use crate::domain::event::{decode_parsed_any, AnyEvent, StateRef};
+use crate::domain::integrity::{self, HashConfig};
+use crate::domain::state::{self, Columns, Compact};
 use crate::error::{Error, IntegrityError, Result};
 use crate::record::{Bytes, SequencedItem};
 use base64::Engine;
@@ -61,6 +68,7 @@ pub struct Mapper {
     position: PositionKind,
     /// The inflation limit; `None` is [`DEFAULT_MAX_STATE_SIZE`].
     max_state_size: Option<usize>,
+    hashing: Option<Arc<HashConfig>>,
 }
 
 impl std::fmt::Debug for Mapper {
@@ -71,6 +79,7 @@ impl std::fmt::Debug for Mapper {
             .field("codec", &self.codec.is_some())
             .field("position", &self.position)
             .field("max_state_size", &self.max_state_size())
+            .field("custom_hashing", &self.hashing.is_some())
             .finish()
     }
 }
@@ -124,12 +133,23 @@ impl Mapper {
     pub fn max_state_size(&self) -> usize {
         self.max_state_size.unwrap_or(DEFAULT_MAX_STATE_SIZE)
     }
+    /// Hashes (and verifies) with these settings instead of the process's default.
+    pub fn with_hashing(mut self, hashing: HashConfig) -> Self {
+        self.hashing = Some(Arc::new(hashing));
+        self
+    }
+    /// The hash settings in force: the mapper's own, or the process's default.
+    pub fn hashing(&self) -> &Arc<HashConfig> {
+        integrity::or_default(self.hashing.as_ref())
+    }
     /// True if this mapper encrypts.
     pub fn encrypts(&self) -> bool {
         self.cipher.is_some()
     }
 
-    /// Maps one event to a stored item.
+    /// Maps one event to a stored item. An event hashed with other settings than the mapper's
+    /// is refused ([`Error::Configuration`]): saved through an application it is re-hashed
+    /// first.
     pub fn to_item(&self, event: &dyn AnyEvent) -> Result<SequencedItem> {
         let meta = event.meta();
         let position = match self.position {
@@ -137,11 +157,31 @@ impl Mapper {
                 .map_err(|_| Error::Encoding("originator version exceeds i64".into()))?,
             PositionKind::Timestamp => meta.timestamp.0,
         };
+        if !integrity::same(event.hashing(), self.hashing.as_ref()) {
+            return Err(Error::Configuration(format!(
+                "{} of {} was hashed with other hash settings than this store's: save it \
+                 through the application (which re-hashes it) or re-hash it",
+                event.topic(),
+                meta.originator_id
+            )));
+        }
+        let mut flags = 0;
+        if self.position == PositionKind::Timestamp {
+            flags |= state::HAS_VERSION | state::NO_TIMESTAMP;
+        }
+        if self.cipher.is_some() {
+            flags |= state::HAS_TOPIC;
+        }
+        let compact = if flags == 0 {
+            event.state_bytes()
+        } else {
+            Bytes::from(relayout(event, flags)?)
+        };
         Ok(SequencedItem {
             sequence_id: meta.originator_id,
             position,
             topic: self.encode_topic(event.topic())?,
-            state: self.encode_shared(event.state_bytes())?,
+            state: self.encode_shared(compact)?,
         })
     }
 
@@ -179,8 +219,13 @@ impl Mapper {
         (ty.apply)(&parsed, target)
     }
 
-    fn check<'j>(&self, item: &SequencedItem, json: &'j [u8]) -> Result<StateRef<'j>> {
-        let parsed = StateRef::parse(json)?;
+    fn check<'j>(&'j self, item: &'j SequencedItem, json: &'j [u8]) -> Result<StateRef<'j>> {
+        let columns = Columns {
+            topic: self.cipher.is_none().then_some(&*item.topic),
+            sequence_id: item.sequence_id,
+            position: item.position,
+        };
+        let parsed = StateRef::parse_with(json, Some(columns), self.hashing())?;
         if self.cipher.is_none() && parsed.topic != item.topic {
             return Err(IntegrityError::Corrupt(format!(
                 "stored topic {:?} does not match the topic {:?} inside the state",
@@ -274,7 +319,7 @@ impl Mapper {
             data = Cow::Owned(codec.decode(data.into_owned())?);
         }
         match data.first() {
-            Some(b'{') => Ok(data),
+            Some(b'{' | &state::COMPACT) => Ok(data),
             Some(&COMPRESSED) => {
                 let limit = self.max_state_size();
                 let mut out = Vec::with_capacity(data.len().saturating_mul(3).min(limit));
@@ -293,11 +338,33 @@ impl Mapper {
                 Ok(Cow::Owned(out))
             }
             _ => Err(IntegrityError::Corrupt(if self.cipher.is_none() {
-                "state is neither JSON nor compressed JSON (is it encrypted? configure the cipher key)".into()
+                "state is neither an event state nor a compressed one (is it encrypted? configure the cipher key)".into()
             } else {
-                "decrypted state is neither JSON nor compressed JSON".into()
+                "decrypted state is neither an event state nor a compressed one".into()
             })
             .into()),
         }
     }
+}
+
+/// The compact state of `event` with other `flags` (the version or topic inside).
+fn relayout(event: &dyn AnyEvent, flags: u8) -> Result<Vec<u8>> {
+    let meta = event.meta();
+    let hash = integrity::parse_hex(meta.hash.as_bytes()).ok_or_else(|| {
+        IntegrityError::Corrupt(format!("hash {:?} is not a SHA-256 in hex", meta.hash))
+    })?;
+    let data = event.data_json();
+    let mut out = Vec::with_capacity(96 + event.topic().len() + data.len());
+    Compact {
+        flags,
+        schema: meta.schema,
+        version: meta.originator_version,
+        timestamp: meta.timestamp,
+        previous_hash: &meta.previous_hash,
+        hash,
+        topic: event.topic(),
+    }
+    .write(&mut out);
+    out.extend_from_slice(data.as_bytes());
+    Ok(out)
 }
