@@ -1,13 +1,16 @@
 //! The process application: an application, a policy and the logs it follows.
 
+use super::deadletter::{now_micros, DeadLetters, OnPolicyError, ParkedNotification};
 use super::policy::{Policy, PolicyFuture, ProcessContext};
+use super::retry::is_transient;
 use crate::application::{Application, Saveable};
 use crate::domain::aggregate::Aggregate;
 use crate::error::{Error, Result};
 use crate::mapper::Mapper;
 use crate::notify::{NotificationLog, NotificationLogReader};
 use crate::record::{Notification, RecordKind, RecordManager, Tracking};
-use std::sync::{Arc, OnceLock};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// How many notifications a process application reads from an upstream log at a time.
 pub const DEFAULT_PAGE_SIZE: usize = 100;
@@ -22,6 +25,9 @@ pub struct Progress {
     pub skipped: usize,
     /// New events written by the processing.
     pub events: usize,
+    /// Notifications whose policy failed, parked instead of processed
+    /// ([`OnPolicyError::Park`]).
+    pub parked: usize,
 }
 
 impl Progress {
@@ -29,6 +35,7 @@ impl Progress {
         self.processed += other.processed;
         self.skipped += other.skipped;
         self.events += other.events;
+        self.parked += other.parked;
     }
 }
 
@@ -87,6 +94,34 @@ impl Source {
             Source::Log(r) => r.read(limit).await,
         }
     }
+
+    /// Notification `id` alone, leaving the position as it was.
+    async fn fetch(&mut self, id: i64) -> Result<Notification> {
+        let page = match self {
+            Source::Records { records, .. } => records.get_notifications(id, id, Some(1)).await?,
+            Source::Log(r) => {
+                let at = r.position();
+                r.seek(id - 1)?;
+                let page = r.read(1).await;
+                r.seek(at)?;
+                page?
+            }
+        };
+        page.into_iter()
+            .find(|n| n.id == id)
+            .ok_or_else(|| Error::NotFound(format!("notification {id}")))
+    }
+}
+
+fn log_parked(application: &str, p: &ParkedNotification) {
+    tracing::warn!(
+        application,
+        upstream = %p.upstream,
+        pipeline_id = p.pipeline_id,
+        notification_id = p.notification_id,
+        error = %p.error,
+        "policy failed: notification parked"
+    );
 }
 
 enum Outcome {
@@ -140,6 +175,9 @@ pub struct ProcessApplication {
     prompter: OnceLock<Prompter>,
     page_size: usize,
     attempts: usize,
+    dead_letters: Option<DeadLetters>,
+    /// Parked notifications (upstream, id) of this pipeline, known since positioning.
+    parked: Mutex<HashSet<(String, i64)>>,
 }
 
 impl std::fmt::Debug for ProcessApplication {
@@ -171,6 +209,8 @@ impl ProcessApplication {
             prompter: OnceLock::new(),
             page_size: DEFAULT_PAGE_SIZE,
             attempts: 5,
+            dead_letters: None,
+            parked: Mutex::new(HashSet::new()),
         }
     }
 
@@ -226,6 +266,127 @@ impl ProcessApplication {
     pub fn with_attempts(mut self, n: usize) -> Self {
         self.attempts = n.max(1);
         self
+    }
+
+    /// Parks a notification its policy fails on ([`OnPolicyError::Park`]) in dead-letter
+    /// records of `db` (the application's database), and goes on with the next one, instead of
+    /// stopping. Transient failures ([`is_transient`](super::is_transient)) are never parked.
+    pub fn parking_failures(mut self, db: &dyn crate::application::Database) -> Self {
+        self.dead_letters = Some(DeadLetters::new(db, self.app.name()));
+        self
+    }
+
+    /// What happens when the policy fails: [`OnPolicyError::Park`] once
+    /// [`ProcessApplication::parking_failures`] is set, else [`OnPolicyError::Stop`].
+    pub fn on_policy_error(&self) -> OnPolicyError {
+        if self.dead_letters.is_some() {
+            OnPolicyError::Park
+        } else {
+            OnPolicyError::Stop
+        }
+    }
+
+    fn dead_letters(&self) -> Result<&DeadLetters> {
+        self.dead_letters.as_ref().ok_or_else(|| {
+            Error::Configuration(format!(
+                "{} does not park failures (see ProcessApplication::parking_failures)",
+                self.app.name()
+            ))
+        })
+    }
+
+    fn parked_ids(&self) -> std::sync::MutexGuard<'_, HashSet<(String, i64)>> {
+        self.parked
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The notifications of this pipeline that are parked, by upstream and id.
+    pub async fn parked(&self) -> Result<Vec<ParkedNotification>> {
+        self.dead_letters()?
+            .list(self.app.records().pipeline_id())
+            .await
+    }
+
+    /// Processes a parked notification again (after the cause was fixed): on success it is
+    /// recorded with its tracking record as any other and no longer parked; on failure it
+    /// stays parked with the new error, which is returned. [`Error::NotFound`] if it is not
+    /// parked.
+    pub async fn retry_parked(&self, upstream: &str, notification_id: i64) -> Result<Progress> {
+        let dl = self.dead_letters()?;
+        let pipeline = self.app.records().pipeline_id();
+        let Some(mut parked) = dl.get(upstream, pipeline, notification_id).await? else {
+            return Err(Error::NotFound(format!(
+                "notification {notification_id} of {upstream} is not parked by {}",
+                self.app.name()
+            )));
+        };
+        let mut follows = self.follows.lock().await;
+        let f = follows
+            .iter_mut()
+            .find(|f| f.name == upstream)
+            .ok_or_else(|| {
+                Error::Configuration(format!("{} does not follow {upstream}", self.app.name()))
+            })?;
+        let n = f.source.fetch(notification_id).await?;
+        let mut done = Progress::default();
+        match self.process(f, n).await {
+            Ok(Outcome::Recorded(events)) => {
+                done.processed = 1;
+                done.events = events;
+            }
+            Ok(Outcome::AlreadyTracked) => done.skipped = 1,
+            Err(e) => {
+                parked.error = e.to_string();
+                parked.parked_at_micros = now_micros();
+                dl.park(&parked).await?;
+                return Err(self.processing_error(upstream, notification_id, e));
+            }
+        }
+        dl.remove(upstream, pipeline, notification_id).await?;
+        self.parked_ids()
+            .remove(&(upstream.to_string(), notification_id));
+        drop(follows);
+        if done.events > 0 {
+            self.prompt().await?;
+        }
+        Ok(done)
+    }
+
+    /// Gives up on a parked notification: it is tracked as processed, without any new events,
+    /// and no longer parked. [`Error::NotFound`] if it is not parked.
+    pub async fn discard_parked(&self, upstream: &str, notification_id: i64) -> Result<()> {
+        let dl = self.dead_letters()?;
+        let pipeline = self.app.records().pipeline_id();
+        if dl.get(upstream, pipeline, notification_id).await?.is_none() {
+            return Err(Error::NotFound(format!(
+                "notification {notification_id} of {upstream} is not parked by {}",
+                self.app.name()
+            )));
+        }
+        let tracking = Tracking {
+            upstream_application: upstream.to_string(),
+            notification_id,
+        };
+        match self.app.save_tracked(&mut [], Some(tracking), None).await {
+            Ok(()) => {}
+            // Tracked already (another instance discarded it first): done as well.
+            Err(e) if e.is_conflict() => {}
+            Err(e) => return Err(e),
+        }
+        dl.remove(upstream, pipeline, notification_id).await?;
+        self.parked_ids()
+            .remove(&(upstream.to_string(), notification_id));
+        Ok(())
+    }
+
+    fn processing_error(&self, upstream: &str, notification_id: i64, e: Error) -> Error {
+        Error::Processing {
+            application: self.app.name().to_string(),
+            upstream: upstream.to_string(),
+            notification_id,
+            source: Box::new(e),
+        }
     }
 
     /// The application.
@@ -349,8 +510,41 @@ impl ProcessApplication {
         if !f.positioned {
             let tracked = self.app.records().max_tracking_id(&f.name).await?;
             f.source.seek(tracked)?;
+            if let Some(dl) = &self.dead_letters {
+                let parked = dl.list(self.app.records().pipeline_id()).await?;
+                let mut ids = self.parked_ids();
+                ids.extend(
+                    parked
+                        .into_iter()
+                        .filter(|p| p.upstream == f.name)
+                        .map(|p| (p.upstream, p.notification_id)),
+                );
+            }
             f.positioned = true;
         }
+        Ok(())
+    }
+
+    fn is_parked(&self, upstream: &str, id: i64) -> bool {
+        self.dead_letters.is_some() && {
+            let ids = self.parked_ids();
+            !ids.is_empty() && ids.contains(&(upstream.to_string(), id))
+        }
+    }
+
+    /// Parks notification `id` of `f` after its policy failed with `e`.
+    async fn park(&self, f: &Follow, id: i64, e: &Error) -> Result<()> {
+        let dl = self.dead_letters()?;
+        let parked = ParkedNotification {
+            upstream: f.name.clone(),
+            pipeline_id: self.app.records().pipeline_id(),
+            notification_id: id,
+            error: e.to_string(),
+            parked_at_micros: now_micros(),
+        };
+        dl.park(&parked).await?;
+        log_parked(self.app.name(), &parked);
+        self.parked_ids().insert((f.name.clone(), id));
         Ok(())
     }
 
@@ -366,6 +560,10 @@ impl ProcessApplication {
             }
             for n in page {
                 let id = n.id;
+                if self.is_parked(&f.name, id) {
+                    done.skipped += 1;
+                    continue;
+                }
                 match self.process(f, n).await {
                     Ok(Outcome::Recorded(events)) => {
                         done.processed += 1;
@@ -380,15 +578,17 @@ impl ProcessApplication {
                             continue 'pages;
                         }
                     }
+                    Err(e) if self.dead_letters.is_some() && !is_transient(&e) => {
+                        if let Err(p) = self.park(f, id, &e).await {
+                            f.source.seek(id - 1)?;
+                            return Err(self.processing_error(&f.name, id, p));
+                        }
+                        done.parked += 1;
+                    }
                     Err(e) => {
                         // Not processed: the next pull starts with this notification again.
                         f.source.seek(id - 1)?;
-                        return Err(Error::Processing {
-                            application: self.app.name().to_string(),
-                            upstream: f.name.clone(),
-                            notification_id: id,
-                            source: Box::new(e),
-                        });
+                        return Err(self.processing_error(&f.name, id, e));
                     }
                 }
             }

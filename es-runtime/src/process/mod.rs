@@ -63,11 +63,18 @@
 //! ```
 
 mod application;
+mod deadletter;
+mod health;
 mod policy;
+mod retry;
 mod runner;
 mod system;
+mod worker;
 
 pub use application::{ProcessApplication, Progress, DEFAULT_PAGE_SIZE};
+pub use deadletter::{OnPolicyError, ParkedNotification};
+pub use health::{Health, State};
 pub use policy::{Policy, PolicyFuture, ProcessContext};
+pub use retry::{is_transient, Backoff};
 pub use runner::{Runner, RunnerBuilder};
 pub use system::{AppName, Pipeline, ProcessDef, System};

@@ -1,7 +1,11 @@
 //! Runners: a system bound to a database (manual §12.4.5).
 
 use super::application::{ProcessApplication, Prompter};
+use super::deadletter::OnPolicyError;
+use super::health::{Health, State, StateCell};
+use super::retry::Backoff;
 use super::system::System;
+use super::worker;
 use crate::application::{Application, ApplicationBuilder, Database};
 use crate::error::{Error, Result};
 use std::collections::{HashMap, VecDeque};
@@ -21,6 +25,9 @@ pub struct RunnerBuilder {
     poll_interval: Duration,
     batch: usize,
     configure: Option<Configure>,
+    backoff: Backoff,
+    on_error: HashMap<String, OnPolicyError>,
+    only: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for RunnerBuilder {
@@ -30,6 +37,8 @@ impl std::fmt::Debug for RunnerBuilder {
             .field("namespace", &self.namespace)
             .field("pipelines", &self.pipelines)
             .field("poll_interval", &self.poll_interval)
+            .field("backoff", &self.backoff)
+            .field("only", &self.only)
             .finish()
     }
 }
@@ -59,6 +68,31 @@ impl RunnerBuilder {
     /// has not been prompted (writes from elsewhere). 100 ms by default.
     pub fn poll_interval(mut self, every: Duration) -> Self {
         self.poll_interval = every;
+        self
+    }
+
+    /// Concurrent runner: how transient failures (lost connections, timeouts, serialization
+    /// failures, deadlocks) are retried ([`Backoff::default`] unless set). A follower that
+    /// fails more often in a row stops, and says why ([`Runner::health`]).
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// What application `name` does when its policy fails on a notification:
+    /// [`OnPolicyError::Stop`] (the default) or [`OnPolicyError::Park`] (see
+    /// [`ProcessApplication::parking_failures`]).
+    pub fn on_policy_error(mut self, name: &str, mode: OnPolicyError) -> Self {
+        self.on_error.insert(name.to_string(), mode);
+        self
+    }
+
+    /// Concurrent runner: runs only the applications named (of every pipeline given to
+    /// [`RunnerBuilder::pipelines`]); the others are there to save to and read from, while
+    /// other processes run them. An empty list runs nothing: a client of a system whose
+    /// applications run elsewhere.
+    pub fn only<S: AsRef<str>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.only = Some(names.into_iter().map(|s| s.as_ref().to_string()).collect());
         self
     }
 
@@ -94,6 +128,13 @@ impl RunnerBuilder {
         if self.pipelines.is_empty() {
             return Err(Error::Configuration("a runner needs a pipeline id".into()));
         }
+        for name in self.only.iter().flatten().chain(self.on_error.keys()) {
+            if self.system.def(name).is_none() {
+                return Err(Error::Configuration(format!(
+                    "the system has no process named {name:?}"
+                )));
+            }
+        }
         let names: Vec<String> = self.system.names().iter().map(|s| s.to_string()).collect();
         let mut built: HashMap<(String, i64), Arc<Application>> = HashMap::new();
         for &p in &self.pipelines {
@@ -119,6 +160,9 @@ impl RunnerBuilder {
                 .def(name)
                 .ok_or_else(|| Error::Configuration(format!("no process named {name}")))?;
             let mut pa = ProcessApplication::new(app.clone(), def.policy());
+            if self.on_error.get(name) == Some(&OnPolicyError::Park) {
+                pa = pa.parking_failures(self.db.as_ref());
+            }
             for u in self.system.upstreams(name) {
                 let upstream = built
                     .get(&(u.to_string(), *p))
@@ -138,8 +182,20 @@ impl RunnerBuilder {
             .keys()
             .map(|k| (k.clone(), Arc::new(Notify::new())))
             .collect();
+        let mut running: Vec<(String, i64)> = apps
+            .keys()
+            .filter(|(n, _)| self.only.as_ref().is_none_or(|o| o.contains(n)))
+            .cloned()
+            .collect();
+        running.sort();
+        let states = running
+            .iter()
+            .map(|k| (k.clone(), StateCell::new(State::Running)))
+            .collect();
         let inner = Arc::new(Inner {
             concurrent,
+            running,
+            states,
             names,
             pipelines: self.pipelines.clone(),
             apps,
@@ -166,13 +222,16 @@ impl RunnerBuilder {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
         if concurrent {
-            for key in inner.apps.keys() {
-                let task = run_task(
+            for key in &inner.running {
+                let task = worker::run(
                     inner.clone(),
                     key.clone(),
                     stopped.clone(),
-                    self.poll_interval,
-                    self.batch,
+                    worker::Settings {
+                        poll: self.poll_interval,
+                        batch: self.batch,
+                        backoff: self.backoff,
+                    },
                 );
                 tasks.push(tokio::spawn(task));
             }
@@ -181,31 +240,42 @@ impl RunnerBuilder {
     }
 }
 
-struct Inner {
+pub(super) struct Inner {
     concurrent: bool,
+    /// The applications this runner runs tasks for (all, unless [`RunnerBuilder::only`]).
+    pub(super) running: Vec<(String, i64)>,
+    pub(super) states: HashMap<(String, i64), StateCell>,
     names: Vec<String>,
     pipelines: Vec<i64>,
-    apps: HashMap<(String, i64), Arc<ProcessApplication>>,
+    pub(super) apps: HashMap<(String, i64), Arc<ProcessApplication>>,
     followers: HashMap<String, Vec<String>>,
-    wakers: HashMap<(String, i64), Arc<Notify>>,
+    pub(super) wakers: HashMap<(String, i64), Arc<Notify>>,
     errors: Mutex<Vec<Error>>,
     /// Applications whose task stopped after a failure: `(name, pipeline id)`.
     halted: Mutex<Vec<(String, i64)>>,
 }
 
 impl Inner {
-    fn app(&self, name: &str, p: i64) -> Result<&Arc<ProcessApplication>> {
+    pub(super) fn app(&self, name: &str, p: i64) -> Result<&Arc<ProcessApplication>> {
         self.apps
             .get(&(name.to_string(), p))
             .ok_or_else(|| Error::NotFound(format!("application {name} in pipeline {p}")))
     }
 
-    fn wake_followers(&self, name: &str, p: i64) {
+    pub(super) fn wake_followers(&self, name: &str, p: i64) {
         for f in self.followers.get(name).into_iter().flatten() {
             if let Some(w) = self.wakers.get(&(f.clone(), p)) {
                 w.notify_one();
             }
         }
+    }
+
+    /// The applications `name` follows (system names).
+    fn upstreams_of<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a String> + 'a {
+        self.followers
+            .iter()
+            .filter(move |(_, fs)| fs.iter().any(|f| f == name))
+            .map(|(u, _)| u)
     }
 
     /// Application `name` of pipeline `p` has new events.
@@ -229,7 +299,7 @@ impl Inner {
         Ok(())
     }
 
-    fn record(&self, key: &(String, i64), e: Error) {
+    pub(super) fn record(&self, key: &(String, i64), e: Error) {
         self.errors
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -303,46 +373,6 @@ impl Inner {
     }
 }
 
-async fn run_task(
-    inner: Arc<Inner>,
-    key: (String, i64),
-    mut stopped: watch::Receiver<bool>,
-    poll: Duration,
-    batch: usize,
-) {
-    let (Some(pa), Some(waker)) = (
-        inner.apps.get(&key).cloned(),
-        inner.wakers.get(&key).cloned(),
-    ) else {
-        return;
-    };
-    loop {
-        if *stopped.borrow() {
-            return;
-        }
-        match pa.pull_some(None, batch).await {
-            Ok((progress, exhausted)) => {
-                if progress.events > 0 {
-                    inner.wake_followers(&key.0, key.1);
-                }
-                if !exhausted {
-                    tokio::task::yield_now().await;
-                    continue;
-                }
-            }
-            Err(e) => {
-                inner.record(&key, e);
-                return;
-            }
-        }
-        tokio::select! {
-            _ = waker.notified() => {}
-            _ = tokio::time::sleep(poll) => {}
-            _ = stopped.changed() => {}
-        }
-    }
-}
-
 /// A [`System`] running on a database: one [`ProcessApplication`] per name and pipeline id.
 ///
 /// Made by [`Runner::builder`], then [`RunnerBuilder::single_threaded`] (synchronous
@@ -393,6 +423,9 @@ impl Runner {
             poll_interval: Duration::from_millis(100),
             batch: super::application::DEFAULT_PAGE_SIZE,
             configure: None,
+            backoff: Backoff::default(),
+            on_error: HashMap::new(),
+            only: None,
         }
     }
 
@@ -415,6 +448,36 @@ impl Runner {
     /// Application `name` of pipeline `pipeline_id`.
     pub fn app_in(&self, name: &str, pipeline_id: i64) -> Result<Arc<ProcessApplication>> {
         self.inner.app(name, pipeline_id).cloned()
+    }
+
+    /// The health of each application this runner runs (by name, then pipeline): what it is
+    /// doing, its position in each upstream log (from its tracking records, so positions
+    /// committed by other processes count too) and its lag.
+    pub async fn health(&self) -> Result<Vec<Health>> {
+        let mut out = Vec::new();
+        for key in &self.inner.running {
+            let pa = self.inner.app(&key.0, key.1)?;
+            let mut positions = Vec::new();
+            let mut lag = 0;
+            for upstream in self.inner.upstreams_of(&key.0) {
+                let up = self.inner.app(upstream, key.1)?;
+                let at = pa.records().max_tracking_id(up.name()).await?;
+                lag += (up.records().max_notification_id().await? - at).max(0);
+                positions.push((upstream.clone(), at));
+            }
+            out.push(Health {
+                application: key.0.clone(),
+                pipeline_id: key.1,
+                state: self
+                    .inner
+                    .states
+                    .get(key)
+                    .map_or(State::Running, StateCell::get),
+                positions,
+                lag,
+            });
+        }
+        Ok(out)
     }
 
     /// Waits until every application has processed every notification of its upstreams, or
