@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::mapper::Mapper;
 use crate::notify::{NotificationLog, NotificationLogReader};
 use crate::record::{Notification, RecordKind, RecordManager, Tracking};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// How many notifications a process application reads from an upstream log at a time.
@@ -28,6 +28,10 @@ pub struct Progress {
     /// Notifications whose policy failed, parked instead of processed
     /// ([`OnPolicyError::Park`]).
     pub parked: usize,
+    /// True when a notification waits for its causal dependencies (notifications of other
+    /// pipelines not yet processed by this application): processing of that upstream stopped
+    /// before it, to go on once they are processed.
+    pub waiting: bool,
 }
 
 impl Progress {
@@ -36,6 +40,7 @@ impl Progress {
         self.skipped += other.skipped;
         self.events += other.events;
         self.parked += other.parked;
+        self.waiting |= other.waiting;
     }
 }
 
@@ -178,6 +183,24 @@ pub struct ProcessApplication {
     dead_letters: Option<DeadLetters>,
     /// Parked notifications (upstream, id) of this pipeline, known since positioning.
     parked: Mutex<HashSet<(String, i64)>>,
+    causal: Option<Causal>,
+}
+
+/// Causal dependencies between pipelines: the tracking records of this application in each
+/// pipeline, to check that a notification's dependencies have been processed.
+struct Causal {
+    db: Arc<dyn crate::application::Database>,
+    tracking: Mutex<HashMap<i64, Arc<dyn RecordManager>>>,
+    /// The notification that waits for its dependencies, if one does.
+    waiting: Mutex<Option<(String, i64)>>,
+}
+
+/// One causal dependency, as stored (JSON, a list of these): the notification of the same
+/// upstream application in another pipeline that must be processed first.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+struct Dependency {
+    pipeline_id: i64,
+    notification_id: i64,
 }
 
 impl std::fmt::Debug for ProcessApplication {
@@ -211,6 +234,7 @@ impl ProcessApplication {
             attempts: 5,
             dead_letters: None,
             parked: Mutex::new(HashSet::new()),
+            causal: None,
         }
     }
 
@@ -284,6 +308,104 @@ impl ProcessApplication {
         } else {
             OnPolicyError::Stop
         }
+    }
+
+    /// Records causal dependencies and waits for them (manual §12.3.5), for systems run with
+    /// several pipelines: with the first new event of each process event, the notifications
+    /// of other pipelines that the saved aggregates' last events came from (the newest per
+    /// pipeline); and a notification whose dependencies this application has not processed
+    /// yet in their pipelines (its tracking records in `db`) waits, and is processed once they
+    /// are, in order ([`Progress::waiting`]).
+    pub fn with_causal_dependencies(mut self, db: Arc<dyn crate::application::Database>) -> Self {
+        self.causal = Some(Causal {
+            db,
+            tracking: Mutex::new(HashMap::new()),
+            waiting: Mutex::new(None),
+        });
+        self
+    }
+
+    /// The notification (upstream, id) waiting for its causal dependencies, if one is.
+    pub fn waiting_on(&self) -> Option<(String, i64)> {
+        self.causal
+            .as_ref()
+            .and_then(|c| c.waiting.lock().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+
+    /// The causal dependencies of the saved aggregates (JSON), if causal dependencies are on
+    /// and any of them was last changed in another pipeline.
+    async fn dependencies_of(
+        &self,
+        touched: &[Box<dyn super::policy::Touched>],
+    ) -> Result<Option<String>> {
+        if self.causal.is_none() {
+            return Ok(None);
+        }
+        let own = self.app.records().pipeline_id();
+        let mut newest: BTreeMap<i64, i64> = BTreeMap::new();
+        for t in touched {
+            let Some(first) = t.pending().first() else {
+                continue;
+            };
+            let v = first.meta().originator_version;
+            if v == 0 {
+                continue;
+            }
+            let Ok(last) = i64::try_from(v - 1) else {
+                continue;
+            };
+            if let Some((p, id)) = self.app.records().notification_of(t.id(), last).await? {
+                if p != own {
+                    let slot = newest.entry(p).or_default();
+                    *slot = (*slot).max(id);
+                }
+            }
+        }
+        if newest.is_empty() {
+            return Ok(None);
+        }
+        let deps: Vec<Dependency> = newest
+            .into_iter()
+            .map(|(pipeline_id, notification_id)| Dependency {
+                pipeline_id,
+                notification_id,
+            })
+            .collect();
+        Ok(Some(serde_json::to_string(&deps)?))
+    }
+
+    /// True if every causal dependency of notification `n` of `upstream` has been processed
+    /// by this application (always, when causal dependencies are off or there are none).
+    async fn dependencies_met(&self, upstream: &str, n: &Notification) -> Result<bool> {
+        let (Some(c), Some(json)) = (&self.causal, &n.causal_dependencies) else {
+            return Ok(true);
+        };
+        let deps: Vec<Dependency> = serde_json::from_str(json).map_err(|e| {
+            Error::DataIntegrity(crate::IntegrityError::Corrupt(format!(
+                "causal dependencies of notification {} of {upstream}: {e}",
+                n.id
+            )))
+        })?;
+        for d in deps {
+            let tracking = {
+                let mut map = c.tracking.lock().unwrap_or_else(|p| p.into_inner());
+                map.entry(d.pipeline_id)
+                    .or_insert_with(|| {
+                        c.db.record_manager(RecordKind::Events, self.app.name(), d.pipeline_id)
+                    })
+                    .clone()
+            };
+            if !tracking
+                .has_tracking_record(upstream, d.notification_id)
+                .await?
+            {
+                *c.waiting.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((upstream.to_string(), n.id));
+                return Ok(false);
+            }
+        }
+        *c.waiting.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        Ok(true)
     }
 
     fn dead_letters(&self) -> Result<&DeadLetters> {
@@ -564,6 +686,19 @@ impl ProcessApplication {
                     done.skipped += 1;
                     continue;
                 }
+                let met = match self.dependencies_met(&f.name, &n).await {
+                    Ok(met) => met,
+                    Err(e) => {
+                        f.source.seek(id - 1)?;
+                        return Err(self.processing_error(&f.name, id, e));
+                    }
+                };
+                if !met {
+                    // Not yet: the next pull starts with this notification again.
+                    f.source.seek(id - 1)?;
+                    done.waiting = true;
+                    return Ok(done);
+                }
                 match self.process(f, n).await {
                     Ok(Outcome::Recorded(events)) => {
                         done.processed += 1;
@@ -621,11 +756,12 @@ impl ProcessApplication {
             }
             let mut touched = ctx.take();
             let events = touched.iter().map(|t| t.pending().len()).sum();
+            let deps = self.dependencies_of(&touched).await?;
             let mut saveables: Vec<&mut dyn Saveable> =
                 touched.iter_mut().map(|t| t.saveable()).collect();
             match self
                 .app
-                .save_tracked(&mut saveables, Some(tracking.clone()), None)
+                .save_tracked(&mut saveables, Some(tracking.clone()), deps)
                 .await
             {
                 Ok(()) => return Ok(Outcome::Recorded(events)),

@@ -28,6 +28,7 @@ pub struct RunnerBuilder {
     backoff: Backoff,
     on_error: HashMap<String, OnPolicyError>,
     only: Option<Vec<String>>,
+    causal: Option<bool>,
 }
 
 impl std::fmt::Debug for RunnerBuilder {
@@ -96,6 +97,15 @@ impl RunnerBuilder {
         self
     }
 
+    /// Records causal dependencies between pipelines and waits for them (see
+    /// [`ProcessApplication::with_causal_dependencies`]). On by default when the runner runs
+    /// more than one pipeline; turn it on when each process of a system runs only some of its
+    /// pipelines.
+    pub fn causal_dependencies(mut self, on: bool) -> Self {
+        self.causal = Some(on);
+        self
+    }
+
     /// Settings for every application (after the system's own settings for it): `configure`
     /// gets the system name of the application and its builder (a cipher, for example).
     pub fn configure(
@@ -160,6 +170,9 @@ impl RunnerBuilder {
                 .def(name)
                 .ok_or_else(|| Error::Configuration(format!("no process named {name}")))?;
             let mut pa = ProcessApplication::new(app.clone(), def.policy());
+            if self.causal.unwrap_or(self.pipelines.len() > 1) {
+                pa = pa.with_causal_dependencies(self.db.clone());
+            }
             if self.on_error.get(name) == Some(&OnPolicyError::Park) {
                 pa = pa.parking_failures(self.db.as_ref());
             }
@@ -426,6 +439,7 @@ impl Runner {
             backoff: Backoff::default(),
             on_error: HashMap::new(),
             only: None,
+            causal: None,
         }
     }
 

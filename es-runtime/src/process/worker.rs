@@ -18,6 +18,9 @@ pub(super) struct Settings {
     pub(super) backoff: Backoff,
 }
 
+/// How long a notification waiting for its causal dependencies waits before looking again.
+const DEPENDENCY_PAUSE: Duration = Duration::from_millis(5);
+
 /// Waits `d`, or less if the runner stops; true if it stopped.
 async fn pause(stopped: &mut watch::Receiver<bool>, d: Duration) -> bool {
     tokio::select! {
@@ -59,10 +62,25 @@ pub(super) async fn run(
                     );
                 }
                 attempt = 0;
-                state.set(State::Running);
                 if progress.events > 0 {
                     inner.wake_followers(name, pipeline);
                 }
+                if progress.waiting {
+                    if let Some((upstream, notification_id)) = pa.waiting_on() {
+                        state.set(State::WaitingForDependencies {
+                            upstream,
+                            notification_id,
+                        });
+                    }
+                    // The dependencies are processed in other pipelines, maybe by other
+                    // processes: look again soon.
+                    if pause(&mut stopped, s.poll.min(DEPENDENCY_PAUSE)).await {
+                        state.set(State::Finished);
+                        return;
+                    }
+                    continue;
+                }
+                state.set(State::Running);
                 if !exhausted {
                     tokio::task::yield_now().await;
                     continue;
