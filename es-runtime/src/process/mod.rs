@@ -65,6 +65,7 @@
 mod application;
 mod deadletter;
 mod health;
+pub mod lease;
 mod policy;
 mod retry;
 mod runner;

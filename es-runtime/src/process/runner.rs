@@ -3,6 +3,7 @@
 use super::application::{ProcessApplication, Prompter};
 use super::deadletter::OnPolicyError;
 use super::health::{Health, State, StateCell};
+use super::lease::Leases;
 use super::retry::Backoff;
 use super::system::System;
 use super::worker;
@@ -29,6 +30,8 @@ pub struct RunnerBuilder {
     on_error: HashMap<String, OnPolicyError>,
     only: Option<Vec<String>>,
     causal: Option<bool>,
+    leases: Option<Arc<dyn Leases>>,
+    lease_interval: Duration,
 }
 
 impl std::fmt::Debug for RunnerBuilder {
@@ -94,6 +97,25 @@ impl RunnerBuilder {
     /// applications run elsewhere.
     pub fn only<S: AsRef<str>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
         self.only = Some(names.into_iter().map(|s| s.as_ref().to_string()).collect());
+        self
+    }
+
+    /// Concurrent runner: each application (and pipeline) first takes its lease from `leases`
+    /// (see [`lease`](super::lease)), so that of several processes running the same parts of a
+    /// system only one works on each; the others stand by
+    /// ([`State::WaitingForLease`]) and take over within [`RunnerBuilder::lease_interval`]
+    /// once the holder stops or dies. Without leases every instance works, and tracking
+    /// records keep processing exactly once.
+    pub fn leases(mut self, leases: Arc<dyn Leases>) -> Self {
+        self.leases = Some(leases);
+        self
+    }
+
+    /// How often a standby tries to take a lease, and a holder checks it still holds its
+    /// lease (500 ms by default): after the holder dies, a standby takes over within about
+    /// this time (plus the time the database takes to notice, see [`lease`](super::lease)).
+    pub fn lease_interval(mut self, every: Duration) -> Self {
+        self.lease_interval = every.max(Duration::from_millis(1));
         self
     }
 
@@ -244,6 +266,8 @@ impl RunnerBuilder {
                         poll: self.poll_interval,
                         batch: self.batch,
                         backoff: self.backoff,
+                        leases: self.leases.clone(),
+                        lease_interval: self.lease_interval,
                     },
                 );
                 tasks.push(tokio::spawn(task));
@@ -440,6 +464,8 @@ impl Runner {
             on_error: HashMap::new(),
             only: None,
             causal: None,
+            leases: None,
+            lease_interval: Duration::from_millis(500),
         }
     }
 
