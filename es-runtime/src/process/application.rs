@@ -184,6 +184,8 @@ pub struct ProcessApplication {
     /// Parked notifications (upstream, id) of this pipeline, known since positioning.
     parked: Mutex<HashSet<(String, i64)>>,
     causal: Option<Causal>,
+    /// Set when the runner stops: a pull ends after the notification it is processing.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 /// Causal dependencies between pipelines: the tracking records of this application in each
@@ -235,6 +237,7 @@ impl ProcessApplication {
             dead_letters: None,
             parked: Mutex::new(HashSet::new()),
             causal: None,
+            stopping: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -526,6 +529,12 @@ impl ProcessApplication {
         &self.upstreams
     }
 
+    /// Ends pulls after the notification being processed (a runner stops).
+    pub(crate) fn interrupt(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     pub(crate) fn set_prompter(&self, prompter: Prompter) {
         let _ = self.prompter.set(prompter);
     }
@@ -682,6 +691,10 @@ impl ProcessApplication {
             }
             for n in page {
                 let id = n.id;
+                if self.stopping.load(std::sync::atomic::Ordering::Relaxed) {
+                    f.source.seek(id - 1)?;
+                    return Ok(done);
+                }
                 if self.is_parked(&f.name, id) {
                     done.skipped += 1;
                     continue;

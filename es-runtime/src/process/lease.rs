@@ -58,7 +58,7 @@ pub fn holder_name() -> String {
 }
 
 /// A 63-bit number for `key` (advisory lock ids), the same in every process.
-fn key_number(key: &str) -> i64 {
+pub(crate) fn key_number(key: &str) -> i64 {
     let d = sha2::Sha256::digest(key.as_bytes());
     let mut b = [0u8; 8];
     b.copy_from_slice(&d[..8]);

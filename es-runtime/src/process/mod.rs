@@ -67,8 +67,10 @@ mod deadletter;
 mod health;
 pub mod lease;
 mod policy;
+pub mod prompt;
 mod retry;
 mod runner;
+pub mod supervisor;
 mod system;
 mod worker;
 

@@ -4,6 +4,7 @@ use super::application::{ProcessApplication, Prompter};
 use super::deadletter::OnPolicyError;
 use super::health::{Health, State, StateCell};
 use super::lease::Leases;
+use super::prompt::Prompts;
 use super::retry::Backoff;
 use super::system::System;
 use super::worker;
@@ -32,6 +33,7 @@ pub struct RunnerBuilder {
     causal: Option<bool>,
     leases: Option<Arc<dyn Leases>>,
     lease_interval: Duration,
+    prompts: Option<Arc<dyn Prompts>>,
 }
 
 impl std::fmt::Debug for RunnerBuilder {
@@ -117,6 +119,23 @@ impl RunnerBuilder {
     pub fn lease_interval(mut self, every: Duration) -> Self {
         self.lease_interval = every.max(Duration::from_millis(1));
         self
+    }
+
+    /// Concurrent runner: prompts followers in other processes through the database after
+    /// each commit, and wakes this process's followers when their upstreams in other processes
+    /// commit (see [`prompt`](super::prompt)); polling goes on as the fallback.
+    pub fn prompts(mut self, prompts: Arc<dyn Prompts>) -> Self {
+        self.prompts = Some(prompts);
+        self
+    }
+
+    /// Runs one part of a system, as a child of a
+    /// [`Supervisor`](super::supervisor::Supervisor) does: its one application and pipeline,
+    /// with causal dependencies when the system has several pipelines.
+    pub fn part(self, part: &super::supervisor::Part) -> Self {
+        self.only([part.application.as_str()])
+            .pipelines([part.pipeline_id])
+            .causal_dependencies(part.all_pipelines.len() > 1)
     }
 
     /// Records causal dependencies between pipelines and waits for them (see
@@ -229,6 +248,12 @@ impl RunnerBuilder {
             .collect();
         let inner = Arc::new(Inner {
             concurrent,
+            namespace: self.namespace.clone(),
+            prompts: if concurrent {
+                self.prompts.clone()
+            } else {
+                None
+            },
             running,
             states,
             names,
@@ -272,6 +297,9 @@ impl RunnerBuilder {
                 );
                 tasks.push(tokio::spawn(task));
             }
+            if inner.prompts.is_some() && !inner.running.is_empty() {
+                tasks.push(tokio::spawn(worker::listen(inner.clone(), stopped.clone())));
+            }
         }
         Ok(Runner { inner, stop, tasks })
     }
@@ -279,6 +307,10 @@ impl RunnerBuilder {
 
 pub(super) struct Inner {
     concurrent: bool,
+    /// The prefix of database names.
+    pub(super) namespace: String,
+    /// Prompts across processes, if any.
+    pub(super) prompts: Option<Arc<dyn Prompts>>,
     /// The applications this runner runs tasks for (all, unless [`RunnerBuilder::only`]).
     pub(super) running: Vec<(String, i64)>,
     pub(super) states: HashMap<(String, i64), StateCell>,
@@ -289,7 +321,7 @@ pub(super) struct Inner {
     pub(super) wakers: HashMap<(String, i64), Arc<Notify>>,
     errors: Mutex<Vec<Error>>,
     /// Applications whose task stopped after a failure: `(name, pipeline id)`.
-    halted: Mutex<Vec<(String, i64)>>,
+    pub(super) halted: Mutex<Vec<(String, i64)>>,
 }
 
 impl Inner {
@@ -307,8 +339,23 @@ impl Inner {
         }
     }
 
+    /// Prompts followers in other processes, if prompts are on.
+    pub(super) async fn prompt_others(&self, name: &str, p: i64) -> Result<()> {
+        match &self.prompts {
+            Some(prompts) => {
+                prompts
+                    .notify(&format!("{}{name}", self.namespace), p)
+                    .await
+            }
+            None => Ok(()),
+        }
+    }
+
     /// The applications `name` follows (system names).
-    fn upstreams_of<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a String> + 'a {
+    pub(super) fn upstreams_of<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a String> + 'a {
         self.followers
             .iter()
             .filter(move |(_, fs)| fs.iter().any(|f| f == name))
@@ -319,7 +366,7 @@ impl Inner {
     async fn new_events(&self, name: &str, p: i64) -> Result<()> {
         if self.concurrent {
             self.wake_followers(name, p);
-            return Ok(());
+            return self.prompt_others(name, p).await;
         }
         // Synchronous propagation: the followers of each application with new events pull
         // from it, until no application has new events.
@@ -466,6 +513,7 @@ impl Runner {
             causal: None,
             leases: None,
             lease_interval: Duration::from_millis(500),
+            prompts: None,
         }
     }
 
@@ -571,10 +619,45 @@ impl Runner {
         }
     }
 
+    /// Runs until SIGTERM or Ctrl-C (SIGINT), then stops as [`Runner::stop`] does: each
+    /// task finishes the notification it is processing, commits, releases its lease; `Ok`
+    /// then. Returns the error at once if every task this runner runs has stopped after a
+    /// failure (so that a supervisor restarts the process).
+    pub async fn run_until_signal(self) -> Result<()> {
+        let signal = super::supervisor::shutdown_signal();
+        tokio::pin!(signal);
+        loop {
+            tokio::select! {
+                s = &mut signal => {
+                    let name = s?;
+                    tracing::info!(signal = name, holder = %super::lease::holder_name(), "shutting down: finishing the current notifications");
+                    return self.stop().await;
+                }
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+            let halted = self
+                .inner
+                .halted
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .len();
+            if self.inner.concurrent && halted >= self.inner.running.len() && halted > 0 {
+                let e = self.inner.take_error();
+                let _ = self.stop().await;
+                return Err(e.unwrap_or_else(|| Error::Operational("every task stopped".into())));
+            }
+        }
+    }
+
     /// Stops the tasks (each finishes the notification it is processing) and waits for them.
     /// Returns the first failure not yet returned by [`Runner::wait_idle`].
     pub async fn stop(mut self) -> Result<()> {
         let _ = self.stop.send(true);
+        if self.inner.concurrent {
+            for pa in self.inner.apps.values() {
+                pa.interrupt();
+            }
+        }
         let mut join_error = None;
         for t in self.tasks.drain(..) {
             if let Err(e) = t.await {

@@ -191,6 +191,10 @@ async fn work(
                 attempt = 0;
                 if progress.events > 0 {
                     inner.wake_followers(name, pipeline);
+                    if let Err(e) = inner.prompt_others(name, pipeline).await {
+                        // Followers elsewhere poll: a lost prompt only delays them.
+                        tracing::warn!(application = name, pipeline, error = %e, "prompt not sent");
+                    }
                 }
                 if progress.waiting {
                     if let Some((upstream, notification_id)) = pa.waiting_on() {
@@ -239,3 +243,57 @@ async fn work(
         }
     }
 }
+
+/// Wakes this process's followers when their upstreams commit in other processes, until the
+/// runner stops; listens again after a lost connection (polling covers the gap).
+pub(super) async fn listen(inner: Arc<Inner>, mut stopped: watch::Receiver<bool>) {
+    let Some(prompts) = inner.prompts.clone() else {
+        return;
+    };
+    let mut channels: Vec<(String, i64)> = Vec::new();
+    for (name, p) in &inner.running {
+        for u in inner.upstreams_of(name) {
+            let c = (format!("{}{u}", inner.namespace), *p);
+            if !channels.contains(&c) {
+                channels.push(c);
+            }
+        }
+    }
+    loop {
+        let mut listener = tokio::select! {
+            l = prompts.listen(&channels) => match l {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for prompts, polling meanwhile");
+                    if pause(&mut stopped, LISTEN_PAUSE).await {
+                        return;
+                    }
+                    continue;
+                }
+            },
+            _ = stopped.changed() => return,
+        };
+        loop {
+            tokio::select! {
+                got = listener.recv() => match got {
+                    Ok((app, p)) => {
+                        if let Some(name) = app.strip_prefix(inner.namespace.as_str()) {
+                            inner.wake_followers(name, p);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "prompts lost, listening again");
+                        break;
+                    }
+                },
+                _ = stopped.changed() => return,
+            }
+            if *stopped.borrow() {
+                return;
+            }
+        }
+    }
+}
+
+/// How long to wait before listening again after a failure.
+const LISTEN_PAUSE: Duration = Duration::from_secs(1);

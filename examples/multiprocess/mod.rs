@@ -1,0 +1,202 @@
+//! `cargo run --example orders -- --runner processes`: the orders system with one operating
+//! system process per application and pipeline, started by a supervisor; this process is a
+//! client that saves commands and checks they are done, then measures throughput and
+//! (with `--latency N`) propagation latency.
+//!
+//! Options: `--pipelines N` (2), `--orders N` (15), `--latency N` (0: none), `--no-notify`
+//! (followers only poll), `--poll-ms N` (100).
+
+use crate::checks::Checks;
+use es_examples::orders::{self, CreateOrder, Order};
+use es_runtime::application::connect;
+use es_runtime::prelude::*;
+use es_runtime::process::supervisor::{Part, Supervisor};
+use es_runtime::process::{lease, prompt, Runner, RunnerBuilder};
+use std::time::{Duration, Instant};
+
+/// The command-line options of this mode.
+pub struct Options {
+    pipelines: i64,
+    orders: usize,
+    latency: usize,
+    notify: bool,
+    poll: Duration,
+}
+
+impl Options {
+    /// From the command line.
+    pub fn from_args() -> Result<Options> {
+        let args: Vec<String> = std::env::args().collect();
+        let value = |flag: &str, default: u64| -> Result<u64> {
+            match args.iter().position(|a| a == flag) {
+                Some(i) => args
+                    .get(i + 1)
+                    .and_then(|v| v.parse().ok())
+                    .ok_or_else(|| Error::Configuration(format!("{flag} needs a number"))),
+                None => Ok(default),
+            }
+        };
+        Ok(Options {
+            pipelines: value("--pipelines", 2)?.max(1) as i64,
+            orders: value("--orders", 15)? as usize,
+            latency: value("--latency", 0)? as usize,
+            notify: !args.iter().any(|a| a == "--no-notify"),
+            poll: Duration::from_millis(value("--poll-ms", 100)?),
+        })
+    }
+}
+
+const ENV_NAMESPACE: &str = "ORDERS_NAMESPACE";
+
+async fn builder(url: &str, opts: &Options, ns: &str) -> Result<RunnerBuilder> {
+    let db = connect(url).await?;
+    let mut b = Runner::builder(&orders::system(), db)
+        .namespace(ns)
+        .poll_interval(opts.poll)
+        .leases(lease::for_url(url).await?);
+    if opts.notify {
+        if let Some(p) = prompt::for_url(url).await? {
+            b = b.prompts(p);
+        }
+    }
+    Ok(b)
+}
+
+/// Runs the orders system with a process per application and pipeline.
+pub async fn run(url: &str, c: &mut Checks) -> Result<()> {
+    let opts = Options::from_args()?;
+    if let Some(part) = Part::from_env()? {
+        return child(url, &opts, &part).await;
+    }
+    if url.starts_with("memory") || url.contains(":memory:") {
+        return Err(Error::Configuration(format!(
+            "--runner processes needs a database its processes share (DB_URI=postgres://…, \
+             mysql://… or sqlite://file), not {url}"
+        )));
+    }
+    let ns = format!("mp{}_", &Uuid::new_v4().simple().to_string()[..6]);
+    let pipelines: Vec<i64> = (0..opts.pipelines).collect();
+    let supervisor = Supervisor::new(&orders::system())
+        .pipelines(pipelines.clone())
+        .env(ENV_NAMESPACE, &ns)
+        .env("DB_URI", url)
+        .grace(Duration::from_secs(20));
+    let children = supervisor.parts().len();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let supervised = tokio::spawn(supervisor.run_until(async {
+        let _ = stopped.await;
+    }));
+    // This process runs no application: it saves commands and reads results.
+    let client = builder(url, &opts, &ns)
+        .await?
+        .pipelines(pipelines.clone())
+        .only(Vec::<String>::new())
+        .concurrent()
+        .await?;
+    println!(
+        "{children} child processes, {} pipeline(s), prompts: {}",
+        pipelines.len(),
+        if opts.notify {
+            "NOTIFY + polling"
+        } else {
+            "polling only"
+        }
+    );
+
+    let started = Instant::now();
+    let mut ids = Vec::new();
+    for i in 0..opts.orders {
+        let p = pipelines[i % pipelines.len()];
+        let mut cmd = CreateOrder::create()?;
+        client.app_in("commands", p)?.save(&mut cmd).await?;
+        ids.push((p, cmd.id()));
+    }
+    client.wait_idle(Duration::from_secs(300)).await?;
+    let took = started.elapsed();
+    println!(
+        "{} orders in {took:?}: {:.0} orders/s",
+        opts.orders,
+        opts.orders as f64 / took.as_secs_f64()
+    );
+    let mut done = 0;
+    for (p, id) in &ids {
+        let cmd: CreateOrder = client.app_in("commands", *p)?.get(*id).await?;
+        if let (true, Some(order_id)) = (cmd.is_done(), cmd.order_id()) {
+            let order: Order = client.app_in("orders", *p)?.get(order_id).await?;
+            done += usize::from(order.is_reserved() && order.is_paid());
+        }
+    }
+    c.check(
+        done == opts.orders,
+        "every command is done, its order reserved and paid",
+    );
+    let mut reservations = 0;
+    let mut payments = 0;
+    for &p in &pipelines {
+        reservations += client
+            .app_in("reservations", p)?
+            .records()
+            .max_notification_id()
+            .await?;
+        payments += client
+            .app_in("payments", p)?
+            .records()
+            .max_notification_id()
+            .await?;
+    }
+    c.check(
+        reservations == opts.orders as i64 && payments == opts.orders as i64,
+        "one reservation and one payment per order, none twice",
+    );
+
+    if opts.latency > 0 {
+        let mut times = Vec::new();
+        let commands = client.app_in("commands", pipelines[0])?;
+        for _ in 0..opts.latency {
+            let mut cmd = CreateOrder::create()?;
+            let t0 = Instant::now();
+            commands.save(&mut cmd).await?;
+            loop {
+                let now: CreateOrder = commands.get(cmd.id()).await?;
+                if now.is_done() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_micros(500)).await;
+            }
+            times.push(t0.elapsed());
+        }
+        times.sort();
+        let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+        println!(
+            "propagation latency (command saved -> done, 6 hops) over {} orders: p50 {:?}, p99 {:?}",
+            times.len(),
+            at(0.50),
+            at(0.99)
+        );
+    }
+
+    client.stop().await?;
+    let _ = stop.send(());
+    let stopped = supervised
+        .await
+        .map_err(|e| Error::Operational(format!("the supervisor failed: {e}")))?;
+    c.check(
+        stopped.is_ok(),
+        "every child finished its work and exited 0 on SIGTERM",
+    );
+    if let Err(e) = stopped {
+        println!("{e}");
+    }
+    Ok(())
+}
+
+/// A child: one application of one pipeline, until SIGTERM.
+async fn child(url: &str, opts: &Options, part: &Part) -> Result<()> {
+    let ns = std::env::var(ENV_NAMESPACE).unwrap_or_default();
+    let runner = builder(url, opts, &ns)
+        .await?
+        .part(part)
+        .concurrent()
+        .await?;
+    runner.run_until_signal().await
+}
