@@ -5,6 +5,12 @@
 //!
 //! Options: `--pipelines N` (2), `--orders N` (15), `--latency N` (0: none), `--no-notify`
 //! (followers only poll), `--poll-ms N` (100).
+//!
+//! Split across hosts (`scripts/multihost-test.sh`), with `ORDERS_NAMESPACE` naming the
+//! system's applications in the database: `--role supervisor [--run-pipelines 0,1]` runs
+//! only the children (of those pipelines) until SIGTERM; `--role client --orders N
+//! [--expect-total T]` saves N commands, waits until the system is idle, and checks them (and
+//! that T orders were reserved and paid in all, none twice).
 
 use crate::checks::Checks;
 use es_examples::orders::{self, CreateOrder, Order};
@@ -21,12 +27,31 @@ pub struct Options {
     latency: usize,
     notify: bool,
     poll: Duration,
+    role: Option<String>,
+    run_pipelines: Option<Vec<i64>>,
+    expect_total: Option<i64>,
 }
 
 impl Options {
     /// From the command line.
     pub fn from_args() -> Result<Options> {
         let args: Vec<String> = std::env::args().collect();
+        let text = |flag: &str| {
+            args.iter()
+                .position(|a| a == flag)
+                .and_then(|i| args.get(i + 1).cloned())
+        };
+        let run_pipelines = match text("--run-pipelines") {
+            Some(list) => Some(
+                list.split(',')
+                    .map(|s| s.trim().parse::<i64>())
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(|_| {
+                        Error::Configuration("--run-pipelines needs ids like 0,1".into())
+                    })?,
+            ),
+            None => None,
+        };
         let value = |flag: &str, default: u64| -> Result<u64> {
             match args.iter().position(|a| a == flag) {
                 Some(i) => args
@@ -42,6 +67,12 @@ impl Options {
             latency: value("--latency", 0)? as usize,
             notify: !args.iter().any(|a| a == "--no-notify"),
             poll: Duration::from_millis(value("--poll-ms", 100)?),
+            role: text("--role"),
+            run_pipelines,
+            expect_total: match text("--expect-total") {
+                Some(_) => Some(value("--expect-total", 0)? as i64),
+                None => None,
+            },
         })
     }
 }
@@ -74,8 +105,49 @@ pub async fn run(url: &str, c: &mut Checks) -> Result<()> {
              mysql://… or sqlite://file), not {url}"
         )));
     }
-    let ns = format!("mp{}_", &Uuid::new_v4().simple().to_string()[..6]);
     let pipelines: Vec<i64> = (0..opts.pipelines).collect();
+    match opts.role.as_deref() {
+        None => {}
+        Some("supervisor") => {
+            let ns = std::env::var(ENV_NAMESPACE).map_err(|_| {
+                Error::Configuration(format!("--role supervisor needs {ENV_NAMESPACE}"))
+            })?;
+            let mut s = Supervisor::new(&orders::system())
+                .pipelines(pipelines)
+                .env(ENV_NAMESPACE, &ns)
+                .env("DB_URI", url)
+                .grace(Duration::from_secs(20));
+            if let Some(only) = &opts.run_pipelines {
+                s = s.only_pipelines(only.clone());
+            }
+            println!(
+                "supervisor {}: {} children",
+                std::process::id(),
+                s.parts().len()
+            );
+            return s.run().await;
+        }
+        Some("client") => {
+            let ns = std::env::var(ENV_NAMESPACE).map_err(|_| {
+                Error::Configuration(format!("--role client needs {ENV_NAMESPACE}"))
+            })?;
+            let client = builder(url, &opts, &ns)
+                .await?
+                .pipelines(pipelines.clone())
+                .only(Vec::<String>::new())
+                .concurrent()
+                .await?;
+            let result = client_work(&client, &opts, &pipelines, c).await;
+            client.stop().await?;
+            return result;
+        }
+        Some(other) => {
+            return Err(Error::Configuration(format!(
+                "--role {other:?}: use supervisor or client"
+            )))
+        }
+    }
+    let ns = format!("mp{}_", &Uuid::new_v4().simple().to_string()[..6]);
     let supervisor = Supervisor::new(&orders::system())
         .pipelines(pipelines.clone())
         .env(ENV_NAMESPACE, &ns)
@@ -103,6 +175,34 @@ pub async fn run(url: &str, c: &mut Checks) -> Result<()> {
         }
     );
 
+    client_work(&client, &opts, &pipelines, c).await?;
+
+    if opts.latency > 0 {
+        latency(&client, &opts, pipelines[0]).await?;
+    }
+
+    client.stop().await?;
+    let _ = stop.send(());
+    let stopped = supervised
+        .await
+        .map_err(|e| Error::Operational(format!("the supervisor failed: {e}")))?;
+    c.check(
+        stopped.is_ok(),
+        "every child finished its work and exited 0 on SIGTERM",
+    );
+    if let Err(e) = stopped {
+        println!("{e}");
+    }
+    Ok(())
+}
+
+/// Saves the commands, waits until the system is idle, checks the results.
+async fn client_work(
+    client: &Runner,
+    opts: &Options,
+    pipelines: &[i64],
+    c: &mut Checks,
+) -> Result<()> {
     let started = Instant::now();
     let mut ids = Vec::new();
     for i in 0..opts.orders {
@@ -132,7 +232,7 @@ pub async fn run(url: &str, c: &mut Checks) -> Result<()> {
     );
     let mut reservations = 0;
     let mut payments = 0;
-    for &p in &pipelines {
+    for &p in pipelines {
         reservations += client
             .app_in("reservations", p)?
             .records()
@@ -144,14 +244,19 @@ pub async fn run(url: &str, c: &mut Checks) -> Result<()> {
             .max_notification_id()
             .await?;
     }
+    let total = opts.expect_total.unwrap_or(opts.orders as i64);
     c.check(
-        reservations == opts.orders as i64 && payments == opts.orders as i64,
-        "one reservation and one payment per order, none twice",
+        reservations == total && payments == total,
+        &format!("{total} orders reserved and paid in all, none twice ({reservations} reservations, {payments} payments)"),
     );
+    Ok(())
+}
 
-    if opts.latency > 0 {
+/// Propagation latency of single commands, one after the other.
+async fn latency(client: &Runner, opts: &Options, pipeline: i64) -> Result<()> {
+    {
         let mut times = Vec::new();
-        let commands = client.app_in("commands", pipelines[0])?;
+        let commands = client.app_in("commands", pipeline)?;
         for _ in 0..opts.latency {
             let mut cmd = CreateOrder::create()?;
             let t0 = Instant::now();
@@ -173,19 +278,6 @@ pub async fn run(url: &str, c: &mut Checks) -> Result<()> {
             at(0.50),
             at(0.99)
         );
-    }
-
-    client.stop().await?;
-    let _ = stop.send(());
-    let stopped = supervised
-        .await
-        .map_err(|e| Error::Operational(format!("the supervisor failed: {e}")))?;
-    c.check(
-        stopped.is_ok(),
-        "every child finished its work and exited 0 on SIGTERM",
-    );
-    if let Err(e) = stopped {
-        println!("{e}");
     }
     Ok(())
 }

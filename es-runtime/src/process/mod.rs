@@ -63,6 +63,7 @@
 //! ```
 
 mod application;
+mod builder;
 mod deadletter;
 mod health;
 pub mod lease;

@@ -137,6 +137,7 @@ pub async fn shutdown_signal() -> Result<&'static str> {
 pub struct Supervisor {
     names: Vec<String>,
     pipelines: Vec<i64>,
+    run_pipelines: Option<Vec<i64>>,
     program: Option<PathBuf>,
     args: Vec<String>,
     envs: Vec<(String, String)>,
@@ -151,6 +152,7 @@ impl Supervisor {
         Supervisor {
             names: system.names().iter().map(|s| s.to_string()).collect(),
             pipelines: vec![0],
+            run_pipelines: None,
             program: None,
             args: std::env::args().skip(1).collect(),
             envs: Vec::new(),
@@ -167,6 +169,13 @@ impl Supervisor {
     pub fn pipelines(mut self, ids: impl IntoIterator<Item = i64>) -> Self {
         self.pipelines = ids.into_iter().collect();
         self.pipelines.dedup();
+        self
+    }
+
+    /// Runs children for these of the system's pipelines only (others run elsewhere, on
+    /// other hosts for example); the children still know every pipeline.
+    pub fn only_pipelines(mut self, ids: impl IntoIterator<Item = i64>) -> Self {
+        self.run_pipelines = Some(ids.into_iter().collect());
         self
     }
 
@@ -207,6 +216,13 @@ impl Supervisor {
     pub fn parts(&self) -> Vec<Part> {
         let mut out = Vec::new();
         for &p in &self.pipelines {
+            if self
+                .run_pipelines
+                .as_ref()
+                .is_some_and(|only| !only.contains(&p))
+            {
+                continue;
+            }
             for n in &self.names {
                 out.push(Part {
                     application: n.clone(),
@@ -382,6 +398,14 @@ mod tests {
         assert_eq!(back, parts[3]);
         assert_eq!(back.to_string(), "b (pipeline 1)");
         assert_eq!(Supervisor::new(&system).only(["b"]).parts().len(), 1);
+        let one = Supervisor::new(&system)
+            .pipelines([0, 1])
+            .only_pipelines([1]);
+        assert_eq!(one.parts().len(), 2);
+        assert!(one
+            .parts()
+            .iter()
+            .all(|p| p.pipeline_id == 1 && p.all_pipelines == [0, 1]));
         assert_eq!(Part::from_vars(|_| None).unwrap(), None);
         let bad = Part::from_vars(|k| Some(if k == ENV_APPLICATION { "a" } else { "x" }.into()));
         assert!(matches!(bad, Err(Error::Configuration(_))));
