@@ -168,7 +168,7 @@ pub async fn run(url: &str, c: &mut Checks) -> Result<()> {
     println!(
         "{children} child processes, {} pipeline(s), prompts: {}",
         pipelines.len(),
-        if opts.notify {
+        if opts.notify && prompt::for_url(url).await?.is_some() {
             "NOTIFY + polling"
         } else {
             "polling only"

@@ -1,5 +1,6 @@
 //! The process application: an application, a policy and the logs it follows.
 
+use super::causal::{dependencies_of, Causal};
 use super::deadletter::{now_micros, DeadLetters, OnPolicyError, ParkedNotification};
 use super::policy::{Policy, PolicyFuture, ProcessContext};
 use super::retry::is_transient;
@@ -9,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::mapper::Mapper;
 use crate::notify::{NotificationLog, NotificationLogReader};
 use crate::record::{Notification, RecordKind, RecordManager, Tracking};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// How many notifications a process application reads from an upstream log at a time.
@@ -45,16 +46,16 @@ impl Progress {
 }
 
 /// One upstream log and where this application is in it.
-struct Follow {
-    name: String,
-    source: Source,
+pub(super) struct Follow {
+    pub(super) name: String,
+    pub(super) source: Source,
     mapper: Mapper,
     positioned: bool,
 }
 
 /// Where notifications come from: an upstream's record manager directly (local upstreams:
 /// one query per read, only new notifications), or any notification log through a reader.
-enum Source {
+pub(super) enum Source {
     Records {
         records: Arc<dyn RecordManager>,
         position: i64,
@@ -101,7 +102,7 @@ impl Source {
     }
 
     /// Notification `id` alone, leaving the position as it was.
-    async fn fetch(&mut self, id: i64) -> Result<Notification> {
+    pub(super) async fn fetch(&mut self, id: i64) -> Result<Notification> {
         let page = match self {
             Source::Records { records, .. } => records.get_notifications(id, id, Some(1)).await?,
             Source::Log(r) => {
@@ -129,7 +130,7 @@ fn log_parked(application: &str, p: &ParkedNotification) {
     );
 }
 
-enum Outcome {
+pub(super) enum Outcome {
     Recorded(usize),
     AlreadyTracked,
 }
@@ -173,10 +174,10 @@ pub(crate) type Prompter = Arc<dyn Fn() -> PolicyFuture + Send + Sync>;
 /// # Ok(()) }
 /// ```
 pub struct ProcessApplication {
-    app: Arc<Application>,
+    pub(super) app: Arc<Application>,
     policy: Arc<Policy>,
     upstreams: Vec<String>,
-    follows: tokio::sync::Mutex<Vec<Follow>>,
+    pub(super) follows: tokio::sync::Mutex<Vec<Follow>>,
     prompter: OnceLock<Prompter>,
     page_size: usize,
     attempts: usize,
@@ -186,23 +187,6 @@ pub struct ProcessApplication {
     causal: Option<Causal>,
     /// Set when the runner stops: a pull ends after the notification it is processing.
     stopping: std::sync::atomic::AtomicBool,
-}
-
-/// Causal dependencies between pipelines: the tracking records of this application in each
-/// pipeline, to check that a notification's dependencies have been processed.
-struct Causal {
-    db: Arc<dyn crate::application::Database>,
-    tracking: Mutex<HashMap<i64, Arc<dyn RecordManager>>>,
-    /// The notification that waits for its dependencies, if one does.
-    waiting: Mutex<Option<(String, i64)>>,
-}
-
-/// One causal dependency, as stored (JSON, a list of these): the notification of the same
-/// upstream application in another pipeline that must be processed first.
-#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
-struct Dependency {
-    pipeline_id: i64,
-    notification_id: i64,
 }
 
 impl std::fmt::Debug for ProcessApplication {
@@ -320,98 +304,33 @@ impl ProcessApplication {
     /// yet in their pipelines (its tracking records in `db`) waits, and is processed once they
     /// are, in order ([`Progress::waiting`]).
     pub fn with_causal_dependencies(mut self, db: Arc<dyn crate::application::Database>) -> Self {
-        self.causal = Some(Causal {
-            db,
-            tracking: Mutex::new(HashMap::new()),
-            waiting: Mutex::new(None),
-        });
+        self.causal = Some(Causal::new(db));
         self
     }
 
     /// The notification (upstream, id) waiting for its causal dependencies, if one is.
     pub fn waiting_on(&self) -> Option<(String, i64)> {
-        self.causal
-            .as_ref()
-            .and_then(|c| c.waiting.lock().unwrap_or_else(|p| p.into_inner()).clone())
+        self.causal.as_ref().and_then(Causal::waiting_on)
     }
 
-    /// The causal dependencies of the saved aggregates (JSON), if causal dependencies are on
-    /// and any of them was last changed in another pipeline.
+    async fn dependencies_met(&self, upstream: &str, n: &Notification) -> Result<bool> {
+        match &self.causal {
+            Some(c) => c.met(self.app.name(), upstream, n).await,
+            None => Ok(true),
+        }
+    }
+
     async fn dependencies_of(
         &self,
         touched: &[Box<dyn super::policy::Touched>],
     ) -> Result<Option<String>> {
-        if self.causal.is_none() {
-            return Ok(None);
+        match &self.causal {
+            Some(_) => dependencies_of(&self.app, touched).await,
+            None => Ok(None),
         }
-        let own = self.app.records().pipeline_id();
-        let mut newest: BTreeMap<i64, i64> = BTreeMap::new();
-        for t in touched {
-            let Some(first) = t.pending().first() else {
-                continue;
-            };
-            let v = first.meta().originator_version;
-            if v == 0 {
-                continue;
-            }
-            let Ok(last) = i64::try_from(v - 1) else {
-                continue;
-            };
-            if let Some((p, id)) = self.app.records().notification_of(t.id(), last).await? {
-                if p != own {
-                    let slot = newest.entry(p).or_default();
-                    *slot = (*slot).max(id);
-                }
-            }
-        }
-        if newest.is_empty() {
-            return Ok(None);
-        }
-        let deps: Vec<Dependency> = newest
-            .into_iter()
-            .map(|(pipeline_id, notification_id)| Dependency {
-                pipeline_id,
-                notification_id,
-            })
-            .collect();
-        Ok(Some(serde_json::to_string(&deps)?))
     }
 
-    /// True if every causal dependency of notification `n` of `upstream` has been processed
-    /// by this application (always, when causal dependencies are off or there are none).
-    async fn dependencies_met(&self, upstream: &str, n: &Notification) -> Result<bool> {
-        let (Some(c), Some(json)) = (&self.causal, &n.causal_dependencies) else {
-            return Ok(true);
-        };
-        let deps: Vec<Dependency> = serde_json::from_str(json).map_err(|e| {
-            Error::DataIntegrity(crate::IntegrityError::Corrupt(format!(
-                "causal dependencies of notification {} of {upstream}: {e}",
-                n.id
-            )))
-        })?;
-        for d in deps {
-            let tracking = {
-                let mut map = c.tracking.lock().unwrap_or_else(|p| p.into_inner());
-                map.entry(d.pipeline_id)
-                    .or_insert_with(|| {
-                        c.db.record_manager(RecordKind::Events, self.app.name(), d.pipeline_id)
-                    })
-                    .clone()
-            };
-            if !tracking
-                .has_tracking_record(upstream, d.notification_id)
-                .await?
-            {
-                *c.waiting.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some((upstream.to_string(), n.id));
-                return Ok(false);
-            }
-        }
-        *c.waiting.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        Ok(true)
-    }
-
-    fn dead_letters(&self) -> Result<&DeadLetters> {
+    pub(super) fn dead_letters(&self) -> Result<&DeadLetters> {
         self.dead_letters.as_ref().ok_or_else(|| {
             Error::Configuration(format!(
                 "{} does not park failures (see ProcessApplication::parking_failures)",
@@ -420,92 +339,13 @@ impl ProcessApplication {
         })
     }
 
-    fn parked_ids(&self) -> std::sync::MutexGuard<'_, HashSet<(String, i64)>> {
+    pub(super) fn parked_ids(&self) -> std::sync::MutexGuard<'_, HashSet<(String, i64)>> {
         self.parked
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The notifications of this pipeline that are parked, by upstream and id.
-    pub async fn parked(&self) -> Result<Vec<ParkedNotification>> {
-        self.dead_letters()?
-            .list(self.app.records().pipeline_id())
-            .await
-    }
-
-    /// Processes a parked notification again (after the cause was fixed): on success it is
-    /// recorded with its tracking record as any other and no longer parked; on failure it
-    /// stays parked with the new error, which is returned. [`Error::NotFound`] if it is not
-    /// parked.
-    pub async fn retry_parked(&self, upstream: &str, notification_id: i64) -> Result<Progress> {
-        let dl = self.dead_letters()?;
-        let pipeline = self.app.records().pipeline_id();
-        let Some(mut parked) = dl.get(upstream, pipeline, notification_id).await? else {
-            return Err(Error::NotFound(format!(
-                "notification {notification_id} of {upstream} is not parked by {}",
-                self.app.name()
-            )));
-        };
-        let mut follows = self.follows.lock().await;
-        let f = follows
-            .iter_mut()
-            .find(|f| f.name == upstream)
-            .ok_or_else(|| {
-                Error::Configuration(format!("{} does not follow {upstream}", self.app.name()))
-            })?;
-        let n = f.source.fetch(notification_id).await?;
-        let mut done = Progress::default();
-        match self.process(f, n).await {
-            Ok(Outcome::Recorded(events)) => {
-                done.processed = 1;
-                done.events = events;
-            }
-            Ok(Outcome::AlreadyTracked) => done.skipped = 1,
-            Err(e) => {
-                parked.error = e.to_string();
-                parked.parked_at_micros = now_micros();
-                dl.park(&parked).await?;
-                return Err(self.processing_error(upstream, notification_id, e));
-            }
-        }
-        dl.remove(upstream, pipeline, notification_id).await?;
-        self.parked_ids()
-            .remove(&(upstream.to_string(), notification_id));
-        drop(follows);
-        if done.events > 0 {
-            self.prompt().await?;
-        }
-        Ok(done)
-    }
-
-    /// Gives up on a parked notification: it is tracked as processed, without any new events,
-    /// and no longer parked. [`Error::NotFound`] if it is not parked.
-    pub async fn discard_parked(&self, upstream: &str, notification_id: i64) -> Result<()> {
-        let dl = self.dead_letters()?;
-        let pipeline = self.app.records().pipeline_id();
-        if dl.get(upstream, pipeline, notification_id).await?.is_none() {
-            return Err(Error::NotFound(format!(
-                "notification {notification_id} of {upstream} is not parked by {}",
-                self.app.name()
-            )));
-        }
-        let tracking = Tracking {
-            upstream_application: upstream.to_string(),
-            notification_id,
-        };
-        match self.app.save_tracked(&mut [], Some(tracking), None).await {
-            Ok(()) => {}
-            // Tracked already (another instance discarded it first): done as well.
-            Err(e) if e.is_conflict() => {}
-            Err(e) => return Err(e),
-        }
-        dl.remove(upstream, pipeline, notification_id).await?;
-        self.parked_ids()
-            .remove(&(upstream.to_string(), notification_id));
-        Ok(())
-    }
-
-    fn processing_error(&self, upstream: &str, notification_id: i64, e: Error) -> Error {
+    pub(super) fn processing_error(&self, upstream: &str, notification_id: i64, e: Error) -> Error {
         Error::Processing {
             application: self.app.name().to_string(),
             upstream: upstream.to_string(),
@@ -749,7 +589,7 @@ impl ProcessApplication {
 
     /// One process event: the policy's response to one notification, recorded atomically
     /// with its tracking record.
-    async fn process(&self, f: &Follow, n: Notification) -> Result<Outcome> {
+    pub(super) async fn process(&self, f: &Follow, n: Notification) -> Result<Outcome> {
         let event = f.mapper.from_item(&n.item)?;
         let tracking = Tracking {
             upstream_application: f.name.clone(),

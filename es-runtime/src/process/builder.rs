@@ -262,9 +262,15 @@ impl RunnerBuilder {
             .cloned()
             .collect();
         running.sort();
+        // With leases, nothing runs before its lease is taken.
+        let initial = if self.leases.is_some() && concurrent {
+            State::WaitingForLease
+        } else {
+            State::Running
+        };
         let states = running
             .iter()
-            .map(|k| (k.clone(), StateCell::new(State::Running)))
+            .map(|k| (k.clone(), StateCell::new(initial.clone())))
             .collect();
         let inner = Arc::new(Inner {
             concurrent,

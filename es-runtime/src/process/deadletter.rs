@@ -13,9 +13,10 @@
 //! needs no schema of its own; the reserved name keeps the records apart from the
 //! application's own snapshots.
 
+use super::application::{Outcome, ProcessApplication, Progress};
 use crate::application::Database;
 use crate::error::{Error, Result};
-use crate::record::{Bytes, RecordBatch, RecordKind, RecordManager, SequencedItem};
+use crate::record::{Bytes, RecordBatch, RecordKind, RecordManager, SequencedItem, Tracking};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -160,4 +161,86 @@ pub(crate) fn now_micros() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_micros() as i64)
         .unwrap_or_default()
+}
+
+/// The calls on parked notifications.
+impl ProcessApplication {
+    /// The notifications of this pipeline that are parked, by upstream and id.
+    pub async fn parked(&self) -> Result<Vec<ParkedNotification>> {
+        self.dead_letters()?
+            .list(self.app.records().pipeline_id())
+            .await
+    }
+
+    /// Processes a parked notification again (after the cause was fixed): on success it is
+    /// recorded with its tracking record as any other and no longer parked; on failure it
+    /// stays parked with the new error, which is returned. [`Error::NotFound`] if it is not
+    /// parked.
+    pub async fn retry_parked(&self, upstream: &str, notification_id: i64) -> Result<Progress> {
+        let dl = self.dead_letters()?;
+        let pipeline = self.app.records().pipeline_id();
+        let Some(mut parked) = dl.get(upstream, pipeline, notification_id).await? else {
+            return Err(Error::NotFound(format!(
+                "notification {notification_id} of {upstream} is not parked by {}",
+                self.app.name()
+            )));
+        };
+        let mut follows = self.follows.lock().await;
+        let f = follows
+            .iter_mut()
+            .find(|f| f.name == upstream)
+            .ok_or_else(|| {
+                Error::Configuration(format!("{} does not follow {upstream}", self.app.name()))
+            })?;
+        let n = f.source.fetch(notification_id).await?;
+        let mut done = Progress::default();
+        match self.process(f, n).await {
+            Ok(Outcome::Recorded(events)) => {
+                done.processed = 1;
+                done.events = events;
+            }
+            Ok(Outcome::AlreadyTracked) => done.skipped = 1,
+            Err(e) => {
+                parked.error = e.to_string();
+                parked.parked_at_micros = now_micros();
+                dl.park(&parked).await?;
+                return Err(self.processing_error(upstream, notification_id, e));
+            }
+        }
+        dl.remove(upstream, pipeline, notification_id).await?;
+        self.parked_ids()
+            .remove(&(upstream.to_string(), notification_id));
+        drop(follows);
+        if done.events > 0 {
+            self.prompt().await?;
+        }
+        Ok(done)
+    }
+
+    /// Gives up on a parked notification: it is tracked as processed, without any new events,
+    /// and no longer parked. [`Error::NotFound`] if it is not parked.
+    pub async fn discard_parked(&self, upstream: &str, notification_id: i64) -> Result<()> {
+        let dl = self.dead_letters()?;
+        let pipeline = self.app.records().pipeline_id();
+        if dl.get(upstream, pipeline, notification_id).await?.is_none() {
+            return Err(Error::NotFound(format!(
+                "notification {notification_id} of {upstream} is not parked by {}",
+                self.app.name()
+            )));
+        }
+        let tracking = Tracking {
+            upstream_application: upstream.to_string(),
+            notification_id,
+        };
+        match self.app.save_tracked(&mut [], Some(tracking), None).await {
+            Ok(()) => {}
+            // Tracked already (another instance discarded it first): done as well.
+            Err(e) if e.is_conflict() => {}
+            Err(e) => return Err(e),
+        }
+        dl.remove(upstream, pipeline, notification_id).await?;
+        self.parked_ids()
+            .remove(&(upstream.to_string(), notification_id));
+        Ok(())
+    }
 }

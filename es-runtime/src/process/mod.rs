@@ -64,6 +64,7 @@
 
 mod application;
 mod builder;
+mod causal;
 mod deadletter;
 mod health;
 pub mod lease;
