@@ -30,6 +30,11 @@ pub struct Options {
     role: Option<String>,
     run_pipelines: Option<Vec<i64>>,
     expect_total: Option<i64>,
+    /// `orders` for the reference benchmark's system (orders saved straight into `orders`,
+    /// no commands); the manual's whole system otherwise.
+    bare: bool,
+    /// Run every application in this process (the concurrent runner) instead of children.
+    in_process: bool,
 }
 
 impl Options {
@@ -68,6 +73,8 @@ impl Options {
             notify: !args.iter().any(|a| a == "--no-notify"),
             poll: Duration::from_millis(value("--poll-ms", 100)?),
             role: text("--role"),
+            bare: text("--system").as_deref() == Some("orders"),
+            in_process: args.iter().any(|a| a == "--in-process"),
             run_pipelines,
             expect_total: match text("--expect-total") {
                 Some(_) => Some(value("--expect-total", 0)? as i64),
@@ -81,7 +88,7 @@ const ENV_NAMESPACE: &str = "ORDERS_NAMESPACE";
 
 async fn builder(url: &str, opts: &Options, ns: &str) -> Result<RunnerBuilder> {
     let db = connect(url).await?;
-    let mut b = Runner::builder(&orders::system(), db)
+    let mut b = Runner::builder(&opts.system(), db)
         .namespace(ns)
         .poll_interval(opts.poll)
         .leases(lease::for_url(url).await?);
@@ -112,7 +119,7 @@ pub async fn run(url: &str, c: &mut Checks) -> Result<()> {
             let ns = std::env::var(ENV_NAMESPACE).map_err(|_| {
                 Error::Configuration(format!("--role supervisor needs {ENV_NAMESPACE}"))
             })?;
-            let mut s = Supervisor::new(&orders::system())
+            let mut s = Supervisor::new(&opts.system())
                 .pipelines(pipelines)
                 .env(ENV_NAMESPACE, &ns)
                 .env("DB_URI", url)
@@ -148,7 +155,22 @@ pub async fn run(url: &str, c: &mut Checks) -> Result<()> {
         }
     }
     let ns = format!("mp{}_", &Uuid::new_v4().simple().to_string()[..6]);
-    let supervisor = Supervisor::new(&orders::system())
+    if opts.in_process {
+        let runner = builder(url, &opts, &ns)
+            .await?
+            .pipelines(pipelines.clone())
+            .concurrent()
+            .await?;
+        println!(
+            "one process, {} pipeline(s), the concurrent runner",
+            pipelines.len()
+        );
+        client_work(&runner, &opts, &pipelines, c).await?;
+        runner.stop().await?;
+        report_cpu(&opts, "in-process");
+        return Ok(());
+    }
+    let supervisor = Supervisor::new(&opts.system())
         .pipelines(pipelines.clone())
         .env(ENV_NAMESPACE, &ns)
         .env("DB_URI", url)
@@ -193,7 +215,43 @@ pub async fn run(url: &str, c: &mut Checks) -> Result<()> {
     if let Err(e) = stopped {
         println!("{e}");
     }
+    report_cpu(&opts, &format!("{children} processes"));
     Ok(())
+}
+
+/// CPU time of this process and its children (once they have exited), per order.
+fn report_cpu(opts: &Options, what: &str) {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return;
+    };
+    // After the command name in parentheses: utime, stime, cutime, cstime are fields 14-17.
+    let Some(rest) = stat.rsplit(')').next() else {
+        return;
+    };
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    if f.len() == 4 && opts.orders > 0 {
+        // Clock ticks of 10 ms (USER_HZ on Linux).
+        let ms = f.iter().sum::<u64>() * 10;
+        println!(
+            "cpu ({what}, client included, database server not): {ms} ms, {:.0} µs per order",
+            ms as f64 * 1000.0 / opts.orders as f64
+        );
+    }
+}
+
+impl Options {
+    fn system(&self) -> es_runtime::process::System {
+        if self.bare {
+            orders::orders_system()
+        } else {
+            orders::system()
+        }
+    }
 }
 
 /// Saves the commands, waits until the system is idle, checks the results.
@@ -207,19 +265,42 @@ async fn client_work(
     let mut ids = Vec::new();
     for i in 0..opts.orders {
         let p = pipelines[i % pipelines.len()];
-        let mut cmd = CreateOrder::create()?;
-        client.app_in("commands", p)?.save(&mut cmd).await?;
-        ids.push((p, cmd.id()));
+        if opts.bare {
+            let mut order = Order::create(None)?;
+            client.app_in("orders", p)?.save(&mut order).await?;
+            ids.push((p, order.id()));
+        } else {
+            let mut cmd = CreateOrder::create()?;
+            client.app_in("commands", p)?.save(&mut cmd).await?;
+            ids.push((p, cmd.id()));
+        }
     }
-    client.wait_idle(Duration::from_secs(300)).await?;
+    client.wait_idle(Duration::from_secs(600)).await?;
     let took = started.elapsed();
     println!(
         "{} orders in {took:?}: {:.0} orders/s",
         opts.orders,
         opts.orders as f64 / took.as_secs_f64()
     );
+    println!(
+        "RESULT orders_{}p{} postgres {} {:.3} {:.1}",
+        if opts.in_process {
+            "threads"
+        } else {
+            "processes"
+        },
+        pipelines.len(),
+        opts.orders,
+        took.as_secs_f64(),
+        opts.orders as f64 / took.as_secs_f64()
+    );
     let mut done = 0;
     for (p, id) in &ids {
+        if opts.bare {
+            let order: Order = client.app_in("orders", *p)?.get(*id).await?;
+            done += usize::from(order.is_reserved() && order.is_paid());
+            continue;
+        }
         let cmd: CreateOrder = client.app_in("commands", *p)?.get(*id).await?;
         if let (true, Some(order_id)) = (cmd.is_done(), cmd.order_id()) {
             let order: Order = client.app_in("orders", *p)?.get(order_id).await?;
