@@ -14,18 +14,16 @@ use std::time::{Duration, Instant};
 
 const IDLE: Duration = Duration::from_secs(30);
 
-async fn backends() -> Vec<(
+/// A backend: its name, database, leases, and its URL when it is PostgreSQL.
+type Backend = (
     &'static str,
     Arc<dyn Database>,
     Arc<dyn Leases>,
     Option<String>,
-)> {
-    let mut v: Vec<(
-        &'static str,
-        Arc<dyn Database>,
-        Arc<dyn Leases>,
-        Option<String>,
-    )> = vec![(
+);
+
+async fn backends() -> Vec<Backend> {
+    let mut v: Vec<Backend> = vec![(
         "memory",
         Arc::new(es_runtime::record::memory::InMemoryDatabase::new()),
         Arc::new(LocalLeases::new()),
