@@ -9,6 +9,8 @@
 //! - [`notify`]: notification logs, readers, the JSON view, HTTP server and remote log;
 //! - [`process`]: process applications, policies, systems and their runners;
 //! - [`model`]: the big array and integer sequence generators;
+//! - [`telemetry`]: the `tracing` spans and `metrics` counters es emits;
+//! - [`testing`]: given / when / then for aggregates and policies;
 //!
 //! Every failure is an [`enum@Error`].
 
@@ -23,6 +25,8 @@ pub mod notify;
 pub mod process;
 pub mod record;
 pub mod store;
+pub mod telemetry;
+pub mod testing;
 
 pub use error::{Error, IntegrityError, Result};
 pub use es_macros::{aggregate, event};
