@@ -7,7 +7,7 @@ mod support;
 use es_examples::orders::{self, Order, Reservation};
 use es_runtime::application::{Application, Database, Saveable};
 use es_runtime::prelude::*;
-use es_runtime::process::{Policy, ProcessApplication, ProcessContext, Runner, System};
+use es_runtime::process::{Backoff, Policy, ProcessApplication, ProcessContext, Runner, System};
 use es_runtime::record::Tracking;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -221,6 +221,8 @@ async fn a_failing_policy_stops_its_task_and_a_restart_resumes_from_tracking() {
             Runner::builder(&breakable_system(broken), db.clone())
                 .namespace(&ns)
                 .poll_interval(Duration::from_millis(20))
+                // The failure is operational: no retries, so that the task stops at once.
+                .backoff(Backoff::new(Duration::ZERO, Duration::ZERO, 0))
                 .concurrent()
         };
         let runner = start(broken.clone()).await.unwrap();

@@ -63,11 +63,23 @@
 //! ```
 
 mod application;
+mod builder;
+mod causal;
+mod deadletter;
+mod health;
+pub mod lease;
 mod policy;
+pub mod prompt;
+mod retry;
 mod runner;
+pub mod supervisor;
 mod system;
+mod worker;
 
 pub use application::{ProcessApplication, Progress, DEFAULT_PAGE_SIZE};
+pub use deadletter::{OnPolicyError, ParkedNotification};
+pub use health::{Health, State};
 pub use policy::{Policy, PolicyFuture, ProcessContext};
+pub use retry::{is_transient, Backoff};
 pub use runner::{Runner, RunnerBuilder};
 pub use system::{AppName, Pipeline, ProcessDef, System};

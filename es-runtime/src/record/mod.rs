@@ -298,6 +298,19 @@ pub trait RecordManager: Send + Sync + 'static {
     /// The highest notification id visible (0 when there is none).
     async fn max_notification_id(&self) -> Result<i64>;
 
+    /// Where the event at `position` of `sequence_id` is in the notification logs: its
+    /// pipeline id and notification id (event tables; any pipeline of this application).
+    /// `None` when there is no such event, or the backend cannot tell (the default). Process
+    /// applications record these as causal dependencies.
+    async fn notification_of(
+        &self,
+        sequence_id: Uuid,
+        position: i64,
+    ) -> Result<Option<(i64, i64)>> {
+        let _ = (sequence_id, position);
+        Ok(None)
+    }
+
     /// The highest notification id of `upstream` tracked in this pipeline (0 when none).
     async fn max_tracking_id(&self, upstream_application: &str) -> Result<i64>;
 

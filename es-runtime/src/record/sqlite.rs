@@ -1079,6 +1079,29 @@ impl RecordManager for SqliteRecordManager {
         )
     }
 
+    async fn notification_of(
+        &self,
+        sequence_id: Uuid,
+        position: i64,
+    ) -> Result<Option<(i64, i64)>> {
+        let sql = format!(
+            "SELECT pipeline_id, notification_id FROM {} WHERE application_name = ?1 \
+             AND originator_id = ?2 AND originator_version = ?3",
+            self.db.table_name("stored_events")
+        );
+        self.db.locked(|c| {
+            c.prepare_cached(&sql)
+                .and_then(|mut st| {
+                    st.query_row(
+                        params![self.application_name, &sequence_id.as_bytes()[..], position],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()
+                })
+                .map_err(map_err)
+        })
+    }
+
     async fn has_tracking_record(
         &self,
         upstream_application: &str,

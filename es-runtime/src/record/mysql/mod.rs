@@ -652,6 +652,25 @@ impl RecordManager for MySqlRecordManager {
             .map_err(map_err)
     }
 
+    async fn notification_of(
+        &self,
+        sequence_id: Uuid,
+        position: i64,
+    ) -> Result<Option<(i64, i64)>> {
+        let sql = format!(
+            "SELECT pipeline_id, notification_id FROM {} WHERE application_name = ? \
+             AND originator_id = ? AND originator_version = ?",
+            self.db.table_name("stored_events")
+        );
+        sqlx::query_as::<_, (i64, i64)>(crate::record::sql::dynamic(&sql))
+            .bind(&self.application_name)
+            .bind(sequence_id)
+            .bind(position)
+            .fetch_optional(&self.db.pool)
+            .await
+            .map_err(map_err)
+    }
+
     async fn max_tracking_id(&self, upstream_application: &str) -> Result<i64> {
         sqlx::query_scalar::<_, i64>(crate::record::sql::dynamic(&self.sql.max_tracking))
             .bind(&self.application_name)

@@ -669,6 +669,42 @@ impl RecordManager for PostgresRecordManager {
         }
     }
 
+    /// An event still waiting for its notification id (committed, not yet sequenced) is
+    /// sequenced first, in its own pipeline.
+    async fn notification_of(
+        &self,
+        sequence_id: Uuid,
+        position: i64,
+    ) -> Result<Option<(i64, i64)>> {
+        let sql = format!(
+            "SELECT pipeline_id, notification_id FROM {} WHERE application_name = $1 \
+             AND originator_id = $2 AND originator_version = $3",
+            self.db.table_name("stored_events")
+        );
+        for _ in 0..2 {
+            let mut c = self.db.conns.take().await?;
+            let r = sqlx::query_as::<_, (i64, Option<i64>)>(crate::record::sql::dynamic(&sql))
+                .bind(&self.application_name)
+                .bind(sequence_id)
+                .bind(position)
+                .fetch_optional(c.conn())
+                .await;
+            match c.done(r)? {
+                None => return Ok(None),
+                Some((p, Some(id))) => return Ok(Some((p, id))),
+                Some((p, None)) => {
+                    self.db
+                        .record_manager(RecordKind::Events, &self.application_name, p)
+                        .sequence_notifications()
+                        .await?;
+                }
+            }
+        }
+        Err(Error::Operational(format!(
+            "event {position} of {sequence_id} has no notification id after sequencing"
+        )))
+    }
+
     async fn max_tracking_id(&self, upstream_application: &str) -> Result<i64> {
         on_conn!(self.db.conns, c => sqlx::query_scalar::<_, i64>(crate::record::sql::dynamic(&self.sql.max_tracking))
             .bind(&self.application_name)
