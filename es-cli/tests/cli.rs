@@ -316,17 +316,17 @@ async fn verify_names_a_tampered_postgres_event() {
     assert!(out.status.success(), "{}", stderr(&out));
 
     let table = db.table_name("stored_events");
-    let state: Vec<u8> = es_runtime::sqlx::query_scalar(&format!(
+    let state: Vec<u8> = es_runtime::sqlx::query_scalar(es_runtime::sqlx::AssertSqlSafe(format!(
         "SELECT state FROM {table} WHERE originator_id = $1 AND originator_version = 2"
-    ))
+    )))
     .bind(a)
     .fetch_one(db.pool())
     .await
     .unwrap();
     let changed = tampered(&state, "\"amount\":32", "\"amount\":33");
-    es_runtime::sqlx::query(&format!(
+    es_runtime::sqlx::query(es_runtime::sqlx::AssertSqlSafe(format!(
         "UPDATE {table} SET state = $1 WHERE originator_id = $2 AND originator_version = 2"
-    ))
+    )))
     .bind(changed)
     .bind(a)
     .execute(db.pool())
