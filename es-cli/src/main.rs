@@ -81,7 +81,7 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
-    /// Serve the notification log over HTTP at /notifications/<section id>/.
+    /// Serve the notification log over HTTP at /notifications/SECTION_ID/.
     Serve {
         #[command(flatten)]
         target: Target,
