@@ -327,6 +327,48 @@ async fn policies_are_tested_without_a_runner() {
 }
 
 #[tokio::test]
+async fn policies_given_when_then() {
+    use es_runtime::testing::{upstream_events, PolicyTest};
+    // A reservation for each new order.
+    let order_id = Uuid::new_v4();
+    let then = PolicyTest::new(orders::reservations_policy())
+        .await
+        .when(upstream_events::<Order>(
+            order_id,
+            orders::order::Created { command_id: None },
+        ))
+        .await;
+    then.then_events::<Reservation>(orders::reservation::Created { order_id });
+    let reservations: Vec<Reservation> = then.then_saved().await;
+    assert_eq!(reservations[0].order_id(), order_id);
+
+    // The orders policy records a reservation on its own order, once.
+    let app = Arc::new(Application::builder("orders").build().await.unwrap());
+    let mut order = Order::create(None).unwrap();
+    app.save(&mut order).await.unwrap();
+    let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
+    let reserved = |id| {
+        upstream_events::<Reservation>(
+            id,
+            orders::reservation::Created {
+                order_id: order.id(),
+            },
+        )
+    };
+    let then = PolicyTest::on(app.clone(), orders::orders_policy())
+        .when(reserved(first))
+        .await;
+    then.then_events::<Order>(orders::order::Reserved {
+        reservation_id: first,
+    });
+    let again = PolicyTest::on(app, orders::orders_policy())
+        .when(reserved(second))
+        .await
+        .then_error();
+    assert!(again.to_string().contains("already reserved"), "{again}");
+}
+
+#[tokio::test]
 async fn systems_are_checked_before_they_run() {
     let db: Arc<dyn Database> = Arc::new(es_runtime::record::memory::InMemoryDatabase::new());
     let missing = System::new()

@@ -11,6 +11,8 @@
 //! - [`notify`]: notification logs, readers, the JSON view, HTTP server and remote log;
 //! - [`process`]: process applications, policies, systems and their runners;
 //! - [`model`]: big arrays, integer sequences, collections, time-bucketed logs;
+//! - [`telemetry`]: the `tracing` spans and `metrics` counters es emits;
+//! - [`testing`]: given / when / then for aggregates and policies;
 //! - [`error`]: the [`enum@Error`] every failure is;
 //! - [`guide`]: the guide, with runnable examples for every chapter.
 
@@ -26,6 +28,8 @@ pub mod notify;
 pub mod process;
 pub mod record;
 pub mod store;
+pub mod telemetry;
+pub mod testing;
 
 pub use error::{Error, IntegrityError, Result};
 pub use es_macros::{aggregate, event};

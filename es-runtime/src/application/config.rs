@@ -8,7 +8,8 @@
 //! | `postgres://…` / `postgresql://…` | PostgreSQL (feature `postgres`) |
 //! | `mysql://…` / `mariadb://…` | MySQL or MariaDB (feature `mysql`) |
 //!
-//! [`Application::from_env`](super::Application::from_env) reads `ES_DATABASE_URL` or `DB_URI`
+//! [`Application::from_env`](super::Application::from_env) reads the first set of
+//! `ES_DATABASE_URL`, `DB_URI` (the reference library's name) and `DATABASE_URL` (sqlx's)
 //! (default: an SQLite file `es.db` in the working directory when the `sqlite` feature is on,
 //! else memory) and `CIPHER_KEY` (base64 AES key: turns encryption on).
 
@@ -29,7 +30,7 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads `ES_DATABASE_URL` or `DB_URI` (default: an SQLite file `es.db` with the `sqlite`
+    /// Reads the first set of `ES_DATABASE_URL`, `DB_URI` and `DATABASE_URL` (default: an SQLite file `es.db` with the `sqlite`
     /// feature, else memory), `CIPHER_KEY` (base64 AES key, 16, 24 or 32 bytes) and
     /// `SNAPSHOT_PERIOD` from the environment.
     pub fn from_env() -> Result<Config> {
@@ -40,6 +41,7 @@ impl Config {
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config> {
         let database_url = var("ES_DATABASE_URL")
             .or_else(|| var("DB_URI"))
+            .or_else(|| var("DATABASE_URL"))
             .unwrap_or_else(|| default_url().to_string());
         let cipher = match var("CIPHER_KEY") {
             Some(k) => Some(
@@ -277,6 +279,14 @@ mod tests {
             c.database_url, "sqlite::memory:",
             "ES_DATABASE_URL wins over DB_URI"
         );
+        let c = Config::from_vars(vars(&[("DATABASE_URL", "memory:")])).unwrap();
+        assert_eq!(c.database_url, "memory:", "DATABASE_URL is read");
+        let c = Config::from_vars(vars(&[
+            ("DATABASE_URL", "sqlite::memory:"),
+            ("DB_URI", "memory:"),
+        ]))
+        .unwrap();
+        assert_eq!(c.database_url, "memory:", "DB_URI wins over DATABASE_URL");
     }
 
     #[test]

@@ -7,11 +7,16 @@
 //! # let _ = app; Ok(()) }
 //! ```
 
+pub mod commands;
 pub mod config;
+pub mod own_tx;
 pub mod repository;
 pub mod snapshot;
+mod tables;
 
+pub use commands::Retry;
 pub use config::{connect, connect_backend, Config};
+pub use own_tx::{OwnTransaction, Saved};
 pub use repository::Repository;
 
 use crate::domain::aggregate::Aggregate;
@@ -131,9 +136,37 @@ pub struct ApplicationBuilder {
     cache: bool,
     pipeline_id: i64,
     page_size: usize,
+    create_tables: bool,
 }
 
 impl ApplicationBuilder {
+    /// With `true`, [`build`](ApplicationBuilder::build) creates the database's tables if
+    /// they are missing (the backend's `setup_tables`: every table es uses, so that
+    /// applications with other features can share the database). By default it creates
+    /// nothing: a missing table is an [`Error::Configuration`] naming it, and the tables come
+    /// from `setup_tables`, the backend's `ddl()` or the migrations in
+    /// `es-runtime/migrations` (usable with `sqlx migrate`). [`Application::from_env`] and
+    /// [`connect`] always create them.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # async fn demo() -> es_runtime::Result<()> {
+    /// use es_runtime::application::Application;
+    /// use es_runtime::record::sqlite::SqliteDatabase;
+    /// use std::sync::Arc;
+    /// let db = Arc::new(SqliteDatabase::memory()?.with_table_prefix("es_")?);
+    /// let e = Application::builder("bank").database(db.clone()).build().await.unwrap_err();
+    /// assert!(e.to_string().contains("no such table: es_stored_events"));
+    /// let app = Application::builder("bank").database(db).create_tables(true).build().await?;
+    /// # let _ = app; Ok(()) }
+    /// # #[cfg(feature = "sqlite")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub fn create_tables(mut self, create: bool) -> Self {
+        self.create_tables = create;
+        self
+    }
+
     /// Stores in memory (a new private database).
     pub fn memory(self) -> Self {
         self.database(Arc::new(InMemoryDatabase::new()))
@@ -224,11 +257,18 @@ impl ApplicationBuilder {
             }
             (None, false) => None,
         };
+        if self.create_tables {
+            tables::create(records.as_ref()).await?;
+            if let Some(s) = &snapshots {
+                tables::create(s.as_ref()).await?;
+            }
+        }
         // One cheap read now, so a missing table or an unreachable database is an error of
         // construction rather than of the first command.
-        records.max_notification_id().await?;
+        let missing = |e| tables::missing(&self.name, e);
+        records.max_notification_id().await.map_err(missing)?;
         if let Some(s) = &snapshots {
-            s.max_notification_id().await?;
+            s.max_notification_id().await.map_err(missing)?;
         }
         let mut mapper = Mapper::new();
         if let Some(c) = self.cipher {
@@ -266,6 +306,7 @@ impl Application {
             cache: false,
             pipeline_id: 0,
             page_size: 5000,
+            create_tables: false,
         }
     }
 
@@ -385,7 +426,8 @@ impl Application {
     }
 
     /// The batch a save of these aggregates would write, taking their pending events: for
-    /// writing inside a transaction of your own with a backend's `write_in` method.
+    /// writing inside a transaction of your own with a backend's `write_in_transaction` method
+    /// ([`Application::save_in`] does it all, and keeps the events pending until your commit).
     pub fn prepare_batch(&self, aggregates: &mut [&mut dyn Saveable]) -> Result<RecordBatch> {
         let items = aggregates
             .iter()

@@ -18,6 +18,14 @@ impl<A: Aggregate> Repository<'_, A> {
     /// The current state of aggregate `id`; [`Error::NotFound`] if it does not exist or was
     /// discarded.
     pub async fn get(&self, id: Uuid) -> Result<A> {
+        let span = crate::telemetry::span!(INFO, "es.get", application = self.app.name(), aggregate = A::TOPIC, aggregate_id = %id, version = tracing::field::Empty);
+        let found = crate::telemetry::timed(span.clone(), self.get_untraced(id)).await;
+        found.inspect(|a| {
+            span.record("version", a.version());
+        })
+    }
+
+    async fn get_untraced(&self, id: Uuid) -> Result<A> {
         if let Some(cached) = self.app.cached::<A>(id) {
             let mut target = Some(cached);
             let from = target.as_ref().map(|a| a.version() as i64).unwrap_or(0);

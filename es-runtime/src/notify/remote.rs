@@ -135,7 +135,10 @@ impl<I> RemoteNotificationLog<I> {
 #[async_trait]
 impl<I: DeserializeOwned + Send + 'static> NotificationLog<I> for RemoteNotificationLog<I> {
     async fn section(&self, section_id: &str) -> Result<Section<I>> {
-        let body = self.get_json(section_id).await?;
-        decode_section(&body)
+        let span = crate::telemetry::span!(INFO, "es.http.read", url = %self.base_url, section_id, notifications = tracing::field::Empty);
+        let read = async { decode_section::<I>(&self.get_json(section_id).await?) };
+        let section = crate::telemetry::timed(span.clone(), read).await?;
+        span.record("notifications", section.items.len());
+        Ok(section)
     }
 }

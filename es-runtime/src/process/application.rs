@@ -366,7 +366,8 @@ impl ProcessApplication {
             }
             for n in page {
                 let id = n.id;
-                match self.process(f, n).await {
+                let span = crate::telemetry::span!(INFO, "es.process", application = self.app.name(), upstream = %f.name, notification_id = id, events = tracing::field::Empty, attempts = tracing::field::Empty);
+                match crate::telemetry::timed(span, self.process(f, n)).await {
                     Ok(Outcome::Recorded(events)) => {
                         done.processed += 1;
                         done.events += events;
@@ -428,7 +429,16 @@ impl ProcessApplication {
                 .save_tracked(&mut saveables, Some(tracking.clone()), None)
                 .await
             {
-                Ok(()) => return Ok(Outcome::Recorded(events)),
+                Ok(()) => {
+                    crate::telemetry::record("events", events as u64);
+                    crate::telemetry::record("attempts", attempt as u64);
+                    crate::telemetry::count_processed(
+                        self.app.name(),
+                        &f.name,
+                        event.timestamp().as_micros(),
+                    );
+                    return Ok(Outcome::Recorded(events));
+                }
                 Err(e) if e.is_conflict() => {
                     if self.is_tracked(f, n.id).await? {
                         return Ok(Outcome::AlreadyTracked);

@@ -5,6 +5,7 @@
 //! per (application, pipeline); snapshot and timestamp-sequenced tables do not.
 
 pub mod memory;
+pub mod migrations;
 #[cfg(feature = "mysql")]
 pub mod mysql;
 #[cfg(feature = "postgres")]
@@ -169,6 +170,13 @@ pub const NOTIFICATION_PAGE: usize = 1000;
 pub trait RecordManager: Send + Sync + 'static {
     /// Which table this manager serves.
     fn kind(&self) -> RecordKind;
+
+    /// The manager as its own type, for features of one backend (writing in a caller's
+    /// transaction: [`Application::save_in`](crate::application::Application::save_in)).
+    /// `None` unless the backend offers such features.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 
     /// The application name records are written under.
     fn application_name(&self) -> &str;

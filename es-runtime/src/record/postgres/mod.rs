@@ -446,6 +446,9 @@ impl RecordManager for PostgresRecordManager {
     fn kind(&self) -> RecordKind {
         self.kind
     }
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
     fn application_name(&self) -> &str {
         &self.application_name
     }
