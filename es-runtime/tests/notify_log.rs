@@ -347,26 +347,10 @@ async fn reader_never_skips_or_repeats_while_writers_commit_on_sqlite() {
     let _ = std::fs::remove_file(&dir);
 }
 
-/// The server URL in `var`, or `None` after saying the backend is skipped (a failure when
-/// `ES_REQUIRE_SERVERS=1`).
 #[cfg(any(feature = "postgres", feature = "mysql"))]
-fn server_url(var: &str, backend: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            assert!(
-                std::env::var("ES_REQUIRE_SERVERS").as_deref() != Ok("1"),
-                "{var} is not set but ES_REQUIRE_SERVERS=1"
-            );
-            {
-                use std::io::Write as _;
-                // Straight to stderr: cargo test shows it even when the test passes.
-                let _ = writeln!(std::io::stderr(), "skipped {backend}: {var} not set");
-            }
-            None
-        }
-    }
-}
+mod server_support;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use server_support::server_url;
 
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -499,7 +499,7 @@ async fn pg_sequencer_refuses_other_isolation_levels() {
     let Some(db) = database("isolation").await else {
         return;
     };
-    let url = std::env::var("ES_POSTGRES_URL").unwrap();
+    let url = server_url("ES_POSTGRES_URL", "postgres").unwrap();
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(1)
         .after_connect(|conn, _| {
@@ -557,7 +557,7 @@ async fn pg_database_methods_run_in_spawned_tasks() {
     .await
     .unwrap()
     .unwrap();
-    let url = std::env::var("ES_POSTGRES_URL").unwrap();
+    let url = server_url("ES_POSTGRES_URL", "postgres").unwrap();
     tokio::spawn(async move { PostgresDatabase::connect_with(&url, 1).await.map(|_| ()) })
         .await
         .unwrap()

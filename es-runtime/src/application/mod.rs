@@ -21,8 +21,8 @@ pub use repository::Repository;
 
 use crate::domain::aggregate::Aggregate;
 use crate::domain::event::AnyEvent;
-use crate::domain::pubsub::PubSub;
 use crate::domain::integrity::HashConfig;
+use crate::domain::pubsub::PubSub;
 use crate::error::{Error, Result};
 use crate::mapper::{Cipher, Mapper};
 use crate::record::mapped::TableSpec;

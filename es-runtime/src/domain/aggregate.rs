@@ -116,6 +116,11 @@ pub fn rehash_pending(meta: &mut AggregateMeta, hashing: &Arc<HashConfig>) -> Re
 /// An event-sourced aggregate. Implemented by `#[aggregate]`.
 ///
 /// Its state (without the bookkeeping) is serde-serialisable so that snapshots can be taken.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an aggregate",
+    label = "`{Self}` needs `#[aggregate]` on its struct",
+    note = "add `#[aggregate]` to `struct {Self}` as well as to its `impl` block: the struct's attribute implements `Aggregate`"
+)]
 pub trait Aggregate:
     Clone + fmt::Debug + Serialize + serde::de::DeserializeOwned + Send + Sync + 'static
 {

@@ -21,8 +21,10 @@
 //! bytes is a [`IntegrityError::Cipher`] or [`IntegrityError::Corrupt`] error.
 
 pub mod cipher;
+pub mod inspect;
 
 pub use cipher::Cipher;
+pub use inspect::RawEvent;
 
 use crate::domain::event::{decode_parsed_any, AnyEvent, StateRef};
 use crate::domain::integrity::{self, HashConfig};

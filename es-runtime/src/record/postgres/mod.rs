@@ -682,14 +682,15 @@ impl RecordManager for PostgresRecordManager {
             self.db.table_name("stored_events")
         );
         for _ in 0..2 {
-            let mut c = self.db.conns.take().await?;
-            let r = sqlx::query_as::<_, (i64, Option<i64>)>(crate::record::sql::dynamic(&sql))
-                .bind(&self.application_name)
-                .bind(sequence_id)
-                .bind(position)
-                .fetch_optional(c.conn())
-                .await;
-            match c.done(r)? {
+            let r = on_conn!(self.db.conns, c => {
+                sqlx::query_as::<_, (i64, Option<i64>)>(crate::record::sql::dynamic(&sql))
+                    .bind(&self.application_name)
+                    .bind(sequence_id)
+                    .bind(position)
+                    .fetch_optional(c)
+                    .await
+            })?;
+            match r {
                 None => return Ok(None),
                 Some((p, Some(id))) => return Ok(Some((p, id))),
                 Some((p, None)) => {
