@@ -86,9 +86,12 @@ fn sqlite_db(path: &PathBuf) -> SqliteDatabase {
 
 /// The stored state of one event with `from` replaced by `to` (its stored hash kept).
 fn tampered(state: &[u8], from: &str, to: &str) -> Vec<u8> {
-    let s = String::from_utf8(state.to_vec()).unwrap();
-    assert!(s.contains(from), "{s}");
-    s.replacen(from, to, 1).into_bytes()
+    let (from, to) = (from.as_bytes(), to.as_bytes());
+    let at = state
+        .windows(from.len())
+        .position(|w| w == from)
+        .unwrap_or_else(|| panic!("{from:?} not in {state:?}"));
+    [&state[..at], to, &state[at + from.len()..]].concat()
 }
 
 #[tokio::test]

@@ -456,7 +456,10 @@ impl Mapping {
         st.sql.push_str(" VALUES (");
         let d = self.dialect;
         let state = if self.spec.state_as_text {
-            match std::str::from_utf8(&item.state) {
+            // A text column holds the self-contained JSON form of a compact state (which
+            // reads back and verifies as it is).
+            let expanded = crate::domain::state::expand_item(item);
+            match std::str::from_utf8(&expanded) {
                 Ok(s) => Value::Text(s.to_string()),
                 Err(_) => {
                     return Err(Error::Encoding(format!(
