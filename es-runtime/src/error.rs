@@ -86,6 +86,14 @@ pub enum Error {
         /// What went wrong.
         source: Box<Error>,
     },
+    /// A policy's or projection's handler failed (its error is the source).
+    #[error("handler {handler} failed: {source}")]
+    Handler {
+        /// The handler: `Type::method`.
+        handler: String,
+        /// What the handler returned.
+        source: Box<Error>,
+    },
 }
 
 /// The ways stored or received data can fail an integrity check.
@@ -148,6 +156,40 @@ impl Error {
     /// True for [`Error::Concurrency`] and [`Error::RecordConflict`]: the write lost a race.
     pub fn is_conflict(&self) -> bool {
         matches!(self, Error::Concurrency(_) | Error::RecordConflict(_))
+    }
+}
+
+impl Error {
+    /// `source`, as the failure of the handler `handler` (`Type::method`).
+    pub fn handler(handler: &str, source: Error) -> Error {
+        Error::Handler {
+            handler: handler.to_string(),
+            source: Box::new(source),
+        }
+    }
+}
+
+/// rusqlite errors in user code (a projection's SQL): constraint violations are
+/// [`Error::RecordConflict`], the rest as the SQLite backend maps them.
+#[cfg(feature = "sqlite")]
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        crate::record::sqlite::map_err(e)
+    }
+}
+
+/// sqlx errors in user code (a projection's SQL): unique violations are
+/// [`Error::RecordConflict`], other database errors and connection failures
+/// [`Error::Operational`].
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation => {
+                Error::RecordConflict(format!("sql: {}", db.message()))
+            }
+            _ => Error::Operational(format!("sql: {e}")),
+        }
     }
 }
 

@@ -25,7 +25,7 @@ pub mod record;
 pub mod store;
 
 pub use error::{Error, IntegrityError, Result};
-pub use es_macros::{aggregate, event};
+pub use es_macros::{aggregate, event, policy, projection};
 
 /// The sqlx crate es uses for PostgreSQL and MySQL, so that pools and transactions handed to
 /// es are of the same version.
@@ -39,7 +39,9 @@ pub mod prelude {
         AnyEvent, Event, EventKind, EventMeta, EventPayload, Mutate, Timestamp,
     };
     pub use crate::error::{Error, IntegrityError, Result};
-    pub use es_macros::{aggregate, event};
+    pub use crate::process::ProcessContext;
+    pub use crate::record::tx::Tx;
+    pub use es_macros::{aggregate, event, policy, projection};
     pub use uuid::Uuid;
 }
 
@@ -49,11 +51,33 @@ pub mod __private {
     pub use crate::domain::aggregate::{
         apply_event, create, trigger, Aggregate, AggregateMeta, AttributeChanged, Discarded,
     };
+    pub use crate::domain::event::AnyEvent;
     pub use crate::domain::event::{
         decode_parsed, Event, EventKind, EventPayload, Mutate, StateRef,
     };
     pub use crate::domain::topic::EventType;
     pub use crate::error::{Error, Result};
+    pub use crate::process::projection::{mismatched, Projection, ProjectionFuture};
+    pub use crate::process::{
+        make_default, Policy, PolicyRegistration, PolicyType, ProcessContext,
+    };
+    pub use crate::record::tx::Tx;
+
+    /// A handler's result, its error named after the handler.
+    pub fn handler_result(handler: &str, r: Result<()>) -> Result<()> {
+        r.map_err(|e| Error::handler(handler, e))
+    }
+
+    /// What a `#[policy]` type needs so that a system can make it by name.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` is a `#[policy]` type, so it needs `Default`",
+        label = "a system makes this policy by its name with `Default::default()`",
+        note = "derive or implement `Default` for `{Self}` (build clients and configuration there); `System::policy_from(value)` then runs it with other state"
+    )]
+    pub trait PolicyDefault: Default {}
+    impl<T: Default> PolicyDefault for T {}
+    /// Compile-time check that a `#[policy]` type implements `Default`.
+    pub const fn assert_policy_default<T: PolicyDefault>() {}
     pub use core::default::Default;
     pub use inventory;
     pub use serde;

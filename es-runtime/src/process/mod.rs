@@ -64,10 +64,13 @@
 
 mod application;
 mod policy;
+pub mod projection;
+mod registry;
 mod runner;
 mod system;
 
 pub use application::{ProcessApplication, Progress, DEFAULT_PAGE_SIZE};
 pub use policy::{Policy, PolicyFuture, ProcessContext};
+pub use registry::{make_default, PolicyRegistration, PolicyType};
 pub use runner::{Runner, RunnerBuilder};
 pub use system::{AppName, Pipeline, ProcessDef, System};

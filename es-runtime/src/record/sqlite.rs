@@ -170,7 +170,7 @@ fn check_prefix(prefix: &str) -> Result<()> {
 }
 
 /// Maps a rusqlite error to an es error.
-fn map_err(e: rusqlite::Error) -> Error {
+pub(crate) fn map_err(e: rusqlite::Error) -> Error {
     use rusqlite::ErrorCode as C;
     match &e {
         rusqlite::Error::SqliteFailure(f, msg) => {
@@ -1002,6 +1002,10 @@ impl RecordManager for SqliteRecordManager {
 
     async fn write(&self, batch: &RecordBatch) -> Result<()> {
         self.write_blocking(batch)
+    }
+
+    async fn begin_tx(&self) -> Result<super::tx::Tx> {
+        Ok(super::tx::Tx::sqlite_of(self.clone()))
     }
 
     async fn get_item(&self, sequence_id: Uuid, position: i64) -> Result<SequencedItem> {
