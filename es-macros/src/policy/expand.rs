@@ -54,6 +54,7 @@ fn policy(m: &Model) -> TokenStream {
                     let this = ::std::sync::Arc::clone(&this);
                     async move {
                         let e = &event;
+                        ctx.enter_handler(#hname);
                         #k::__private::handler_result(#hname, this.#method(&mut ctx, #arg).await)
                     }
                 })

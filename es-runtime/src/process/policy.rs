@@ -178,6 +178,7 @@ struct Inner {
     notification_id: i64,
     touched: Mutex<Vec<Box<dyn Touched>>>,
     tx: tokio::sync::Mutex<Option<Tx>>,
+    handler: Mutex<Option<&'static str>>,
 }
 
 /// What a policy handler works with while it processes one notification: the process
@@ -220,6 +221,7 @@ impl ProcessContext {
                 notification_id,
                 touched: Mutex::new(Vec::new()),
                 tx: tokio::sync::Mutex::new(None),
+                handler: Mutex::new(None),
             }),
         }
     }
@@ -314,8 +316,26 @@ impl ProcessContext {
         if slot.is_none() {
             *slot = Some(self.inner.app.records().begin_tx().await?);
         }
+        let handler = *self
+            .inner
+            .handler
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let (Some(h), Some(tx)) = (handler, slot.as_mut()) {
+            tx.enter_handler(h);
+        }
         tokio::sync::MutexGuard::try_map(slot, Option::as_mut)
             .map_err(|_| Error::Operational("the transaction of this context was taken".into()))
+    }
+
+    /// Names the handler that runs next (called by `#[policy]`'s dispatch), so that errors
+    /// of the work it adds to [`ProcessContext::tx`] name it.
+    pub fn enter_handler(&self, handler: &'static str) {
+        *self
+            .inner
+            .handler
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(handler);
     }
 
     /// Takes the transaction, if a handler began one.
