@@ -201,8 +201,7 @@ pub async fn execute(tx: &mut Tx, sql: &str, params: Vec<Param>) -> Result<()> {
                         },
                     )
                     .collect();
-                t.execute(
-                    &sql,
+                t.prepare_cached(&sql)?.execute(
                     es_runtime::record::sqlite::rusqlite::params_from_iter(values.iter()),
                 )?;
                 Ok(())

@@ -68,16 +68,6 @@ pub mod __private {
         r.map_err(|e| Error::handler(handler, e))
     }
 
-    /// What a `#[policy]` type needs so that a system can make it by name.
-    #[diagnostic::on_unimplemented(
-        message = "`{Self}` is a `#[policy]` type, so it needs `Default`",
-        label = "a system makes this policy by its name with `Default::default()`",
-        note = "derive or implement `Default` for `{Self}` (build clients and configuration there); `System::policy_from(value)` then runs it with other state"
-    )]
-    pub trait PolicyDefault: Default {}
-    impl<T: Default> PolicyDefault for T {}
-    /// Compile-time check that a `#[policy]` type implements `Default`.
-    pub const fn assert_policy_default<T: PolicyDefault>() {}
     pub use core::default::Default;
     pub use inventory;
     pub use serde;

@@ -47,10 +47,11 @@ fn policy(m: &Model) -> TokenStream {
         let arg = arg(h);
         // The event type's span: a type that is not an event is reported on the user's type.
         let event_ty = quote_spanned!(payload.span()=> #k::__private::Event<#payload>);
+        let on = syn::Ident::new("on", payload.span());
         quote! {
             let policy = {
                 let this = ::std::sync::Arc::clone(&self);
-                policy.on(move |mut ctx: #k::__private::ProcessContext, event: #event_ty| {
+                policy.#on(move |mut ctx: #k::__private::ProcessContext, event: #event_ty| {
                     let this = ::std::sync::Arc::clone(&this);
                     async move {
                         let e = &event;
@@ -61,7 +62,7 @@ fn policy(m: &Model) -> TokenStream {
             };
         }
     });
-    let default_check = quote_spanned!(ty.span()=> #k::__private::assert_policy_default::<#ty>());
+    let make = quote_spanned!(ty.span()=> #k::__private::make_default::<#ty>);
     quote! {
         impl #k::__private::PolicyType for #ty {
             const NAME: &'static ::core::primitive::str = #name;
@@ -71,12 +72,11 @@ fn policy(m: &Model) -> TokenStream {
                 policy
             }
         }
-        const _: () = #default_check;
         #k::__private::inventory::submit! {
             #k::__private::PolicyRegistration {
                 name: #name,
                 type_name: #type_name,
-                make: #k::__private::make_default::<#ty>,
+                make: #make,
             }
         }
     }
@@ -90,6 +90,7 @@ fn projection(m: &Model) -> TokenStream {
         let payload = &h.payload;
         quote_spanned!(payload.span()=> <#payload as #k::__private::EventPayload>::TOPIC)
     });
+
     let arms = m.handlers.iter().map(|h| {
         let method = &h.method;
         let payload = &h.payload;

@@ -130,11 +130,8 @@ pub fn validate(kind: Kind, input: &Input) -> syn::Result<Model> {
             continue;
         }
         if let Some(h) = handler(kind, f, &mut ctx) {
-            let key = h.payload.to_token_stream().to_string();
-            if let Some(first) = handlers
-                .iter()
-                .find(|o| o.payload.to_token_stream().to_string() == key)
-            {
+            let key = type_key(&h.payload);
+            if let Some(first) = handlers.iter().find(|o| type_key(&o.payload) == key) {
                 ctx.error(
                     &h.payload,
                     format_args!(
@@ -323,4 +320,13 @@ fn event_arg(ty: &Type) -> Option<Type> {
         },
         _ => None,
     }
+}
+
+/// A type as written, without the token spacing (`order::Created`), to compare and show.
+fn type_key(ty: &Type) -> String {
+    ty.to_token_stream()
+        .to_string()
+        .replace(" :: ", "::")
+        .replace(" < ", "<")
+        .replace(" >", ">")
 }

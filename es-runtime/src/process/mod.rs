@@ -71,6 +71,6 @@ mod system;
 
 pub use application::{ProcessApplication, Progress, DEFAULT_PAGE_SIZE};
 pub use policy::{Policy, PolicyFuture, ProcessContext};
-pub use registry::{make_default, PolicyRegistration, PolicyType};
+pub use registry::{make_default, PolicyDefault, PolicyRegistration, PolicyType};
 pub use runner::{Runner, RunnerBuilder};
 pub use system::{AppName, Pipeline, ProcessDef, System};

@@ -72,8 +72,17 @@ pub struct PolicyRegistration {
 
 inventory::collect!(PolicyRegistration);
 
+/// What a `#[policy]` type needs so that a system can make it by name.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is a `#[policy]` type, so it needs `Default`",
+    label = "a system makes this policy by its name with `Default::default()`",
+    note = "derive or implement `Default` for `{Self}` (build clients and configuration there); `System::policy_from(value)` then runs it with other state"
+)]
+pub trait PolicyDefault: Default {}
+impl<T: Default> PolicyDefault for T {}
+
 /// The policy of a new default `P` (what the registry makes for a name).
-pub fn make_default<P: PolicyType + Default>() -> Policy {
+pub fn make_default<P: PolicyType + PolicyDefault>() -> Policy {
     P::default().into_policy()
 }
 
