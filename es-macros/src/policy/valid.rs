@@ -179,7 +179,7 @@ fn check_common(kind: Kind, f: &ImplItemFn, ctx: &mut Ctx) {
     let sig = &f.sig;
     if sig.asyncness.is_none() {
         ctx.error(
-            &sig.fn_token,
+            sig.fn_token,
             format_args!(
                 "a handler is an `async fn`: write `async fn {}(..)`, like {} (move helper functions to a separate impl block)",
                 sig.ident,
