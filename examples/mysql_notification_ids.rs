@@ -52,11 +52,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_table_prefix(&prefix)?;
     db.setup_tables().await?;
     let plain = format!("{prefix}plain");
-    sqlx::raw_sql(&format!(
+    sqlx::raw_sql(sqlx::AssertSqlSafe(String::from(&format!(
         "CREATE TABLE {plain} (application_name VARCHAR(255) NOT NULL, originator_id BINARY(16) NOT NULL, \
          originator_version BIGINT NOT NULL, pipeline_id BIGINT NOT NULL, topic TEXT NOT NULL, \
          state LONGBLOB NOT NULL, PRIMARY KEY (application_name, originator_id, originator_version)) ENGINE=InnoDB"
-    ))
+    ))))
     .execute(db.pool())
     .await?;
     let rounds = 3;
@@ -76,7 +76,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let seq = Uuid::new_v4();
                 for i in 0..per_round {
                     let it = item(seq, i as i64);
-                    sqlx::query(&sql)
+                    sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
                         .bind(it.sequence_id)
                         .bind(it.position)
                         .bind(it.topic.into_owned())
@@ -135,9 +135,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         total as f64 / es_secs
     );
     println!("ratio es/none = {:.2}", none_secs / es_secs);
-    sqlx::raw_sql(&format!("DROP TABLE {plain}"))
-        .execute(db.pool())
-        .await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(String::from(&format!(
+        "DROP TABLE {plain}"
+    ))))
+    .execute(db.pool())
+    .await?;
     db.drop_tables().await?;
     Ok(())
 }

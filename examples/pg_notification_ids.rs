@@ -118,7 +118,7 @@ async fn round(
         async move {
             let it = item(seq, i as i64);
             let mut conn = c[w].lock().await;
-            sqlx::query(&q)
+            sqlx::query(sqlx::AssertSqlSafe(q.clone()))
                 .bind(it.sequence_id)
                 .bind(it.position)
                 .bind(it.topic.into_owned())
@@ -151,14 +151,14 @@ async fn round(
             );
             let mut conn = c[w].lock().await;
             // Executor methods return boxed futures, which keeps this one `Send`.
-            let done = sqlx::Executor::execute(&mut *conn, sqlx::raw_sql(&sql)).await;
+            let done = sqlx::Executor::execute(&mut *conn, sqlx::raw_sql(sqlx::AssertSqlSafe(String::from(&sql)))).await;
             done.map(|_| ()).map_err(|e| e.to_string())
         }
     })
     .await?;
-    let max: i64 = sqlx::query_scalar(&format!(
+    let max: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(String::from(&format!(
         "SELECT COALESCE(MAX(notification_id), 0) FROM {schema}.locked WHERE application_name = $1"
-    ))
+    ))))
     .bind(&app)
     .fetch_one(pool)
     .await?;
@@ -226,7 +226,9 @@ async fn round(
 }
 
 async fn exec(pool: &PgPool, sql: &str) -> Result<(), Box<dyn std::error::Error>> {
-    sqlx::raw_sql(sql).execute(pool).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(pool)
+        .await?;
     Ok(())
 }
 
@@ -372,7 +374,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             bg_secs += start.elapsed().as_secs_f64();
             let start = Instant::now();
             for r in rblock {
-                sqlx::query(&raw_sql)
+                sqlx::query(sqlx::AssertSqlSafe(String::from(&raw_sql)))
                     .bind(r.iter().map(|i| i.sequence_id).collect::<Vec<_>>())
                     .bind(r.iter().map(|i| i.position).collect::<Vec<_>>())
                     .bind(r.iter().map(|i| &*i.topic).collect::<Vec<_>>())

@@ -45,10 +45,10 @@ macro_rules! outbox_test {
                 .unwrap();
             db.setup_tables().await.unwrap();
             let outbox = support::unique("outbox");
-            sqlx::query(&format!(
+            sqlx::query(sqlx::AssertSqlSafe(String::from(&format!(
                 "CREATE TABLE {outbox} (id {} PRIMARY KEY, message TEXT)",
                 $id_column
-            ))
+            ))))
             .execute(&pool)
             .await
             .unwrap();
@@ -65,7 +65,7 @@ macro_rules! outbox_test {
             for (owner, commit) in [("ada", true), ("bob", false)] {
                 let mut a = Account::open(owner.into()).unwrap();
                 let mut tx = pool.begin().await.unwrap();
-                sqlx::query(&insert)
+                sqlx::query(sqlx::AssertSqlSafe(String::from(&insert)))
                     .bind(($bind)(a.id()))
                     .execute(&mut *tx)
                     .await
@@ -85,16 +85,20 @@ macro_rules! outbox_test {
                     ));
                 }
             }
-            let rows: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {outbox}"))
-                .fetch_one(&pool)
-                .await
-                .unwrap();
+            let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(String::from(&format!(
+                "SELECT count(*) FROM {outbox}"
+            ))))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
             assert_eq!(rows, 1);
             assert_eq!(app.records().max_notification_id().await.unwrap(), 1);
-            sqlx::query(&format!("DROP TABLE {outbox}"))
-                .execute(&pool)
-                .await
-                .unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(String::from(&format!(
+                "DROP TABLE {outbox}"
+            ))))
+            .execute(&pool)
+            .await
+            .unwrap();
         }
     };
 }

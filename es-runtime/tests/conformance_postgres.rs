@@ -99,9 +99,11 @@ async fn setup(url: String) {
                 .unwrap_or(now);
             if now.saturating_sub(secs) > 3600 {
                 // Another run may be dropping it at the same time: that is fine.
-                let _ = sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS {s} CASCADE"))
-                    .execute(db.pool())
-                    .await;
+                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(String::from(&format!(
+                    "DROP SCHEMA IF EXISTS {s} CASCADE"
+                ))))
+                .execute(db.pool())
+                .await;
             }
         }
         db.with_schema(schema())

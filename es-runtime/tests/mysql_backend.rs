@@ -166,34 +166,42 @@ async fn mysql_users_transaction_commits_or_rolls_back_with_the_events() {
     };
     let m = db.record_manager(RecordKind::Events, "app", 0);
     let own = db.table_name("own_rows");
-    sqlx::query(&format!("CREATE TABLE {own} (x INT) ENGINE=InnoDB"))
-        .execute(db.pool())
-        .await
-        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(String::from(&format!(
+        "CREATE TABLE {own} (x INT) ENGINE=InnoDB"
+    ))))
+    .execute(db.pool())
+    .await
+    .unwrap();
     let s = Uuid::new_v4();
     let mut tx = db.pool().begin().await.unwrap();
-    sqlx::query(&format!("INSERT INTO {own} VALUES (1)"))
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(String::from(&format!(
+        "INSERT INTO {own} VALUES (1)"
+    ))))
+    .execute(&mut *tx)
+    .await
+    .unwrap();
     m.write_in_transaction(&mut tx, &RecordBatch::items(vec![item(s, 0, "x")]))
         .await
         .unwrap();
     tx.rollback().await.unwrap();
     assert!(m.get_items(s, &ItemQuery::all()).await.unwrap().is_empty());
     let mut tx = db.pool().begin().await.unwrap();
-    sqlx::query(&format!("INSERT INTO {own} VALUES (2)"))
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(String::from(&format!(
+        "INSERT INTO {own} VALUES (2)"
+    ))))
+    .execute(&mut *tx)
+    .await
+    .unwrap();
     m.write_in_transaction(&mut tx, &RecordBatch::items(vec![item(s, 0, "y")]))
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    let count: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {own}"))
-        .fetch_one(db.pool())
-        .await
-        .unwrap();
+    let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(String::from(&format!(
+        "SELECT COUNT(*) FROM {own}"
+    ))))
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
     assert_eq!(count, 1);
     assert_eq!(
         m.get_notifications(1, 10, None).await.unwrap()[0]
@@ -202,10 +210,12 @@ async fn mysql_users_transaction_commits_or_rolls_back_with_the_events() {
         "y"
     );
     assert_eq!(m.max_notification_id().await.unwrap(), 1);
-    sqlx::query(&format!("DROP TABLE {own}"))
-        .execute(db.pool())
-        .await
-        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(String::from(&format!(
+        "DROP TABLE {own}"
+    ))))
+    .execute(db.pool())
+    .await
+    .unwrap();
     db.drop_tables().await.unwrap();
 }
 
@@ -224,7 +234,7 @@ async fn mysql_connection_killed_mid_transaction_writes_nothing_and_is_operation
         .fetch_one(&mut *tx)
         .await
         .unwrap();
-    sqlx::query(&format!("KILL {id}"))
+    sqlx::query(sqlx::AssertSqlSafe(String::from(&format!("KILL {id}"))))
         .execute(db.pool())
         .await
         .unwrap();
@@ -313,10 +323,10 @@ async fn mysql_a_foreign_table_of_the_same_name_is_a_configuration_error() {
         .with_table_prefix(&format!("{}_", unique_name("other")))
         .unwrap();
     let table = other.table_name("stored_events");
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(String::from(&format!(
         "CREATE TABLE {table} (application_name VARCHAR(32), originator_id BINARY(16), \
          originator_version BIGINT, topic TEXT, state TEXT)"
-    ))
+    ))))
     .execute(db.pool())
     .await
     .unwrap();

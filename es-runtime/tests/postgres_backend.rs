@@ -206,34 +206,42 @@ async fn pg_users_transaction_commits_or_rolls_back_with_the_events() {
     };
     let m = db.record_manager(RecordKind::Events, "app", 0);
     let own = db.table_name("own_rows");
-    sqlx::query(&format!("CREATE TABLE {own} (x INT)"))
-        .execute(db.pool())
-        .await
-        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(String::from(&format!(
+        "CREATE TABLE {own} (x INT)"
+    ))))
+    .execute(db.pool())
+    .await
+    .unwrap();
     let s = Uuid::new_v4();
     let mut tx = db.pool().begin().await.unwrap();
-    sqlx::query(&format!("INSERT INTO {own} VALUES (1)"))
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(String::from(&format!(
+        "INSERT INTO {own} VALUES (1)"
+    ))))
+    .execute(&mut *tx)
+    .await
+    .unwrap();
     m.write_in_transaction(&mut tx, &RecordBatch::items(vec![item(s, 0, "x")]))
         .await
         .unwrap();
     tx.rollback().await.unwrap();
     assert!(m.get_items(s, &ItemQuery::all()).await.unwrap().is_empty());
     let mut tx = db.pool().begin().await.unwrap();
-    sqlx::query(&format!("INSERT INTO {own} VALUES (2)"))
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(String::from(&format!(
+        "INSERT INTO {own} VALUES (2)"
+    ))))
+    .execute(&mut *tx)
+    .await
+    .unwrap();
     m.write_in_transaction(&mut tx, &RecordBatch::items(vec![item(s, 0, "y")]))
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    let count: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {own}"))
-        .fetch_one(db.pool())
-        .await
-        .unwrap();
+    let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(String::from(&format!(
+        "SELECT count(*) FROM {own}"
+    ))))
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
     assert_eq!(count, 1);
     assert_eq!(m.get_item(s, 0).await.unwrap().topic, "y");
     eventually_max(&m, 1).await;
@@ -342,10 +350,10 @@ async fn pg_a_foreign_table_of_the_same_name_is_a_configuration_error() {
     let other = db.clone().with_table_prefix("other_").unwrap();
     let table = other.table_name("stored_events");
     // Another library's table under the name es would use.
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(String::from(&format!(
         "CREATE TABLE {table} (application_name VARCHAR(32), originator_id UUID, \
          originator_version BIGINT, topic TEXT, state TEXT)"
-    ))
+    ))))
     .execute(db.pool())
     .await
     .unwrap();
@@ -386,7 +394,13 @@ async fn pg_corrupt_rows_and_unknown_topics_are_typed_errors_on_read() {
     let tamper = |sql: String| {
         let pool = db.pool().clone();
         let id = c.id();
-        async move { sqlx::query(&sql).bind(id).execute(&pool).await.unwrap() }
+        async move {
+            sqlx::query(sqlx::AssertSqlSafe(String::from(&sql)))
+                .bind(id)
+                .execute(&pool)
+                .await
+                .unwrap()
+        }
     };
     // A changed byte of the stored state: the hash no longer matches.
     tamper(format!(
@@ -436,9 +450,9 @@ impl es_runtime::prelude::EventPayload for Unregistered {
 /// Counts the rows that have a notification id, without running the sequencer.
 async fn numbered(db: &PostgresDatabase) -> i64 {
     let events = db.table_name("stored_events");
-    sqlx::query_scalar(&format!(
+    sqlx::query_scalar(sqlx::AssertSqlSafe(String::from(&format!(
         "SELECT count(*) FROM {events} WHERE notification_id IS NOT NULL"
-    ))
+    ))))
     .fetch_one(db.pool())
     .await
     .unwrap()
@@ -784,9 +798,9 @@ async fn pg_columns_of_other_types_are_typed_errors_on_read() {
     assert_eq!(m.get_notifications(1, 10, None).await.unwrap().len(), 2);
     // Someone changed the table: versions are now 4-byte integers.
     let events = db.table_name("stored_events");
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(String::from(&format!(
         "ALTER TABLE {events} ALTER COLUMN originator_version TYPE INTEGER"
-    ))
+    ))))
     .execute(db.pool())
     .await
     .unwrap();
@@ -824,10 +838,10 @@ async fn pg_setup_replaces_the_notification_index_of_earlier_versions() {
     eventually_max(&m, 2).await;
     // The index as earlier versions made it: every row, NULL ids included.
     let new_idx = format!("{schema}.es_stored_events_notification_id_idx");
-    sqlx::raw_sql(&format!(
+    sqlx::raw_sql(sqlx::AssertSqlSafe(String::from(&format!(
         "DROP INDEX {new_idx}; CREATE UNIQUE INDEX es_stored_events_notification_idx \
          ON {events} (application_name, pipeline_id, notification_id)"
-    ))
+    ))))
     .execute(db.pool())
     .await
     .unwrap();
@@ -858,9 +872,9 @@ async fn pg_setup_replaces_the_notification_index_of_earlier_versions() {
         .await
         .unwrap();
     eventually_max(&m, 3).await;
-    let dup = sqlx::query(&format!(
+    let dup = sqlx::query(sqlx::AssertSqlSafe(String::from(&format!(
         "UPDATE {events} SET notification_id = 1 WHERE originator_version = 2"
-    ))
+    ))))
     .execute(db.pool())
     .await
     .unwrap_err();

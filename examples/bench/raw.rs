@@ -99,10 +99,10 @@ mod pg {
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
             let mut conn = PgConnection::connect(&url).await.map_err(op)?;
             let t = table_name();
-            sqlx::query(&format!(
+            sqlx::query(sqlx::AssertSqlSafe(String::from(&format!(
                 "CREATE TABLE {t} (originator_id uuid NOT NULL, originator_version bigint NOT NULL, topic text NOT NULL, \
                  state bytea NOT NULL, id bigserial, PRIMARY KEY (originator_id, originator_version))"
-            ))
+            ))))
             .execute(&mut conn)
             .await
             .map_err(op)?;
@@ -125,7 +125,7 @@ mod pg {
                 let pos: Vec<i64> = save.iter().map(|i| i.position).collect();
                 let topics: Vec<&str> = save.iter().map(|i| &*i.topic).collect();
                 let states: Vec<&[u8]> = save.iter().map(|i| &i.state[..]).collect();
-                sqlx::query(&self.insert)
+                sqlx::query(sqlx::AssertSqlSafe(String::from(&self.insert)))
                     .bind(ids)
                     .bind(pos)
                     .bind(topics)
@@ -139,10 +139,13 @@ mod pg {
 
         /// Drops the table.
         pub async fn close(mut self) -> Result<()> {
-            sqlx::query(&format!("DROP TABLE {}", self.table))
-                .execute(&mut self.conn)
-                .await
-                .map_err(op)?;
+            sqlx::query(sqlx::AssertSqlSafe(String::from(&format!(
+                "DROP TABLE {}",
+                self.table
+            ))))
+            .execute(&mut self.conn)
+            .await
+            .map_err(op)?;
             Ok(())
         }
     }
@@ -183,11 +186,12 @@ mod pg {
                 );
                 let started = Instant::now();
                 for _ in 0..reps {
-                    let got: Vec<(i64, Vec<u8>)> = sqlx::query_as(&sql)
-                        .bind(seq)
-                        .fetch_all(&mut side.conn)
-                        .await
-                        .map_err(op)?;
+                    let got: Vec<(i64, Vec<u8>)> =
+                        sqlx::query_as(sqlx::AssertSqlSafe(String::from(&sql)))
+                            .bind(seq)
+                            .fetch_all(&mut side.conn)
+                            .await
+                            .map_err(op)?;
                     std::hint::black_box(got);
                 }
                 report("raw_replay", backend, reps * replay_len, started);
@@ -205,11 +209,12 @@ mod pg {
                 let started = Instant::now();
                 let (mut next, mut count) = (0i64, 0usize);
                 loop {
-                    let got: Vec<(i64, Uuid, i64, String, Vec<u8>)> = sqlx::query_as(&sql)
-                        .bind(next)
-                        .fetch_all(&mut side.conn)
-                        .await
-                        .map_err(op)?;
+                    let got: Vec<(i64, Uuid, i64, String, Vec<u8>)> =
+                        sqlx::query_as(sqlx::AssertSqlSafe(String::from(&sql)))
+                            .bind(next)
+                            .fetch_all(&mut side.conn)
+                            .await
+                            .map_err(op)?;
                     let Some(last) = got.last() else { break };
                     next = last.0;
                     count += got.len();
@@ -236,10 +241,10 @@ mod my {
             .await
             .map_err(op)?;
         let t = table_name();
-        sqlx::query(&format!(
+        sqlx::query(sqlx::AssertSqlSafe(String::from(&format!(
             "CREATE TABLE {t} (originator_id BINARY(16) NOT NULL, originator_version BIGINT NOT NULL, topic TEXT NOT NULL, \
              state LONGBLOB NOT NULL, id BIGINT AUTO_INCREMENT UNIQUE, PRIMARY KEY (originator_id, originator_version))"
-        ))
+        ))))
         .execute(&pool)
         .await
         .map_err(op)?;
@@ -252,7 +257,7 @@ mod my {
                 for save in rows {
                     let placeholders = vec!["(?, ?, ?, ?)"; save.len()].join(", ");
                     let sql = format!("INSERT INTO {t} (originator_id, originator_version, topic, state) VALUES {placeholders}");
-                    let mut q = sqlx::query(&sql);
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(String::from(&sql)));
                     for i in &save {
                         q = q
                             .bind(i.sequence_id.as_bytes().to_vec())
@@ -278,9 +283,9 @@ mod my {
                 let reps = (20_000 / replay_len).max(1);
                 let started = Instant::now();
                 for _ in 0..reps {
-                    let got: Vec<(i64, Vec<u8>)> = sqlx::query_as(&format!(
+                    let got: Vec<(i64, Vec<u8>)> = sqlx::query_as(sqlx::AssertSqlSafe(String::from(&format!(
                         "SELECT originator_version, state FROM {t} WHERE originator_id = ? ORDER BY originator_version"
-                    ))
+                    ))))
                     .bind(seq.as_bytes().to_vec())
                     .fetch_all(&pool)
                     .await
@@ -295,10 +300,12 @@ mod my {
                 Ok(())
             }
         };
-        sqlx::query(&format!("DROP TABLE {t}"))
-            .execute(&pool)
-            .await
-            .map_err(op)?;
+        sqlx::query(sqlx::AssertSqlSafe(String::from(&format!(
+            "DROP TABLE {t}"
+        ))))
+        .execute(&pool)
+        .await
+        .map_err(op)?;
         result
     }
 }

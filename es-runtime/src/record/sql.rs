@@ -66,6 +66,12 @@ pub(crate) fn stable_hash(parts: &[&[u8]]) -> i64 {
     i64::from_ne_bytes(h.to_ne_bytes())
 }
 
+/// A statement built at run time from es's own identifiers (table prefix, schema), which
+/// [`check_identifier`] has vetted: the one place es tells sqlx 0.9 such a string is safe.
+pub(crate) fn dynamic(sql: impl AsRef<str>) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(sql.as_ref().to_owned())
+}
+
 /// Maps an sqlx error that is not a database error to an es error.
 pub(crate) fn map_other(backend: &str, e: sqlx::Error) -> Error {
     use sqlx::Error as E;

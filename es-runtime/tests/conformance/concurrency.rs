@@ -155,7 +155,7 @@ pub async fn writers_with_tailing_reader(f: impl Factory) {
             while next <= total {
                 assert!(Instant::now() < deadline, "reader stuck at {next}");
                 turn += 1;
-                let got = if turn % 2 == 0 {
+                let got = if turn.is_multiple_of(2) {
                     // What max_notification_id reports must be readable in full.
                     let max = rm.max_notification_id().await.unwrap();
                     assert!(
@@ -174,7 +174,7 @@ pub async fn writers_with_tailing_reader(f: impl Factory) {
                         "max said {max} but ids {next}..={max} are not all visible"
                     );
                     got
-                } else if turn % 3 == 0 {
+                } else if turn.is_multiple_of(3) {
                     // Streamed, as a reader's for_each reads a local log.
                     let mut got = Vec::new();
                     rm.for_each_notification(next, next + 199, Some(200), &mut |n| {

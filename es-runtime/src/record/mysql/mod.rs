@@ -393,7 +393,7 @@ impl MySqlRecordManager {
         } else {
             &self.sql.notifications
         };
-        let rows = sqlx::query(sql)
+        let rows = sqlx::query(crate::record::sql::dynamic(sql))
             .bind(&self.application_name)
             .bind(self.pipeline_id)
             .bind(start)
@@ -429,7 +429,7 @@ impl MySqlRecordManager {
         if self.kind == RecordKind::Events && n > 0 {
             let count =
                 i64::try_from(n).map_err(|_| Error::Configuration("batch too large".into()))?;
-            let last = sqlx::query(&self.sql.counter)
+            let last = sqlx::query(crate::record::sql::dynamic(&self.sql.counter))
                 .bind(&self.application_name)
                 .bind(self.pipeline_id)
                 .bind(count)
@@ -445,7 +445,7 @@ impl MySqlRecordManager {
         }
         for (c, chunk) in batch.items.chunks(CHUNK).enumerate() {
             let sql = self.sql.insert(self.kind, chunk.len());
-            let mut q = sqlx::query(&sql);
+            let mut q = sqlx::query(crate::record::sql::dynamic(&sql));
             for (k, i) in chunk.iter().enumerate() {
                 q = q.bind(&self.application_name);
                 if self.kind == RecordKind::Events {
@@ -474,7 +474,7 @@ impl MySqlRecordManager {
             q.execute(&mut *conn).await.map_err(map_err)?;
         }
         if let Some(t) = &batch.tracking {
-            sqlx::query(&self.sql.tracking_insert)
+            sqlx::query(crate::record::sql::dynamic(&self.sql.tracking_insert))
                 .bind(&self.application_name)
                 .bind(&t.upstream_application)
                 .bind(self.pipeline_id)
@@ -520,7 +520,7 @@ impl RecordManager for MySqlRecordManager {
     }
 
     async fn get_item(&self, sequence_id: Uuid, position: i64) -> Result<SequencedItem> {
-        let row = sqlx::query(&self.sql.get_item)
+        let row = sqlx::query(crate::record::sql::dynamic(&self.sql.get_item))
             .bind(&self.application_name)
             .bind(sequence_id)
             .bind(position)
@@ -547,7 +547,7 @@ impl RecordManager for MySqlRecordManager {
         end: i64,
         limit_rows: Option<usize>,
     ) -> Result<Vec<SequencedItem>> {
-        let rows = sqlx::query(&self.sql.in_order)
+        let rows = sqlx::query(crate::record::sql::dynamic(&self.sql.in_order))
             .bind(&self.application_name)
             .bind(start)
             .bind(end)
@@ -577,7 +577,7 @@ impl RecordManager for MySqlRecordManager {
         } else {
             &self.sql.get_items_asc
         };
-        let rows = sqlx::query(sql)
+        let rows = sqlx::query(crate::record::sql::dynamic(sql))
             .bind(&self.application_name)
             .bind(sequence_id)
             .bind(lo)
@@ -605,7 +605,7 @@ impl RecordManager for MySqlRecordManager {
     }
 
     async fn list_sequence_ids(&self) -> Result<Vec<Uuid>> {
-        sqlx::query_scalar::<_, Uuid>(&self.sql.list)
+        sqlx::query_scalar::<_, Uuid>(crate::record::sql::dynamic(&self.sql.list))
             .bind(&self.application_name)
             .fetch_all(&self.db.pool)
             .await
@@ -613,7 +613,7 @@ impl RecordManager for MySqlRecordManager {
     }
 
     async fn delete_item(&self, sequence_id: Uuid, position: i64) -> Result<()> {
-        sqlx::query(&self.sql.delete)
+        sqlx::query(crate::record::sql::dynamic(&self.sql.delete))
             .bind(&self.application_name)
             .bind(sequence_id)
             .bind(position)
@@ -653,7 +653,7 @@ impl RecordManager for MySqlRecordManager {
         self.read_notifications(start, end, limit_rows, false).await
     }
     async fn max_notification_id(&self) -> Result<i64> {
-        sqlx::query_scalar::<_, i64>(&self.sql.max_notification)
+        sqlx::query_scalar::<_, i64>(crate::record::sql::dynamic(&self.sql.max_notification))
             .bind(&self.application_name)
             .bind(self.pipeline_id)
             .fetch_one(&self.db.pool)
@@ -662,7 +662,7 @@ impl RecordManager for MySqlRecordManager {
     }
 
     async fn max_tracking_id(&self, upstream_application: &str) -> Result<i64> {
-        sqlx::query_scalar::<_, i64>(&self.sql.max_tracking)
+        sqlx::query_scalar::<_, i64>(crate::record::sql::dynamic(&self.sql.max_tracking))
             .bind(&self.application_name)
             .bind(upstream_application)
             .bind(self.pipeline_id)
@@ -676,7 +676,7 @@ impl RecordManager for MySqlRecordManager {
         upstream_application: &str,
         notification_id: i64,
     ) -> Result<bool> {
-        let n: i64 = sqlx::query_scalar(&self.sql.has_tracking)
+        let n: i64 = sqlx::query_scalar(crate::record::sql::dynamic(&self.sql.has_tracking))
             .bind(&self.application_name)
             .bind(upstream_application)
             .bind(self.pipeline_id)

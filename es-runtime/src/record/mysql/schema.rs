@@ -72,7 +72,7 @@ impl MySqlDatabase {
     /// Creates the tables if they do not exist.
     pub async fn setup_tables(&self) -> Result<()> {
         for stmt in self.ddl() {
-            sqlx::raw_sql(&stmt)
+            sqlx::raw_sql(crate::record::sql::dynamic(&stmt))
                 .execute(&self.pool)
                 .await
                 .map_err(map_err)?;
@@ -89,7 +89,9 @@ impl MySqlDatabase {
         for (table, cols) in checks {
             let t = self.table_name(table);
             let sql = format!("SELECT {cols} FROM {t} LIMIT 0");
-            let probe = sqlx::query(&sql).execute(&self.pool).await;
+            let probe = sqlx::query(crate::record::sql::dynamic(&sql))
+                .execute(&self.pool)
+                .await;
             if let Err(e) = probe {
                 let undefined_column = e
                     .as_database_error()
@@ -118,10 +120,13 @@ impl MySqlDatabase {
             "timestamp_sequenced_items",
         ];
         let list: Vec<String> = names.iter().map(|n| self.table_name(n)).collect();
-        sqlx::raw_sql(&format!("DROP TABLE IF EXISTS {}", list.join(", ")))
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
+        sqlx::raw_sql(crate::record::sql::dynamic(format!(
+            "DROP TABLE IF EXISTS {}",
+            list.join(", ")
+        )))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
         Ok(())
     }
 }

@@ -425,7 +425,7 @@ impl PostgresRecordManager {
         } else {
             &self.sql.get_items_asc
         };
-        let query = sqlx::query(sql)
+        let query = sqlx::query(crate::record::sql::dynamic(sql))
             .bind(&self.application_name)
             .bind(sequence_id)
             .bind(lo)
@@ -453,14 +453,15 @@ impl PostgresRecordManager {
         let states: Vec<&[u8]> = batch.items.iter().map(|i| &i.state[..]).collect();
         if batch.tracking.is_none() && batch.causal_dependencies.is_none() {
             // The common case: a plain insert.
-            let q = sqlx::query(&self.sql.insert_items).bind(&self.application_name);
+            let q = sqlx::query(crate::record::sql::dynamic(&self.sql.insert_items))
+                .bind(&self.application_name);
             let q = match self.kind {
                 RecordKind::Events => q.bind(self.pipeline_id),
                 _ => q,
             };
             return q.bind(ids).bind(positions).bind(topics).bind(states);
         }
-        sqlx::query(&self.sql.insert)
+        sqlx::query(crate::record::sql::dynamic(&self.sql.insert))
             .bind(&self.application_name)
             .bind(self.pipeline_id)
             .bind(ids)
@@ -520,7 +521,7 @@ impl RecordManager for PostgresRecordManager {
 
     async fn get_item(&self, sequence_id: Uuid, position: i64) -> Result<SequencedItem> {
         let mut c = self.db.conns.take().await?;
-        let r = sqlx::query(&self.sql.get_item)
+        let r = sqlx::query(crate::record::sql::dynamic(&self.sql.get_item))
             .bind(&self.application_name)
             .bind(sequence_id)
             .bind(position)
@@ -580,7 +581,7 @@ impl RecordManager for PostgresRecordManager {
         end: i64,
         limit_rows: Option<usize>,
     ) -> Result<Vec<SequencedItem>> {
-        let query = sqlx::query(&self.sql.in_order)
+        let query = sqlx::query(crate::record::sql::dynamic(&self.sql.in_order))
             .bind(&self.application_name)
             .bind(start)
             .bind(end)
@@ -599,7 +600,7 @@ impl RecordManager for PostgresRecordManager {
 
     async fn list_sequence_ids(&self) -> Result<Vec<Uuid>> {
         let mut c = self.db.conns.take().await?;
-        let r = sqlx::query_scalar::<_, Uuid>(&self.sql.list)
+        let r = sqlx::query_scalar::<_, Uuid>(crate::record::sql::dynamic(&self.sql.list))
             .bind(&self.application_name)
             .fetch_all(c.conn())
             .await;
@@ -608,7 +609,7 @@ impl RecordManager for PostgresRecordManager {
 
     async fn delete_item(&self, sequence_id: Uuid, position: i64) -> Result<()> {
         let mut c = self.db.conns.take().await?;
-        let r = sqlx::query(&self.sql.delete)
+        let r = sqlx::query(crate::record::sql::dynamic(&self.sql.delete))
             .bind(&self.application_name)
             .bind(sequence_id)
             .bind(position)
@@ -651,7 +652,7 @@ impl RecordManager for PostgresRecordManager {
         if start > end || limit_rows == Some(0) {
             return Ok(0);
         }
-        let query = sqlx::query(&self.sql.notifications_fast)
+        let query = sqlx::query(crate::record::sql::dynamic(&self.sql.notifications_fast))
             .bind(&self.application_name)
             .bind(self.pipeline_id)
             .bind(start)
@@ -688,7 +689,7 @@ impl RecordManager for PostgresRecordManager {
             return Ok(count);
         }
         let rest = limit_rows.map(|l| l - count);
-        let query = sqlx::query(&self.sql.notifications)
+        let query = sqlx::query(crate::record::sql::dynamic(&self.sql.notifications))
             .bind(&self.application_name)
             .bind(self.pipeline_id)
             .bind(self.lock_key)
@@ -708,7 +709,7 @@ impl RecordManager for PostgresRecordManager {
     async fn max_notification_id(&self) -> Result<i64> {
         // Fast path: one plain statement; the sequencer runs only if rows wait for ids.
         let mut c = self.db.conns.take().await?;
-        let r = sqlx::query_as(&self.sql.max_fast)
+        let r = sqlx::query_as(crate::record::sql::dynamic(&self.sql.max_fast))
             .bind(&self.application_name)
             .bind(self.pipeline_id)
             .fetch_one(c.conn())
@@ -723,7 +724,7 @@ impl RecordManager for PostgresRecordManager {
 
     async fn max_tracking_id(&self, upstream_application: &str) -> Result<i64> {
         let mut c = self.db.conns.take().await?;
-        let r = sqlx::query_scalar::<_, i64>(&self.sql.max_tracking)
+        let r = sqlx::query_scalar::<_, i64>(crate::record::sql::dynamic(&self.sql.max_tracking))
             .bind(&self.application_name)
             .bind(upstream_application)
             .bind(self.pipeline_id)
@@ -738,7 +739,7 @@ impl RecordManager for PostgresRecordManager {
         notification_id: i64,
     ) -> Result<bool> {
         let mut c = self.db.conns.take().await?;
-        let r = sqlx::query_scalar::<_, bool>(&self.sql.has_tracking)
+        let r = sqlx::query_scalar::<_, bool>(crate::record::sql::dynamic(&self.sql.has_tracking))
             .bind(&self.application_name)
             .bind(upstream_application)
             .bind(self.pipeline_id)

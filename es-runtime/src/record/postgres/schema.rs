@@ -147,7 +147,9 @@ $es$;
             .await;
         locked.map_err(map_err)?;
         let ddl = self.ddl();
-        let created = (&mut *tx).execute(sqlx::raw_sql(&ddl)).await;
+        let created = (&mut *tx)
+            .execute(sqlx::raw_sql(crate::record::sql::dynamic(&ddl)))
+            .await;
         if let Err(e) = created {
             drop(tx);
             // A foreign table of the same name makes the DDL fail: name it if that is why.
@@ -170,7 +172,9 @@ $es$;
         for (table, cols) in checks {
             let t = self.names.table(table);
             let sql = format!("SELECT {cols} FROM {t} LIMIT 0");
-            let probe = sqlx::Executor::execute(&self.pool, sqlx::query(&sql)).await;
+            let probe =
+                sqlx::Executor::execute(&self.pool, sqlx::query(crate::record::sql::dynamic(&sql)))
+                    .await;
             if let Err(e) = probe {
                 let undefined_column = e
                     .as_database_error()
@@ -206,7 +210,7 @@ $es$;
                 n.table("sequence_notifications"),
             ),
         };
-        sqlx::raw_sql(&sql)
+        sqlx::raw_sql(crate::record::sql::dynamic(&sql))
             .execute(&self.pool)
             .await
             .map_err(map_err)?;

@@ -47,7 +47,7 @@ pub(super) async fn sequence_all(
     let mut previous: Option<i64> = None;
     loop {
         let mut c = conns.take().await?;
-        let r = sqlx::query(sql)
+        let r = sqlx::query(crate::record::sql::dynamic(sql))
             .bind(&*key.application_name)
             .bind(key.pipeline_id)
             .bind(key.lock_key)
