@@ -209,8 +209,8 @@ pub async fn execute(tx: &mut Tx, sql: &str, params: Vec<Param>) -> Result<()> {
         }
         #[cfg(feature = "postgres")]
         Backend::Postgres => {
-            let sql = numbered(sql);
-            let mut q = es_runtime::sqlx::query(&sql);
+            // The statements are built here from table names of our own, not from input.
+            let mut q = es_runtime::sqlx::query(es_runtime::sqlx::AssertSqlSafe(numbered(sql)));
             for p in params {
                 q = match p {
                     Param::Int(i) => q.bind(i),
@@ -222,7 +222,7 @@ pub async fn execute(tx: &mut Tx, sql: &str, params: Vec<Param>) -> Result<()> {
         }
         #[cfg(feature = "mysql")]
         Backend::MySql => {
-            let mut q = es_runtime::sqlx::query(sql);
+            let mut q = es_runtime::sqlx::query(es_runtime::sqlx::AssertSqlSafe(sql.to_string()));
             for p in params {
                 q = match p {
                     Param::Int(i) => q.bind(i),
@@ -291,16 +291,18 @@ pub async fn query_pairs(
         }
         #[cfg(feature = "postgres")]
         Backend::Postgres => {
-            let rows: Vec<(String, i64)> = es_runtime::sqlx::query_as(sql)
-                .fetch_all(&mut **tx.postgres()?)
-                .await?;
+            let rows: Vec<(String, i64)> =
+                es_runtime::sqlx::query_as(es_runtime::sqlx::AssertSqlSafe(sql.to_string()))
+                    .fetch_all(&mut **tx.postgres()?)
+                    .await?;
             *out.lock().unwrap_or_else(|p| p.into_inner()) = rows;
         }
         #[cfg(feature = "mysql")]
         Backend::MySql => {
-            let rows: Vec<(String, i64)> = es_runtime::sqlx::query_as(sql)
-                .fetch_all(&mut **tx.mysql()?)
-                .await?;
+            let rows: Vec<(String, i64)> =
+                es_runtime::sqlx::query_as(es_runtime::sqlx::AssertSqlSafe(sql.to_string()))
+                    .fetch_all(&mut **tx.mysql()?)
+                    .await?;
             *out.lock().unwrap_or_else(|p| p.into_inner()) = rows;
         }
         other => {

@@ -36,7 +36,7 @@ impl Ledger {
             #[cfg(feature = "postgres")]
             Backend::Postgres => {
                 let sql = format!("INSERT INTO {} (id, value) VALUES ($1, $2)", self.table);
-                sqlx::query(&sql)
+                sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
                     .bind(id)
                     .bind(value)
                     .execute(&mut **tx.postgres()?)
@@ -117,7 +117,9 @@ async fn create(records: &Arc<dyn es_runtime::record::RecordManager>, table: &st
         })?,
         #[cfg(feature = "postgres")]
         Backend::Postgres => {
-            sqlx::query(&sql).execute(&mut **tx.postgres()?).await?;
+            sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .execute(&mut **tx.postgres()?)
+                .await?;
         }
         other => {
             return Err(Error::Configuration(format!(
@@ -172,9 +174,9 @@ async fn raw(backend: &str, count: usize) -> Result<f64> {
             let url = std::env::var("ES_POSTGRES_URL")
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
             let mut conn = PgConnection::connect(&url).await?;
-            sqlx::query(&format!(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
                 "CREATE TABLE {table} (id VARCHAR(64) PRIMARY KEY, value BIGINT NOT NULL)"
-            ))
+            )))
             .execute(&mut conn)
             .await?;
             let sql = format!("INSERT INTO {table} (id, value) VALUES ($1, $2)");
@@ -182,12 +184,16 @@ async fn raw(backend: &str, count: usize) -> Result<f64> {
             for chunk in rows.chunks(DEFAULT_BATCH) {
                 let mut tx = conn.begin().await?;
                 for (id, v) in chunk {
-                    sqlx::query(&sql).bind(id).bind(v).execute(&mut *tx).await?;
+                    sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                        .bind(id)
+                        .bind(v)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 tx.commit().await?;
             }
             let s = t.elapsed().as_secs_f64();
-            sqlx::query(&format!("DROP TABLE {table}"))
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {table}")))
                 .execute(&mut conn)
                 .await?;
             Ok(s)

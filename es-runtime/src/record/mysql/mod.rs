@@ -350,9 +350,9 @@ impl MySqlRecordManager {
     ) -> Result<()> {
         let table = self.db.table_name("notification_tracking");
         if clear {
-            sqlx::query(&format!(
+            sqlx::query(super::sql::dynamic(format!(
                 "DELETE FROM {table} WHERE application_name = ? AND pipeline_id = ?"
-            ))
+            )))
             .bind(&self.application_name)
             .bind(self.pipeline_id)
             .execute(&mut **tx)
@@ -367,7 +367,7 @@ impl MySqlRecordManager {
             let sql = format!(
                 "INSERT INTO {table} (application_name, upstream_application_name, pipeline_id, notification_id) VALUES {rows}"
             );
-            let mut q = sqlx::query(&sql);
+            let mut q = sqlx::query(super::sql::dynamic(&sql));
             for t in chunk {
                 q = q
                     .bind(&self.application_name)

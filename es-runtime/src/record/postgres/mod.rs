@@ -356,9 +356,9 @@ impl PostgresRecordManager {
     ) -> Result<()> {
         let table = self.db.names.table("notification_tracking");
         if clear {
-            sqlx::query(&format!(
+            sqlx::query(super::sql::dynamic(format!(
                 "DELETE FROM {table} WHERE application_name = $1 AND pipeline_id = $2"
-            ))
+            )))
             .bind(&self.application_name)
             .bind(self.pipeline_id)
             .execute(&mut **tx)
@@ -374,10 +374,10 @@ impl PostgresRecordManager {
                 .map(|t| t.upstream_application.as_str())
                 .collect();
             let ids: Vec<i64> = more.iter().map(|t| t.notification_id).collect();
-            sqlx::query(&format!(
+            sqlx::query(super::sql::dynamic(format!(
                 "INSERT INTO {table} (application_name, upstream_application_name, pipeline_id, notification_id) \
                  SELECT $1, u, $2, n FROM UNNEST($3::text[], $4::bigint[]) AS t(u, n)"
-            ))
+            )))
             .bind(&self.application_name)
             .bind(self.pipeline_id)
             .bind(upstreams)
