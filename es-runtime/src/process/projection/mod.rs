@@ -83,7 +83,7 @@
 //! assert_eq!(db.table("balances")[&a.id().to_string()], 30);
 //! assert_eq!(balances.lag().await?, 0);
 //! # Ok(()) }
-//! # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+//! # fn main() { tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap() }
 //! ```
 
 mod handle;
