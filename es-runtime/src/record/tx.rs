@@ -25,6 +25,10 @@ use crate::error::{Error, Result};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+/// Tracking records per SQLite statement (four parameters each, far below SQLite's limit).
+#[cfg(feature = "sqlite")]
+const TRACKING_ROWS: usize = 250;
+
 /// The tables of user rows of an in-memory database: table name -> key -> value.
 pub type MemoryTables = BTreeMap<String, BTreeMap<String, Value>>;
 
@@ -325,12 +329,23 @@ impl Tx {
                     if let Some(b) = batch {
                         records.write_in_transaction(t, b)?;
                     }
-                    for tr in more {
-                        let one = RecordBatch {
-                            tracking: Some(tr.clone()),
-                            ..Default::default()
-                        };
-                        records.write_in_transaction(t, &one)?;
+                    // The tracking records in multi-row statements (one per record costs
+                    // about as much as the user's own insert).
+                    let app = super::RecordManager::application_name(&records);
+                    let pipeline = super::RecordManager::pipeline_id(&records);
+                    for chunk in more.chunks(TRACKING_ROWS) {
+                        let values = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
+                        let sql = format!(
+                            "INSERT INTO {table} (application_name, upstream_application_name, pipeline_id, notification_id) VALUES {values}"
+                        );
+                        let mut st = t.prepare_cached(&sql)?;
+                        for (k, tr) in chunk.iter().enumerate() {
+                            st.raw_bind_parameter(4 * k + 1, app)?;
+                            st.raw_bind_parameter(4 * k + 2, &tr.upstream_application)?;
+                            st.raw_bind_parameter(4 * k + 3, pipeline)?;
+                            st.raw_bind_parameter(4 * k + 4, tr.notification_id)?;
+                        }
+                        st.raw_execute()?;
                     }
                     Ok(())
                 });
