@@ -9,9 +9,19 @@
 //! ```text
 //! cargo run --example orders
 //! ```
+//!
+//! With `--runner processes` (and `DB_URI` naming a database processes share), the system
+//! runs with one operating-system process per application and pipeline instead, started by a
+//! supervisor (see `multiprocess/mod.rs`):
+//!
+//! ```text
+//! DB_URI=postgres://… cargo run --features postgres --example orders -- --runner processes
+//! ```
 
 #[path = "checks/mod.rs"]
 mod checks;
+#[path = "multiprocess/mod.rs"]
+mod multiprocess;
 
 use checks::Checks;
 use es_examples::orders::{self, CreateOrder, Order, Payment, Reservation};
@@ -28,18 +38,31 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<usize> {
-    let url = std::env::var("DB_URI")
-        .or_else(|_| std::env::var("ES_DATABASE_URL"))
-        .unwrap_or_else(|_| {
+    use es_runtime::application::config::env_var;
+    let url = env_var("DB_URI")
+        .or_else(|| env_var("ES_DATABASE_URL"))
+        .unwrap_or_else(|| {
             if cfg!(feature = "sqlite") {
                 "sqlite::memory:".into()
             } else {
                 "memory:".into()
             }
         });
+    let mut c = Checks::new();
+    let args: Vec<String> = std::env::args().collect();
+    if args
+        .windows(2)
+        .any(|w| w[0] == "--runner" && w[1] == "processes")
+    {
+        if es_runtime::process::supervisor::Part::from_env()?.is_none() {
+            println!("database {url}");
+            println!("-- one process per application and pipeline");
+        }
+        multiprocess::run(&url, &mut c).await?;
+        return Ok(c.failed);
+    }
     println!("database {url}");
     let db = connect(&url).await?;
-    let mut c = Checks::new();
 
     println!("-- single-threaded runner");
     single_threaded(&db, &mut c).await?;

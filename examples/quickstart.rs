@@ -45,7 +45,8 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<usize> {
-    if std::env::var("DB_URI").is_err() && std::env::var("ES_DATABASE_URL").is_err() {
+    use es_runtime::application::config::env_var;
+    if env_var("DB_URI").is_none() && env_var("ES_DATABASE_URL").is_none() {
         let embedded = if cfg!(feature = "sqlite") {
             "sqlite::memory:"
         } else {
@@ -53,7 +54,7 @@ async fn run() -> Result<usize> {
         };
         std::env::set_var("DB_URI", embedded);
     }
-    if std::env::var("CIPHER_KEY").is_err() {
+    if env_var("CIPHER_KEY").is_none() {
         std::env::set_var("CIPHER_KEY", Cipher::random_key(32)?);
     }
     let app = Application::from_env(format!(
@@ -64,8 +65,8 @@ async fn run() -> Result<usize> {
     println!(
         "application {} on {}",
         app.name(),
-        std::env::var("DB_URI")
-            .or_else(|_| std::env::var("ES_DATABASE_URL"))
+        env_var("DB_URI")
+            .or_else(|| env_var("ES_DATABASE_URL"))
             .unwrap_or_default()
     );
     let mut c = Checks::new();

@@ -70,19 +70,24 @@ macro_rules! outbox_test {
                     .execute(&mut *tx)
                     .await
                     .unwrap();
-                let batch = app
-                    .prepare_batch(&mut [&mut a as &mut dyn Saveable])
-                    .unwrap();
+                let batch = app.prepare_batch([&mut a as &mut dyn Saveable]).unwrap();
                 records.write_in_transaction(&mut tx, &batch).await.unwrap();
                 if commit {
                     tx.commit().await.unwrap();
+                    batch.confirm().await.unwrap();
+                    assert!(a.pending_events().is_empty());
                     assert_eq!(app.get::<Account>(a.id()).await.unwrap().owner, owner);
                 } else {
                     tx.rollback().await.unwrap();
+                    drop(batch);
                     assert!(matches!(
                         app.get::<Account>(a.id()).await,
                         Err(Error::NotFound(_))
                     ));
+                    // Still pending after the rollback: a plain save stores it.
+                    assert_eq!(a.pending_events().len(), 1);
+                    app.save(&mut a).await.unwrap();
+                    assert_eq!(app.get::<Account>(a.id()).await.unwrap().owner, owner);
                 }
             }
             let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(String::from(&format!(
@@ -92,7 +97,8 @@ macro_rules! outbox_test {
             .await
             .unwrap();
             assert_eq!(rows, 1);
-            assert_eq!(app.records().max_notification_id().await.unwrap(), 1);
+            // ada's event in the committed transaction, bob's saved again after the rollback.
+            assert_eq!(app.records().max_notification_id().await.unwrap(), 2);
             sqlx::query(sqlx::AssertSqlSafe(String::from(&format!(
                 "DROP TABLE {outbox}"
             ))))
@@ -128,7 +134,7 @@ outbox_test!(
 );
 
 #[tokio::test]
-async fn prepare_batch_takes_the_pending_events() {
+async fn prepare_batch_keeps_the_events_pending_until_confirmed() {
     let app = es_runtime::application::Application::builder("p")
         .memory()
         .build()
@@ -137,8 +143,16 @@ async fn prepare_batch_takes_the_pending_events() {
     let mut a = Account::open("ada".into()).unwrap();
     a.set_owner("eve".into()).unwrap();
     let batch = app
-        .prepare_batch(&mut [&mut a as &mut dyn es_runtime::application::Saveable])
+        .prepare_batch([&mut a as &mut dyn es_runtime::application::Saveable])
         .unwrap();
     assert_eq!(batch.items.len(), 2);
+    drop(batch);
+    assert_eq!(a.pending_events().len(), 2, "not confirmed: still pending");
+    let batch = app
+        .prepare_batch([&mut a as &mut dyn es_runtime::application::Saveable])
+        .unwrap();
+    app.records().write(&batch).await.unwrap();
+    batch.confirm().await.unwrap();
     assert!(a.pending_events().is_empty());
+    assert_eq!(app.get::<Account>(a.id()).await.unwrap().owner, "eve");
 }

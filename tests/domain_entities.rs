@@ -4,6 +4,7 @@
 use es_runtime::domain::aggregate::{apply_event, replay};
 use es_runtime::domain::pubsub;
 use es_runtime::prelude::*;
+use es_runtime::testing::{given, given_command};
 use std::sync::{Arc, Mutex};
 
 /// An entity with two event-sourced attributes.
@@ -91,8 +92,9 @@ fn entity_events_chain_and_mutate() {
 
 #[test]
 fn triggering_an_attribute_change_updates_value_version_and_last_modified() {
-    let mut entity = Entity::create().unwrap();
-    entity.set_c(3).unwrap();
+    let entity = given(entity::Created {})
+        .when(|e| e.set_c(3))
+        .then(entity::AttributeChanged::new("c", serde_json::json!(3)));
     assert_eq!(entity.c, 3);
     assert_eq!(entity.version(), 2);
     assert!(entity.last_modified() > entity.created_on());
@@ -127,23 +129,21 @@ fn created_and_attribute_changed_events_reach_a_subscriber() {
 
 #[test]
 fn a_discarded_entity_refuses_changes_and_keeps_its_state() {
-    let mut entity = Entity::create().unwrap();
-    entity.set_full_name("Mrs Boots".into()).unwrap();
-    entity.discard().unwrap();
-    let version = entity.version();
-    let err = entity.set_full_name("Mr Boots".into()).unwrap_err();
-    assert!(
-        matches!(err, Error::EntityIsDiscarded(id) if id == entity.id()),
-        "{err}"
+    let history = (
+        entity::Created {},
+        entity::AttributeChanged::new("full_name", serde_json::json!("Mrs Boots")),
+        entity::Discarded::new(),
     );
-    assert!(matches!(entity.discard(), Err(Error::EntityIsDiscarded(_))));
-    assert_eq!(entity.full_name, "Mrs Boots");
-    assert_eq!(entity.version(), version);
-    assert_eq!(
-        entity.pending_events().len(),
-        3,
-        "no event was added by the refused commands"
-    );
+    let err = given(history.clone())
+        .when(|e| e.set_full_name("Mr Boots".into()))
+        .then_error();
+    assert!(matches!(err, Error::EntityIsDiscarded(_)), "{err}");
+    let err = given(history.clone()).when(|e| e.discard()).then_error();
+    assert!(matches!(err, Error::EntityIsDiscarded(_)), "{err}");
+    // The refused commands changed nothing: no event, the same state and version.
+    let then = given(history).when(|e| e.set_full_name("Mr Boots".into()));
+    assert!(then.events().is_empty());
+    assert!(then.outcome().is_err());
 }
 
 /// Custom attributes and custom commands (manual 7.2.8, 7.2.9): a user whose password is stored
@@ -224,22 +224,24 @@ impl World {
 
 #[test]
 fn custom_events_mutate_through_the_command_body() {
-    let mut world = World::create().unwrap();
-    world.make_it_so("dinosaurs".into()).unwrap();
-    world.make_it_so("trucks".into()).unwrap();
-    world.make_it_so("internet".into()).unwrap();
-    assert_eq!(world.history, ["dinosaurs", "trucks", "internet"]);
-    let events = world.collect_pending();
-    let whats: Vec<&str> = events[1..]
-        .iter()
-        .map(|e| {
-            e.downcast_ref::<world::SomethingHappened>()
-                .unwrap()
-                .what
-                .as_str()
+    let world = given_command(World::create)
+        .when(|w| {
+            w.make_it_so("dinosaurs".into())?;
+            w.make_it_so("trucks".into())?;
+            w.make_it_so("internet".into())
         })
-        .collect();
-    assert_eq!(whats, ["dinosaurs", "trucks", "internet"]);
+        .then([
+            world::SomethingHappened {
+                what: "dinosaurs".into(),
+            },
+            world::SomethingHappened {
+                what: "trucks".into(),
+            },
+            world::SomethingHappened {
+                what: "internet".into(),
+            },
+        ]);
+    assert_eq!(world.history, ["dinosaurs", "trucks", "internet"]);
 }
 
 #[test]

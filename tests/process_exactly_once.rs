@@ -7,7 +7,7 @@ mod support;
 use es_examples::orders::{self, Order, Reservation};
 use es_runtime::application::{Application, Database, Saveable};
 use es_runtime::prelude::*;
-use es_runtime::process::{Policy, ProcessApplication, ProcessContext, Runner, System};
+use es_runtime::process::{Backoff, Policy, ProcessApplication, ProcessContext, Runner, System};
 use es_runtime::record::Tracking;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -221,6 +221,8 @@ async fn a_failing_policy_stops_its_task_and_a_restart_resumes_from_tracking() {
             Runner::builder(&breakable_system(broken), db.clone())
                 .namespace(&ns)
                 .poll_interval(Duration::from_millis(20))
+                // The failure is operational: no retries, so that the task stops at once.
+                .backoff(Backoff::new(Duration::ZERO, Duration::ZERO, 0))
                 .concurrent()
         };
         let runner = start(broken.clone()).await.unwrap();
@@ -324,6 +326,48 @@ async fn policies_are_tested_without_a_runner() {
     assert_eq!(payments[0].order_id(), order.id());
     // Nothing was written: the policy only saves into its context.
     assert_eq!(max_id(&orders_app).await, 1);
+}
+
+#[tokio::test]
+async fn policies_given_when_then() {
+    use es_runtime::testing::{upstream_events, PolicyTest};
+    // A reservation for each new order.
+    let order_id = Uuid::new_v4();
+    let then = PolicyTest::new(orders::reservations_policy())
+        .await
+        .when(upstream_events::<Order>(
+            order_id,
+            orders::order::Created { command_id: None },
+        ))
+        .await;
+    then.then_events::<Reservation>(orders::reservation::Created { order_id });
+    let reservations: Vec<Reservation> = then.then_saved().await;
+    assert_eq!(reservations[0].order_id(), order_id);
+
+    // The orders policy records a reservation on its own order, once.
+    let app = Arc::new(Application::builder("orders").build().await.unwrap());
+    let mut order = Order::create(None).unwrap();
+    app.save(&mut order).await.unwrap();
+    let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
+    let reserved = |id| {
+        upstream_events::<Reservation>(
+            id,
+            orders::reservation::Created {
+                order_id: order.id(),
+            },
+        )
+    };
+    let then = PolicyTest::on(app.clone(), orders::orders_policy())
+        .when(reserved(first))
+        .await;
+    then.then_events::<Order>(orders::order::Reserved {
+        reservation_id: first,
+    });
+    let again = PolicyTest::on(app, orders::orders_policy())
+        .when(reserved(second))
+        .await
+        .then_error();
+    assert!(again.to_string().contains("already reserved"), "{again}");
 }
 
 #[tokio::test]

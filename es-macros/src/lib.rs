@@ -16,7 +16,8 @@ use proc_macro::TokenStream;
 /// or, on its impl block, turns each `#[event(Name)]` method into an event type whose fields are
 /// the method's arguments and whose mutation is the method's body.
 ///
-/// On the struct: `#[aggregate]`, `#[aggregate(topic = "...", crate = "...")]`.
+/// On the struct: `#[aggregate]`, `#[aggregate(topic = "...", crate = "...")]`; on its fields
+/// `#[attribute]` (setter `set_<field>`) or `#[attribute(setter = "name")]`.
 /// On the impl block: `#[aggregate]`, `#[aggregate(events = "module_name", crate = "...")]`.
 /// The full guide, with a runnable example, is the documentation of `es_runtime::domain`.
 #[proc_macro_attribute]

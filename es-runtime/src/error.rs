@@ -67,6 +67,18 @@ pub enum Error {
     /// A causal dependency of a notification has not been processed yet.
     #[error("causal dependency failed: {0}")]
     CausalDependencyFailed(String),
+    /// A number JSON cannot hold (NaN or an infinity, which serde_json would write as `null`):
+    /// the event (or snapshot) holding it is refused before it exists, since it could never
+    /// be read back.
+    #[error("{topic}: field {field} is {value}, which JSON cannot hold (it would be stored as null and never read back)")]
+    NonFiniteNumber {
+        /// The event's topic (for a snapshot: the aggregate's).
+        topic: String,
+        /// The path of the field inside the payload, such as `readings[2].celsius`.
+        field: String,
+        /// The value (NaN or an infinity).
+        value: f64,
+    },
     /// A notification log section id or section content is malformed.
     #[error("bad section: {0}")]
     BadSection(String),
@@ -86,6 +98,11 @@ pub enum Error {
         /// What went wrong.
         source: Box<Error>,
     },
+    /// A command refused by the domain: the user's own error type, carried through es (make
+    /// one with [`Error::domain`], get it back typed with [`Error::domain_ref`] or
+    /// [`Error::into_domain`]). With the `axum` feature it is answered with status 422.
+    #[error(transparent)]
+    Domain(Box<dyn std::error::Error + Send + Sync + 'static>),
     /// A policy's or projection's handler failed (its error is the source).
     #[error("handler {handler} failed: {source}")]
     Handler {
@@ -157,6 +174,74 @@ impl Error {
     pub fn is_conflict(&self) -> bool {
         matches!(self, Error::Concurrency(_) | Error::RecordConflict(_))
     }
+
+    /// True if the same operation may succeed when tried again, unchanged or on fresh state:
+    /// [`Error::Concurrency`] (reload and run the command again, as
+    /// [`Application::update`](crate::application::Application::update) does),
+    /// [`Error::Operational`] (the database or network failed: a later try may reach it) and
+    /// [`Error::CausalDependencyFailed`] (the dependency may be processed by then), and an
+    /// [`Error::Processing`] whose cause is one of these. Domain refusals, bad data,
+    /// configuration errors and conflicts on tracking records are not.
+    ///
+    /// An operational error on a write does not say whether the write was committed (the
+    /// connection may have been lost after the commit): read before writing again.
+    ///
+    /// ```
+    /// use es_runtime::Error;
+    /// assert!(Error::Concurrency("account 1 v3".into()).is_retryable());
+    /// assert!(!Error::NotFound("account 1".into()).is_retryable());
+    /// ```
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Concurrency(_) | Error::Operational(_) | Error::CausalDependencyFailed(_) => {
+                true
+            }
+            Error::Processing { source, .. } => source.is_retryable(),
+            _ => false,
+        }
+    }
+
+    /// Wraps a domain error of the user's own type (a command's refusal, such as "insufficient
+    /// funds") as [`Error::Domain`].
+    ///
+    /// ```
+    /// #[derive(Debug, PartialEq)]
+    /// struct InsufficientFunds { short_by: u64 }
+    /// impl std::fmt::Display for InsufficientFunds {
+    ///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    ///         write!(f, "insufficient funds: short by {}", self.short_by)
+    ///     }
+    /// }
+    /// impl std::error::Error for InsufficientFunds {}
+    ///
+    /// let e = es_runtime::Error::domain(InsufficientFunds { short_by: 5 });
+    /// assert_eq!(e.to_string(), "insufficient funds: short by 5");
+    /// assert_eq!(e.domain_ref::<InsufficientFunds>(), Some(&InsufficientFunds { short_by: 5 }));
+    /// assert_eq!(e.into_domain::<InsufficientFunds>().ok(), Some(InsufficientFunds { short_by: 5 }));
+    /// ```
+    pub fn domain(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Domain(Box::new(error))
+    }
+
+    /// The domain error inside, if this is an [`Error::Domain`] of type `E`.
+    pub fn domain_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        match self {
+            Error::Domain(e) => e.downcast_ref::<E>(),
+            _ => None,
+        }
+    }
+
+    /// The domain error inside, by value, if this is an [`Error::Domain`] of type `E`; else
+    /// the error itself, unchanged.
+    pub fn into_domain<E: std::error::Error + 'static>(self) -> std::result::Result<E, Error> {
+        match self {
+            Error::Domain(e) => match e.downcast::<E>() {
+                Ok(e) => Ok(*e),
+                Err(other) => Err(Error::Domain(other)),
+            },
+            other => Err(other),
+        }
+    }
 }
 
 impl Error {
@@ -196,5 +281,73 @@ impl From<sqlx::Error> for Error {
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
         Error::Encoding(e.to_string())
+    }
+}
+
+impl Error {
+    /// The HTTP status that answers this error: 404 for [`Error::NotFound`] and
+    /// [`Error::EntityIsDiscarded`], 409 for [`Error::Concurrency`] and
+    /// [`Error::RecordConflict`], 422 for [`Error::Domain`] and [`Error::NonFiniteNumber`],
+    /// 500 for everything else (the server's fault, not the request's).
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Error::NotFound(_) | Error::EntityIsDiscarded(_) => 404,
+            Error::Concurrency(_) | Error::RecordConflict(_) => 409,
+            Error::Domain(_) | Error::NonFiniteNumber { .. } => 422,
+            _ => 500,
+        }
+    }
+
+    /// A short stable name of the variant (`"not_found"`, `"concurrency"`, ...), as sent in
+    /// HTTP error bodies.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Concurrency(_) => "concurrency",
+            Error::RecordConflict(_) => "record_conflict",
+            Error::DataIntegrity(_) => "data_integrity",
+            Error::EntityIsDiscarded(_) => "entity_is_discarded",
+            Error::NotFound(_) => "not_found",
+            Error::TopicResolution(_) => "topic_resolution",
+            Error::TopicConflict { .. } => "topic_conflict",
+            Error::MismatchedEvent(_) => "mismatched_event",
+            Error::Operational(_) => "operational",
+            Error::Configuration(_) => "configuration",
+            Error::Encoding(_) => "encoding",
+            Error::UnknownAttribute { .. } => "unknown_attribute",
+            Error::Upcast(_) => "upcast",
+            Error::CausalDependencyFailed(_) => "causal_dependency_failed",
+            Error::BadSection(_) => "bad_section",
+            Error::Processing { .. } => "processing",
+            Error::Handler { .. } => "handler",
+            Error::Domain(_) => "domain",
+            Error::NonFiniteNumber { .. } => "non_finite_number",
+        }
+    }
+}
+
+/// With the `axum` feature, a handler can return `es_runtime::Result<T>` and use `?` on es
+/// calls: an error becomes a response with [`Error::http_status`] and a JSON body
+/// `{"error": kind, "message": text}`. For 500 the message is only "internal server error"
+/// (database messages stay on the server: the error is logged through `tracing` instead).
+///
+/// ```
+/// use axum::response::IntoResponse;
+/// let response = es_runtime::Error::NotFound("account 7".into()).into_response();
+/// assert_eq!(response.status(), 404);
+/// ```
+#[cfg(feature = "axum")]
+impl axum::response::IntoResponse for Error {
+    fn into_response(self) -> axum::response::Response {
+        use axum::http::{header, StatusCode};
+        let status =
+            StatusCode::from_u16(self.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let message = if status.is_server_error() {
+            tracing::error!(error = %self, kind = self.kind(), "es: request failed");
+            "internal server error".to_string()
+        } else {
+            self.to_string()
+        };
+        let body = serde_json::json!({ "error": self.kind(), "message": message }).to_string();
+        (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
     }
 }

@@ -1,31 +1,48 @@
-//! # es: event sourcing for Rust
+#![doc = include_str!("../README.md")]
 //!
-//! Annotate plain structs and impl blocks with `#[aggregate]` and `#[event]`; es generates the
-//! event plumbing. The runtime stores, replays, propagates and processes the events.
+//! ## Modules
 //!
-//! Layers, one module each:
+//! One layer each, from the domain to the processes:
 //! - [`domain`]: aggregates, events, the SHA-256 hash chain, topics (synchronous, no I/O);
+//! - [`mapper`]: events to stored items and back: JSON, compression, AES-GCM encryption;
 //! - [`record`]: record managers (in memory, SQLite, PostgreSQL, MySQL);
+//! - [`store`]: the event store (a mapper over a record manager);
+//! - [`application`]: applications, repositories, snapshots, configuration from the environment;
 //! - [`notify`]: notification logs, readers, the JSON view, HTTP server and remote log;
 //! - [`process`]: process applications, policies, systems and their runners;
-//! - [`model`]: the big array and integer sequence generators;
-//!
-//! Every failure is an [`enum@Error`].
+//! - [`model`]: big arrays, integer sequences, collections, time-bucketed logs;
+//! - [`telemetry`]: the `tracing` spans and `metrics` counters es emits;
+//! - [`testing`]: given / when / then for aggregates and policies;
+//! - [`error`]: the [`enum@Error`] every failure is;
+//! - [`guide`]: the guide, with runnable examples for every chapter.
 
 #![warn(missing_docs)]
 
 pub mod application;
 pub mod domain;
 pub mod error;
+pub mod guide;
 pub mod mapper;
 pub mod model;
 pub mod notify;
 pub mod process;
 pub mod record;
 pub mod store;
+pub mod telemetry;
+pub mod testing;
 
 pub use error::{Error, IntegrityError, Result};
 pub use es_macros::{aggregate, event, policy, projection};
+
+/// The `#[async_trait]` macro es's async traits are written with: implement
+/// [`record::RecordManager`] or [`notify::NotificationLog`] with `#[es_runtime::async_trait]`,
+/// without a dependency of your own on the async-trait crate.
+pub use async_trait::async_trait;
+
+/// The axum crate of [`notify::http`] (whose [`router`](notify::http::router) returns an
+/// [`axum::Router`]), so that routes can be merged and served with the same version.
+#[cfg(feature = "http")]
+pub use axum;
 
 /// The sqlx crate es uses for PostgreSQL and MySQL, so that pools and transactions handed to
 /// es are of the same version.
@@ -84,6 +101,9 @@ pub mod __private {
         serde::Serialize + serde::de::DeserializeOwned + Clone + core::fmt::Debug + PartialEq
     {
     }
+    // Not recommended: an unsuitable type is then reported as not an `EventField` (with the
+    // message above), instead of as lacking `Serialize` with serde's list of types that have it.
+    #[diagnostic::do_not_recommend]
     impl<
             T: serde::Serialize + serde::de::DeserializeOwned + Clone + core::fmt::Debug + PartialEq,
         > EventField for T
@@ -91,6 +111,50 @@ pub mod __private {
     }
     /// Compile-time check that `T` can be an event field.
     pub const fn assert_event_field<T: EventField>() {}
+
+    /// Serialises an event field (the `serialize_with` of generated events).
+    pub fn ser_event_field<T: EventField, S: serde::Serializer>(
+        value: &T,
+        serializer: S,
+    ) -> core::result::Result<S::Ok, S::Error> {
+        value.serialize(serializer)
+    }
+
+    /// Deserialises an event field (the `deserialize_with` of generated events).
+    pub fn de_event_field<'de, T: EventField, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> core::result::Result<T, D::Error> {
+        T::deserialize(deserializer)
+    }
+
+    /// Builds an aggregate from its fields (struct literals in an `#[aggregate]` impl block go
+    /// through it, so that the user never writes the bookkeeping field).
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` is not an aggregate",
+        label = "`{Self}` needs `#[aggregate]` on its struct",
+        note = "add `#[aggregate]` to `struct {Self}` as well as to its `impl` block: the struct's attribute implements `Aggregate`"
+    )]
+    pub trait Construct: Sized {
+        /// The aggregate's fields, without the bookkeeping.
+        type Fields;
+        /// The aggregate with these fields and fresh bookkeeping.
+        fn construct(fields: Self::Fields) -> Self;
+    }
+    /// The fields type of an aggregate (a struct literal's path).
+    pub type Fields<T> = <T as Construct>::Fields;
+
+    /// What an aggregate field's type needs: checked where the field is declared.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot be a field of an aggregate: aggregates are snapshotted as JSON",
+        label = "needs serde `Serialize` + `Deserialize`",
+        note = "derive them on `{Self}` (`#[derive(serde::Serialize, serde::Deserialize)]`), or mark the field `#[serde(skip)]` if it is not part of the state"
+    )]
+    pub trait StateField: serde::Serialize + serde::de::DeserializeOwned {}
+    // Not recommended, for the same reason as `EventField`'s.
+    #[diagnostic::do_not_recommend]
+    impl<T: serde::Serialize + serde::de::DeserializeOwned> StateField for T {}
+    /// Compile-time check that `T` can be an aggregate field.
+    pub const fn assert_state_field<T: StateField>() {}
 
     /// Joins `a`, a dot and `b` into a byte array of length `N` (used by [`topic_concat`]).
     pub const fn join_topic<const N: usize>(a: &str, b: &str) -> [u8; N] {

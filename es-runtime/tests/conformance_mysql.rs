@@ -1,13 +1,14 @@
-//! The conformance suite against the MySQL/MariaDB server named by `ES_MYSQL_URL`.
+//! The conformance suite against the MySQL/MariaDB server named by `ES_MYSQL_URL` (or at the
+//! conventional local address), run by `server_support::harness`: when no server answers, the
+//! cases are reported as ignored.
 //!
 //! All cases share one table prefix per test process (`es_conf_<unix seconds>_<random>_`);
 //! tables of this kind older than an hour, left by earlier runs, are dropped when the first case
 //! starts.
 
-#![cfg(feature = "mysql")]
-
 #[macro_use]
 mod conformance;
+mod server_support;
 
 use es_runtime::record::mysql::MySqlDatabase;
 use es_runtime::record::{RecordKind, RecordManager};
@@ -15,38 +16,10 @@ use es_runtime::sqlx::{self, mysql::MySqlPoolOptions};
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-fn url() -> Option<String> {
-    std::env::var("ES_MYSQL_URL").ok().filter(|u| !u.is_empty())
-}
-
-fn required() -> bool {
-    std::env::var("ES_REQUIRE_SERVERS").as_deref() == Ok("1")
-}
-
-/// Why the cases are skipped, if they are; panics when servers are required but unusable.
-fn skip() -> Option<String> {
-    static REASON: OnceLock<Option<String>> = OnceLock::new();
-    let reason = REASON.get_or_init(|| {
-        let Some(url) = url() else {
-            return Some("mysql: ES_MYSQL_URL not set".into());
-        };
-        let opts: sqlx::mysql::MySqlConnectOptions = match url.parse() {
-            Ok(o) => o,
-            Err(e) => return Some(format!("mysql: bad ES_MYSQL_URL: {e}")),
-        };
-        let addr = format!("{}:{}", opts.get_host(), opts.get_port());
-        let reachable = std::net::ToSocketAddrs::to_socket_addrs(&addr.as_str())
-            .ok()
-            .and_then(|mut a| a.next())
-            .is_some_and(|a| {
-                std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_secs(3)).is_ok()
-            });
-        (!reachable).then(|| format!("mysql: cannot reach {addr}"))
-    });
-    if let Some(r) = reason {
-        assert!(!required(), "ES_REQUIRE_SERVERS=1 but {r}");
-    }
-    reason.clone()
+/// The server's URL (the harness runs no case unless the probe found the server).
+fn url() -> String {
+    server_support::probe::probe(server_support::probe::MYSQL)
+        .expect("the harness probed the server")
 }
 
 fn now() -> u64 {
@@ -119,7 +92,7 @@ async fn make(
     application_name: String,
     pipeline_id: i64,
 ) -> Arc<dyn RecordManager> {
-    let url = url().expect("skip() checked the URL");
+    let url = url();
     setup_once(&url).await;
     let pool = MySqlPoolOptions::new()
         .max_connections(10)
@@ -131,4 +104,4 @@ async fn make(
     Arc::new(db.record_manager(kind, &application_name, pipeline_id))
 }
 
-conformance_suite!(mysql, make, skip = skip());
+conformance_suite!(mysql, make, harness = server_support::probe::MYSQL);

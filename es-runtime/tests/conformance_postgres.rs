@@ -1,12 +1,13 @@
-//! The conformance suite against the PostgreSQL server named by `ES_POSTGRES_URL`.
+//! The conformance suite against the PostgreSQL server named by `ES_POSTGRES_URL` (or at the
+//! conventional local address), run by `server_support::harness`: when no server answers, the
+//! cases are reported as ignored.
 //!
 //! All cases share one schema per test process (`es_conf_<unix seconds>_<random>`); schemas
 //! of this kind older than an hour, left by earlier runs, are dropped when the first case starts.
 
-#![cfg(feature = "postgres")]
-
 #[macro_use]
 mod conformance;
+mod server_support;
 
 use es_runtime::record::postgres::PostgresDatabase;
 use es_runtime::record::{RecordKind, RecordManager};
@@ -14,41 +15,10 @@ use es_runtime::sqlx::{self, postgres::PgPoolOptions};
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-fn url() -> Option<String> {
-    std::env::var("ES_POSTGRES_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-}
-
-fn required() -> bool {
-    std::env::var("ES_REQUIRE_SERVERS").as_deref() == Ok("1")
-}
-
-/// Why the cases are skipped, if they are; panics when servers are required but unusable.
-fn skip() -> Option<String> {
-    static REASON: OnceLock<Option<String>> = OnceLock::new();
-    let reason = REASON.get_or_init(|| {
-        let Some(url) = url() else {
-            return Some("postgres: ES_POSTGRES_URL not set".into());
-        };
-        // A plain TCP check: enough to tell an absent server from a present one.
-        let opts: sqlx::postgres::PgConnectOptions = match url.parse() {
-            Ok(o) => o,
-            Err(e) => return Some(format!("postgres: bad ES_POSTGRES_URL: {e}")),
-        };
-        let addr = format!("{}:{}", opts.get_host(), opts.get_port());
-        let reachable = std::net::ToSocketAddrs::to_socket_addrs(&addr.as_str())
-            .ok()
-            .and_then(|mut a| a.next())
-            .is_some_and(|a| {
-                std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_secs(3)).is_ok()
-            });
-        (!reachable).then(|| format!("postgres: cannot reach {addr}"))
-    });
-    if let Some(r) = reason {
-        assert!(!required(), "ES_REQUIRE_SERVERS=1 but {r}");
-    }
-    reason.clone()
+/// The server's URL (the harness runs no case unless the probe found the server).
+fn url() -> String {
+    server_support::probe::probe(server_support::probe::POSTGRES)
+        .expect("the harness probed the server")
 }
 
 fn schema() -> &'static str {
@@ -121,7 +91,7 @@ async fn make(
     application_name: String,
     pipeline_id: i64,
 ) -> Arc<dyn RecordManager> {
-    let url = url().expect("skip() checked the URL");
+    let url = url();
     setup_once(&url).await;
     let pool = PgPoolOptions::new()
         .max_connections(10)
@@ -133,4 +103,4 @@ async fn make(
     Arc::new(db.record_manager(kind, &application_name, pipeline_id))
 }
 
-conformance_suite!(postgres, make, skip = skip());
+conformance_suite!(postgres, make, harness = server_support::probe::POSTGRES);

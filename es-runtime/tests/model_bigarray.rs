@@ -107,7 +107,7 @@ async fn a_reader_tails_a_big_array_filled_by_concurrent_writers() {
             .with_chunk_size(8)
             .unwrap(),
     );
-    let integers = Arc::new(InProcessSequence::starting_after(-1));
+    let integers = Arc::new(InProcessSequence::new());
     let mut tasks = Vec::new();
     for _ in 0..4 {
         let (array, integers) = (array.clone(), integers.clone());

@@ -366,7 +366,7 @@ async fn mysql_database_methods_run_in_spawned_tasks() {
     .await
     .unwrap();
     assert_eq!(m.max_notification_id().await.unwrap(), 1);
-    let url = std::env::var("ES_MYSQL_URL").unwrap();
+    let url = server_url("ES_MYSQL_URL", "mysql").unwrap();
     tokio::spawn(async move { MySqlDatabase::connect_with(&url, 1).await.map(|_| ()) })
         .await
         .unwrap()

@@ -329,7 +329,7 @@ async fn corrupt_row_is_data_integrity() {
     db.setup_tables().unwrap();
     db.with_connection(|c| {
         c.execute(
-            "INSERT INTO stored_events (application_name, originator_id, originator_version, pipeline_id, \
+            "INSERT INTO es_stored_events (application_name, originator_id, originator_version, pipeline_id, \
              notification_id, topic, state) VALUES ('a', x'0102', 0, 0, 1, 't', x'00')",
             [],
         )
@@ -471,7 +471,7 @@ async fn corrupt_rows_and_unknown_topics_are_typed_errors_on_read() {
     // One changed byte of the stored state: the hash no longer matches.
     assert_eq!(
         tamper(
-            "UPDATE stored_events SET state = CAST(replace(CAST(state AS TEXT), '\"by\":1', '\"by\":7') AS BLOB) \
+            "UPDATE es_stored_events SET state = CAST(replace(CAST(state AS TEXT), '\"by\":1', '\"by\":7') AS BLOB) \
              WHERE originator_id = ?1 AND originator_version = 1"
         ),
         1
@@ -486,7 +486,7 @@ async fn corrupt_rows_and_unknown_topics_are_typed_errors_on_read() {
         "{err:?}"
     );
     // Bytes that are not an event at all.
-    tamper("UPDATE stored_events SET state = x'ff0001' WHERE originator_id = ?1 AND originator_version = 1");
+    tamper("UPDATE es_stored_events SET state = x'ff0001' WHERE originator_id = ?1 AND originator_version = 1");
     let err = store
         .get_events(c.id(), &EventQuery::all())
         .await
@@ -542,7 +542,7 @@ async fn panic_inside_a_transaction_rolls_back() {
 
 /// Notification ids of all notifications of `rm`, in order.
 async fn ids(rm: &impl RecordManager) -> Vec<i64> {
-    rm.get_notifications(1, i64::MAX, None)
+    rm.all_notifications()
         .await
         .unwrap()
         .iter()

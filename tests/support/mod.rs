@@ -1,9 +1,9 @@
 //! Shared by the workspace's end-to-end tests: every backend this build and machine offer.
 //!
 //! Memory always; SQLite with the `sqlite` feature; PostgreSQL and MySQL with their features
-//! and `ES_POSTGRES_URL` / `ES_MYSQL_URL` set. A backend whose variable is unset is skipped with a
-//! message; with `ES_REQUIRE_SERVERS=1` (as CI sets) an unset variable or an unreachable server
-//! fails the test instead.
+//! and a server at `ES_POSTGRES_URL` / `ES_MYSQL_URL` (or the conventional local address). One
+//! line per test binary says whether each server backend ran or was skipped; with
+//! `ES_REQUIRE_SERVERS=1` (as CI sets) an unreachable server fails the test instead.
 
 #![allow(dead_code)]
 
@@ -15,28 +15,14 @@ pub fn unique(tag: &str) -> String {
     format!("{tag}_{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
 }
 
-fn require_servers() -> bool {
-    std::env::var("ES_REQUIRE_SERVERS").as_deref() == Ok("1")
-}
+#[path = "../../es-runtime/tests/server_support/probe.rs"]
+pub mod probe;
 
-/// The URL in `var`, or `None` after saying the backend is skipped (a failure when servers are
-/// required).
-pub fn server_url(var: &str, backend: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            assert!(
-                !require_servers(),
-                "{var} is not set but ES_REQUIRE_SERVERS=1"
-            );
-            {
-                use std::io::Write as _;
-                // Straight to stderr: cargo test shows it even when the test passes.
-                let _ = writeln!(std::io::stderr(), "skipped {backend}: {var} not set");
-            }
-            None
-        }
-    }
+/// The URL in `var` (or the conventional local address) if a server answers there, else
+/// `None`; the first call per backend prints whether it runs (a failure when servers are
+/// required and none answers).
+pub fn server_url(var: &str, _backend: &str) -> Option<String> {
+    probe::probe(probe::by_var(var)).ok()
 }
 
 /// Every backend to run on, by name.

@@ -88,6 +88,7 @@ impl Input {
                     InjectMeta {
                         name: &name,
                         default: quote!(::core::default::Default::default()),
+                        construct: None,
                     }
                     .visit_item_impl_mut(&mut item);
                 }
@@ -108,16 +109,27 @@ pub fn self_ident(item: &ItemImpl) -> Option<Ident> {
     }
 }
 
-/// Adds the bookkeeping field to struct literals of the aggregate (`World { .. }`,
-/// `Self { .. }`), so the user never writes it.
+/// Completes struct literals of the aggregate (`World { .. }`, `Self { .. }`) with the
+/// bookkeeping, so the user never writes it.
+///
+/// With `construct` (the `__private` path), a literal becomes
+/// `<World as Construct>::construct(Fields::<World> { .. })`: the fields go into the twin struct
+/// `#[aggregate]` on the struct generates, which adds the bookkeeping. A struct without
+/// `#[aggregate]` then fails with `Construct`'s message, which names the missing attribute, and
+/// no error mentions the bookkeeping field. Without `construct` (error recovery, where no twin
+/// exists) the field is added to the literal itself. Literals with `..base` are left alone.
 pub struct InjectMeta<'a> {
     pub name: &'a Ident,
     pub default: TokenStream,
+    pub construct: Option<TokenStream>,
 }
 
 impl VisitMut for InjectMeta<'_> {
-    fn visit_expr_struct_mut(&mut self, e: &mut syn::ExprStruct) {
-        syn::visit_mut::visit_expr_struct_mut(self, e);
+    fn visit_expr_mut(&mut self, expr: &mut syn::Expr) {
+        syn::visit_mut::visit_expr_mut(self, expr);
+        let syn::Expr::Struct(e) = expr else {
+            return;
+        };
         let is_aggregate = e.qself.is_none()
             && e.path.segments.len() == 1
             && (e.path.segments[0].ident == "Self" || e.path.segments[0].ident == *self.name);
@@ -125,9 +137,22 @@ impl VisitMut for InjectMeta<'_> {
             .fields
             .iter()
             .any(|f| matches!(&f.member, syn::Member::Named(i) if i == "__es_meta"));
-        if is_aggregate && !has {
-            let default = &self.default;
-            e.fields.push(syn::parse_quote!(__es_meta: #default));
+        if !is_aggregate || has || e.rest.is_some() {
+            return;
+        }
+        match &self.construct {
+            Some(p) => {
+                let path = &e.path;
+                let fields = &e.fields;
+                let span = syn::spanned::Spanned::span(path);
+                *expr = syn::parse_quote_spanned! {span=>
+                    <#path as #p::Construct>::construct(#p::Fields::<#path> { #fields })
+                };
+            }
+            None => {
+                let default = &self.default;
+                e.fields.push(syn::parse_quote!(__es_meta: #default));
+            }
         }
     }
 }

@@ -25,6 +25,45 @@ fn expand_struct(m: StructModel) -> TokenStream {
     let p = quote!(#krate::__private);
     let name = item.ident.clone();
     let vis = item.vis.clone();
+    // Each field's type must be serde-serialisable (snapshots): checked first, where the field
+    // is declared, so that its message comes before any of serde's. Fields with serde
+    // attributes of their own (`#[serde(skip)]`, `with`, ...) are the user's business.
+    let state_checks = item
+        .fields
+        .iter()
+        .filter(|f| !f.attrs.iter().any(|a| a.path().is_ident("serde")))
+        .map(|f| {
+            let t = &f.ty;
+            quote::quote_spanned! {syn::spanned::Spanned::span(t)=>
+                #p::assert_state_field::<#t>();
+            }
+        });
+    let state_checks = quote! { const _: () = { #(#state_checks)* }; };
+    // The twin of the user's fields that struct literals in the impl block build (see
+    // `InjectMeta`): the same names, types and visibilities, without the bookkeeping.
+    let twin = format_ident!("__EsFieldsOf{}", name);
+    let twin_fields: Vec<_> = item
+        .fields
+        .iter()
+        .filter_map(|f| f.ident.as_ref().map(|i| (&f.vis, i, &f.ty)))
+        .collect();
+    let twin_decl = twin_fields.iter().map(|(v, i, t)| quote!(#v #i: #t));
+    let twin_names: Vec<_> = twin_fields.iter().map(|(_, i, _)| *i).collect();
+    let twin = quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types, dead_code)]
+        #vis struct #twin { #(#twin_decl),* }
+
+        #[automatically_derived]
+        #[diagnostic::do_not_recommend]
+        impl #p::Construct for #name {
+            type Fields = #twin;
+            fn construct(fields: #twin) -> Self {
+                let #twin { #(#twin_names),* } = fields;
+                #name { __es_meta: #p::Default::default(), #(#twin_names),* }
+            }
+        }
+    };
     let meta_field: syn::Field = syn::parse_quote! {
         #[serde(skip)]
         #[doc(hidden)]
@@ -51,7 +90,7 @@ fn expand_struct(m: StructModel) -> TokenStream {
             quote!(::core::concat!(::core::module_path!(), "::", #name_str, ".Discarded")),
         ),
     };
-    let arms = attributes.iter().map(|(field, ty)| {
+    let arms = attributes.iter().map(|(field, ty, _)| {
         let s = field.to_string();
         quote! {
             #s => {
@@ -62,9 +101,8 @@ fn expand_struct(m: StructModel) -> TokenStream {
             }
         }
     });
-    let setters = attributes.iter().map(|(field, ty)| {
+    let setters = attributes.iter().map(|(field, ty, setter)| {
         let s = field.to_string();
-        let setter = format_ident!("set_{}", field);
         let doc = format!(
             "Sets `{s}`: triggers an `AttributeChanged` event (name `\"{s}\"`) and applies it. Fails with `Error::EntityIsDiscarded` once the aggregate is discarded."
         );
@@ -80,11 +118,16 @@ fn expand_struct(m: StructModel) -> TokenStream {
     let ac_name = format!("AttributeChanged<{name_str}>");
     let d_name = format!("Discarded<{name_str}>");
     quote! {
+        #state_checks
+
         #derive
         #item
 
+        #twin
+
         const _: () = {
             #[automatically_derived]
+            #[diagnostic::do_not_recommend]
             impl #p::Aggregate for #name {
                 const TOPIC: &'static str = #t;
                 const ATTRIBUTE_CHANGED_TOPIC: &'static str = #ac;
@@ -138,6 +181,7 @@ fn expand_impl(m: ImplModel) -> TokenStream {
     InjectMeta {
         name: &name,
         default: quote!(#p::Default::default()),
+        construct: Some(p.clone()),
     }
     .visit_item_impl_mut(&mut item);
 
@@ -160,6 +204,7 @@ fn expand_impl(m: ImplModel) -> TokenStream {
         InjectMeta {
             name: &name,
             default: quote!(#p::Default::default()),
+            construct: Some(p.clone()),
         }
         .visit_impl_item_fn_mut(&mut method);
         // The user's body moves into a hidden method, called by the payload's mutation.
@@ -301,6 +346,17 @@ fn expand_event(
         let s = format!("{}::serde", p).replace(' ', "");
         quote!(#[serde(crate = #s)])
     };
+    // Serialised through helpers bounded by `EventField`, so that an unsuitable type gets that
+    // trait's message (once per field and direction) instead of serde's generic ones.
+    // An `Option` field keeps serde's reading of a missing field as `None` (older events).
+    let field_serde = field_types.iter().map(|t| {
+        let ser = format!("{p}::ser_event_field").replace(' ', "");
+        let de = format!("{p}::de_event_field").replace(' ', "");
+        let is_option = matches!(t, syn::Type::Path(tp) if tp.qself.is_none()
+            && tp.path.segments.last().is_some_and(|s| s.ident == "Option"));
+        let default = is_option.then(|| quote!(#[serde(default)]));
+        quote!(#[serde(serialize_with = #ser, deserialize_with = #de)] #default)
+    });
     let field_checks = field_types.iter().map(|t| {
         quote::quote_spanned! {syn::spanned::Spanned::span(t)=>
             #p::assert_event_field::<#t>();
@@ -309,19 +365,21 @@ fn expand_event(
     let field_checks = quote! { const _: () = { #(#field_checks)* }; };
     let field_checks = [field_checks];
     let payload = quote! {
+        // First, so that a field type's own message comes before any of serde's.
+        #(#field_checks)*
+
         #(#doc)*
         #[derive(::core::clone::Clone, ::core::fmt::Debug, ::core::cmp::PartialEq, #p::serde::Serialize, #p::serde::Deserialize)]
         #krate_serde
         #vis_in_module struct #name {
             #(
                 #[doc = #field_docs]
+                #field_serde
                 #vis_in_module #field_names: #field_types,
             )*
         }
 
         const _: () = {
-            #(#field_checks)*
-
             #[automatically_derived]
             impl #p::EventPayload for #name {
                 type Aggregate = super::#aggregate;

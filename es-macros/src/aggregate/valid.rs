@@ -18,8 +18,8 @@ pub struct StructModel {
     pub krate: Path,
     pub topic: Option<LitStr>,
     pub item: ItemStruct,
-    /// `#[attribute]` fields: name and type.
-    pub attributes: Vec<(Ident, Type)>,
+    /// `#[attribute]` fields: name, type and the name of the generated setter.
+    pub attributes: Vec<(Ident, Type, Ident)>,
 }
 
 pub struct ImplModel {
@@ -181,16 +181,29 @@ fn validate_struct(
             );
         }
         for a in f.attrs.iter().filter(|a| a.path().is_ident("attribute")) {
-            if !matches!(a.meta, syn::Meta::Path(_)) {
-                ctx.error(a, "`#[attribute]` takes no arguments: write `#[attribute]`");
-            }
+            let setter = attribute_setter(a, ctx);
             match &f.ident {
-                Some(i) => attributes.push((i.clone(), f.ty.clone())),
+                Some(i) => {
+                    let setter = setter.unwrap_or_else(|| quote::format_ident!("set_{}", i));
+                    attributes.push((i.clone(), f.ty.clone(), setter));
+                }
                 None => ctx.error(
                     a,
                     "`#[attribute]` needs a named field, because its setter is named after the field (`set_<name>`): use a struct with named fields",
                 ),
             }
+        }
+    }
+    for (k, (field, _, setter)) in attributes.iter().enumerate() {
+        if let Some((other, _, _)) = attributes[..k].iter().find(|(_, _, s)| s == setter) {
+            let msg = if other == field {
+                format!("`#[attribute]` is given twice on `{field}`: keep one")
+            } else {
+                format!(
+                    "two `#[attribute]` fields, `{other}` and `{field}`, would both have the setter `{setter}`: name one with `#[attribute(setter = \"...\")]`"
+                )
+            };
+            ctx.error(setter, msg);
         }
     }
     let mut item = item.clone();
@@ -203,6 +216,67 @@ fn validate_struct(
         item,
         attributes,
     }
+}
+
+/// The setter name `#[attribute(setter = "name")]` gives, if any; `#[attribute]` gives none.
+fn attribute_setter(a: &syn::Attribute, ctx: &mut Ctx) -> Option<Ident> {
+    const EXPECTED: &str =
+        "expected `#[attribute]` or `#[attribute(setter = \"set_name\")]` (the setter's name)";
+    let list = match &a.meta {
+        syn::Meta::Path(_) => return None,
+        syn::Meta::List(list) => list,
+        syn::Meta::NameValue(nv) => {
+            ctx.error(nv, format_args!("unexpected `=` value: {EXPECTED}"));
+            return None;
+        }
+    };
+    let args = match list.parse_args_with(
+        syn::punctuated::Punctuated::<syn::MetaNameValue, syn::Token![,]>::parse_terminated,
+    ) {
+        Ok(args) => args,
+        Err(e) => {
+            ctx.error_at(e.span(), format_args!("{e}: {EXPECTED}"));
+            return None;
+        }
+    };
+    let mut setter = None;
+    for arg in &args {
+        if !arg.path.is_ident("setter") {
+            ctx.error(&arg.path, format_args!("unknown argument: {EXPECTED}"));
+            continue;
+        }
+        if setter.is_some() {
+            ctx.error(arg, "`setter` is given twice: keep one");
+            continue;
+        }
+        let lit = match &arg.value {
+            syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(l),
+                ..
+            }) => l,
+            other => {
+                ctx.error(
+                    other,
+                    "`setter` takes a string: write `setter = \"set_name\"`",
+                );
+                continue;
+            }
+        };
+        match syn::parse_str::<Ident>(&lit.value()) {
+            Ok(i) => setter = Some(Ident::new(&i.to_string(), lit.span())),
+            Err(_) => ctx.error(
+                lit,
+                format_args!(
+                    "`setter` must be a method name (a Rust identifier, not a keyword), got {:?}",
+                    lit.value()
+                ),
+            ),
+        }
+    }
+    if args.is_empty() {
+        ctx.error(list, format_args!("empty argument list: {EXPECTED}"));
+    }
+    setter
 }
 
 fn validate_impl(

@@ -70,11 +70,13 @@ pub fn expand(m: Model) -> TokenStream {
     });
     let field_checks: Vec<_> = field_checks.collect();
     quote! {
+        // First, so that a field type's own message comes before any of serde's.
+        const _: () = { #(#field_checks)* };
+
         #derive
         #item
 
         const _: () = {
-            const _: () = { #(#field_checks)* };
 
             #[automatically_derived]
             impl #p::EventPayload for #name {

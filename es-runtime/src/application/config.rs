@@ -8,9 +8,13 @@
 //! | `postgres://…` / `postgresql://…` | PostgreSQL (feature `postgres`) |
 //! | `mysql://…` / `mariadb://…` | MySQL or MariaDB (feature `mysql`) |
 //!
-//! [`Application::from_env`](super::Application::from_env) reads `ES_DATABASE_URL` or `DB_URI`
+//! [`Application::from_env`](super::Application::from_env) reads the first set of
+//! `ES_DATABASE_URL`, `DB_URI` (the reference library's name) and `DATABASE_URL` (sqlx's)
 //! (default: an SQLite file `es.db` in the working directory when the `sqlite` feature is on,
 //! else memory) and `CIPHER_KEY` (base64 AES key: turns encryption on).
+//!
+//! A variable set to the empty string counts as unset, as in the reference library
+//! (`CIPHER_KEY=` means no encryption, `DB_URI=` the default database): see [`env_var`].
 
 use super::Database;
 use crate::error::{Error, Result};
@@ -29,17 +33,32 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads `ES_DATABASE_URL` or `DB_URI` (default: an SQLite file `es.db` with the `sqlite`
+    /// Reads the first set of `ES_DATABASE_URL`, `DB_URI` and `DATABASE_URL` (default: an SQLite file `es.db` with the `sqlite`
     /// feature, else memory), `CIPHER_KEY` (base64 AES key, 16, 24 or 32 bytes) and
-    /// `SNAPSHOT_PERIOD` from the environment.
+    /// `SNAPSHOT_PERIOD` from the environment. Empty variables count as unset.
     pub fn from_env() -> Result<Config> {
-        Self::from_vars(|k| std::env::var(k).ok())
+        Self::from_vars(env_var)
     }
 
-    /// Like [`Config::from_env`], reading variables through `var`.
+    /// Like [`Config::from_env`], reading variables through `var`; here too an empty value
+    /// counts as unset.
+    ///
+    /// ```
+    /// use es_runtime::application::config::Config;
+    /// let config = Config::from_vars(|k| match k {
+    ///     "DB_URI" => Some("memory:".to_string()),
+    ///     _ => Some(String::new()),
+    /// })?;
+    /// assert_eq!(config.database_url, "memory:");
+    /// assert!(config.cipher.is_none());
+    /// assert_eq!(config.snapshot_period, None);
+    /// # Ok::<(), es_runtime::Error>(())
+    /// ```
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config> {
+        let var = |k: &str| var(k).filter(|v| !v.is_empty());
         let database_url = var("ES_DATABASE_URL")
             .or_else(|| var("DB_URI"))
+            .or_else(|| var("DATABASE_URL"))
             .unwrap_or_else(|| default_url().to_string());
         let cipher = match var("CIPHER_KEY") {
             Some(k) => Some(
@@ -62,6 +81,17 @@ impl Config {
     }
 }
 
+/// The environment variable `name`, or `None` when it is unset, empty or not Unicode: es
+/// reads every variable through this, so that `NAME=` means the same as no `NAME`.
+///
+/// ```
+/// std::env::set_var("ES_EXAMPLE_EMPTY", "");
+/// assert_eq!(es_runtime::application::config::env_var("ES_EXAMPLE_EMPTY"), None);
+/// ```
+pub fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
 /// The database used when no URL is configured.
 pub fn default_url() -> &'static str {
     if cfg!(feature = "sqlite") {
@@ -73,7 +103,8 @@ pub fn default_url() -> &'static str {
 
 /// Tables made through [`connect`] are named `es_stored_events`, `es_snapshots`, ...: the prefix
 /// keeps them apart from other libraries' tables of the same plain names in a shared database.
-pub const TABLE_PREFIX: &str = "es_";
+/// Every backend's constructor uses the same default, so both routes reach the same tables.
+pub const TABLE_PREFIX: &str = crate::record::DEFAULT_TABLE_PREFIX;
 
 /// Connects to the database a URL names (and creates the tables if they are missing).
 pub async fn connect(url: &str) -> Result<Arc<dyn Database>> {
@@ -106,10 +137,11 @@ pub async fn connect_backend(name: &str) -> Result<Arc<dyn Database>> {
                 .map_err(|e| Error::Operational(format!("cannot create {dir:?}: {e}")))?;
             format!("sqlite://{}", dir.join("es.db").display())
         }
-        "postgres" => std::env::var("ES_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
-        "mysql" => std::env::var("ES_MYSQL_URL")
-            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into()),
+        "postgres" => env_var("ES_POSTGRES_URL")
+            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".into()),
+        "mysql" => {
+            env_var("ES_MYSQL_URL").unwrap_or_else(|| "mysql://root@127.0.0.1:3306/test".into())
+        }
         other => {
             return Err(Error::Configuration(format!(
             "unknown backend {other:?}: use memory, sqlite-memory, sqlite-file, postgres or mysql"
@@ -212,6 +244,14 @@ macro_rules! database_impl {
                     pipeline_id,
                 ))
             }
+            fn table_record_manager(
+                &self,
+                spec: &crate::record::mapped::TableSpec,
+                application_name: &str,
+                pipeline_id: i64,
+            ) -> Result<Arc<dyn crate::record::RecordManager>> {
+                crate::record::mapped::map_table(self, spec, application_name, pipeline_id)
+            }
         }
     };
 }
@@ -277,6 +317,14 @@ mod tests {
             c.database_url, "sqlite::memory:",
             "ES_DATABASE_URL wins over DB_URI"
         );
+        let c = Config::from_vars(vars(&[("DATABASE_URL", "memory:")])).unwrap();
+        assert_eq!(c.database_url, "memory:", "DATABASE_URL is read");
+        let c = Config::from_vars(vars(&[
+            ("DATABASE_URL", "sqlite::memory:"),
+            ("DB_URI", "memory:"),
+        ]))
+        .unwrap();
+        assert_eq!(c.database_url, "memory:", "DB_URI wins over DATABASE_URL");
     }
 
     #[test]

@@ -7,17 +7,25 @@
 //! # let _ = app; Ok(()) }
 //! ```
 
+pub mod commands;
 pub mod config;
+pub mod own_tx;
 pub mod repository;
 pub mod snapshot;
+mod tables;
 
+pub use commands::Retry;
 pub use config::{connect, connect_backend, Config};
+pub use own_tx::{OwnTransaction, Saved};
 pub use repository::Repository;
 
 use crate::domain::aggregate::Aggregate;
 use crate::domain::event::AnyEvent;
+use crate::domain::integrity::HashConfig;
+use crate::domain::pubsub::PubSub;
 use crate::error::{Error, Result};
 use crate::mapper::{Cipher, Mapper};
+use crate::record::mapped::TableSpec;
 use crate::record::memory::InMemoryDatabase;
 use crate::record::{RecordBatch, RecordKind, RecordManager, Tracking};
 use crate::store::EventStore;
@@ -29,6 +37,43 @@ use uuid::Uuid;
 
 /// Which events an application persists.
 pub type PersistFilter = Arc<dyn Fn(&dyn AnyEvent) -> bool + Send + Sync>;
+
+/// The batch of a save to be written in a transaction of your own
+/// ([`Application::prepare_batch`]); dereferences to the [`RecordBatch`]. The aggregates'
+/// events stay pending until [`PreparedBatch::confirm`], so a transaction that rolls back
+/// (or a prepared batch that is dropped) leaves them as they were.
+#[must_use = "call confirm() once the transaction has committed"]
+pub struct PreparedBatch<'a, 's> {
+    app: &'a Application,
+    aggregates: Vec<&'s mut dyn Saveable>,
+    batch: RecordBatch,
+}
+
+impl std::fmt::Debug for PreparedBatch<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedBatch")
+            .field("items", &self.batch.items.len())
+            .field("aggregates", &self.aggregates.len())
+            .finish()
+    }
+}
+
+impl std::ops::Deref for PreparedBatch<'_, '_> {
+    type Target = RecordBatch;
+    fn deref(&self) -> &RecordBatch {
+        &self.batch
+    }
+}
+
+impl PreparedBatch<'_, '_> {
+    /// Call once the transaction that wrote the batch has committed: the events are no longer
+    /// pending, and the application does what a save does afterwards (refreshes its cache,
+    /// takes the snapshots that are due).
+    pub async fn confirm(self) -> Result<()> {
+        let mut aggregates = self.aggregates;
+        self.app.saved(&mut aggregates).await
+    }
+}
 
 /// Something whose pending events can be saved: every [`Aggregate`].
 pub trait Saveable: Send {
@@ -42,6 +87,9 @@ pub trait Saveable: Send {
     fn snapshot_item(&self, mapper: &Mapper) -> Result<crate::record::SequencedItem>;
     /// Drops or refreshes cached copies after a save.
     fn cache_into(&self, app: &Application);
+    /// Re-hashes the pending events with `hashing` if they were hashed with other settings
+    /// (see [`rehash_pending`](crate::domain::aggregate::rehash_pending)).
+    fn rehash(&mut self, hashing: &Arc<HashConfig>) -> Result<()>;
 }
 
 impl<A: Aggregate> Saveable for A {
@@ -56,6 +104,9 @@ impl<A: Aggregate> Saveable for A {
     }
     fn snapshot_item(&self, mapper: &Mapper) -> Result<crate::record::SequencedItem> {
         snapshot::to_item(mapper, self)
+    }
+    fn rehash(&mut self, hashing: &Arc<HashConfig>) -> Result<()> {
+        crate::domain::aggregate::rehash_pending(self.meta_mut(), hashing)
     }
     fn cache_into(&self, app: &Application) {
         if self.is_discarded() {
@@ -78,6 +129,7 @@ pub struct Application {
     page_size: usize,
     /// Counts saves through this object: followers in this process wait on it.
     writes: tokio::sync::watch::Sender<u64>,
+    subscribers: PubSub,
 }
 
 impl std::fmt::Debug for Application {
@@ -101,6 +153,21 @@ pub trait Database: Send + Sync + 'static {
         application_name: &str,
         pipeline_id: i64,
     ) -> Arc<dyn RecordManager>;
+
+    /// A record manager over a table of yours (see [`crate::record::mapped`]); a database
+    /// that cannot map tables (in memory) says so with [`Error::Configuration`].
+    fn table_record_manager(
+        &self,
+        spec: &TableSpec,
+        application_name: &str,
+        pipeline_id: i64,
+    ) -> Result<Arc<dyn RecordManager>> {
+        let _ = (application_name, pipeline_id);
+        Err(Error::Configuration(format!(
+            "this database cannot map table {}: use SQLite, PostgreSQL or MySQL",
+            spec.table_name()
+        )))
+    }
 }
 
 impl Database for InMemoryDatabase {
@@ -125,6 +192,7 @@ pub struct ApplicationBuilder {
     database: Option<Arc<dyn Database>>,
     records: Option<Arc<dyn RecordManager>>,
     snapshot_records: Option<Arc<dyn RecordManager>>,
+    tables: [Option<TableSpec>; 2],
     cipher: Option<Cipher>,
     compress_above: Option<usize>,
     snapshotting: bool,
@@ -133,9 +201,58 @@ pub struct ApplicationBuilder {
     cache: bool,
     pipeline_id: i64,
     page_size: usize,
+    hashing: Option<HashConfig>,
+    create_tables: bool,
 }
 
 impl ApplicationBuilder {
+    /// With `true`, [`build`](ApplicationBuilder::build) creates the database's tables if
+    /// they are missing (the backend's `setup_tables`: every table es uses, so that
+    /// applications with other features can share the database). By default it creates
+    /// nothing: a missing table is an [`Error::Configuration`] naming it, and the tables come
+    /// from `setup_tables`, the backend's `ddl()` or the migrations in
+    /// `es-runtime/migrations` (usable with `sqlx migrate`). [`Application::from_env`] and
+    /// [`connect`] always create them.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")]
+    /// # async fn demo() -> es_runtime::Result<()> {
+    /// use es_runtime::application::Application;
+    /// use es_runtime::record::sqlite::SqliteDatabase;
+    /// use std::sync::Arc;
+    /// let db = Arc::new(SqliteDatabase::memory()?.with_table_prefix("es_")?);
+    /// let e = Application::builder("bank").database(db.clone()).build().await.unwrap_err();
+    /// assert!(e.to_string().contains("no such table: es_stored_events"));
+    /// let app = Application::builder("bank").database(db).create_tables(true).build().await?;
+    /// # let _ = app; Ok(()) }
+    /// # #[cfg(feature = "sqlite")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub fn create_tables(mut self, create: bool) -> Self {
+        self.create_tables = create;
+        self
+    }
+
+    /// Hashes this application's events with its own salt and genesis hash, instead of the
+    /// process's default (`SALT_FOR_DATA_INTEGRITY` / `GENESIS_HASH`): several applications in
+    /// one process can each have their own.
+    ///
+    /// ```
+    /// use es_runtime::application::Application;
+    /// use es_runtime::domain::integrity::HashConfig;
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// # rt.block_on(async {
+    /// let app = Application::builder("accounts")
+    ///     .hashing(HashConfig::new("the accounts' salt", "accounts genesis"))
+    ///     .build()
+    ///     .await?;
+    /// assert_eq!(app.mapper().hashing().genesis_hash, "accounts genesis");
+    /// # Ok::<(), es_runtime::Error>(()) }).unwrap();
+    /// ```
+    pub fn hashing(mut self, hashing: HashConfig) -> Self {
+        self.hashing = Some(hashing);
+        self
+    }
     /// Stores in memory (a new private database).
     pub fn memory(self) -> Self {
         self.database(Arc::new(InMemoryDatabase::new()))
@@ -153,6 +270,18 @@ impl ApplicationBuilder {
     /// Stores snapshots with this record manager (turns snapshotting on).
     pub fn snapshot_records(mut self, records: Arc<dyn RecordManager>) -> Self {
         self.snapshot_records = Some(records);
+        self.snapshotting = true;
+        self
+    }
+    /// Stores events in a table of yours, described by `spec` (in the builder's database:
+    /// see [`crate::record::mapped`]).
+    pub fn table(mut self, spec: TableSpec) -> Self {
+        self.tables[0] = Some(spec);
+        self
+    }
+    /// Stores snapshots in a table of yours (turns snapshotting on).
+    pub fn snapshot_table(mut self, spec: TableSpec) -> Self {
+        self.tables[1] = Some(spec.kind(RecordKind::Snapshots));
         self.snapshotting = true;
         self
     }
@@ -215,22 +344,35 @@ impl ApplicationBuilder {
         let db = self
             .database
             .unwrap_or_else(|| Arc::new(InMemoryDatabase::new()));
-        let records = match self.records {
-            Some(r) => r,
-            None => db.record_manager(RecordKind::Events, &self.name, self.pipeline_id),
+        let [table, snapshot_table] = &self.tables;
+        let records = match (self.records, table) {
+            (Some(r), _) => r,
+            (None, Some(t)) => db.table_record_manager(t, &self.name, self.pipeline_id)?,
+            (None, None) => db.record_manager(RecordKind::Events, &self.name, self.pipeline_id),
         };
         let snapshots = match (self.snapshot_records, self.snapshotting) {
             (Some(r), _) => Some(r),
+            (None, true) if snapshot_table.is_some() => snapshot_table
+                .as_ref()
+                .map(|t| db.table_record_manager(t, &self.name, self.pipeline_id))
+                .transpose()?,
             (None, true) => {
                 Some(db.record_manager(RecordKind::Snapshots, &self.name, self.pipeline_id))
             }
             (None, false) => None,
         };
+        if self.create_tables {
+            tables::create(records.as_ref()).await?;
+            if let Some(s) = &snapshots {
+                tables::create(s.as_ref()).await?;
+            }
+        }
         // One cheap read now, so a missing table or an unreachable database is an error of
         // construction rather than of the first command.
-        records.max_notification_id().await?;
+        let missing = |e| tables::missing(&self.name, e);
+        records.check().await.map_err(missing)?;
         if let Some(s) = &snapshots {
-            s.max_notification_id().await?;
+            s.check().await.map_err(missing)?;
         }
         let mut mapper = Mapper::new();
         if let Some(c) = self.cipher {
@@ -238,6 +380,9 @@ impl ApplicationBuilder {
         }
         if let Some(t) = self.compress_above {
             mapper = mapper.with_compression(t);
+        }
+        if let Some(h) = self.hashing {
+            mapper = mapper.with_hashing(h);
         }
         Ok(Application {
             name: self.name,
@@ -248,6 +393,7 @@ impl ApplicationBuilder {
             cache: self.cache.then(|| Mutex::new(HashMap::new())),
             page_size: self.page_size,
             writes: tokio::sync::watch::Sender::new(0),
+            subscribers: PubSub::new(),
         })
     }
 }
@@ -261,6 +407,7 @@ impl Application {
             database: None,
             records: None,
             snapshot_records: None,
+            tables: [None, None],
             cipher: None,
             compress_above: None,
             snapshotting: false,
@@ -269,6 +416,8 @@ impl Application {
             cache: false,
             pipeline_id: 0,
             page_size: 5000,
+            hashing: None,
+            create_tables: false,
         }
     }
 
@@ -373,7 +522,9 @@ impl Application {
         tx: Option<crate::record::tx::Tx>,
     ) -> Result<()> {
         // The events stay pending until the write succeeds: a failed save leaves the
-        // aggregates as they were.
+        // aggregates as they were (re-hashed with this application's settings, if they were
+        // made outside it).
+        self.rehash(aggregates)?;
         let batch = self.events.batch(
             aggregates
                 .iter()
@@ -396,6 +547,15 @@ impl Application {
             (None, None) => {}
         }
         self.writes.send_modify(|n| *n = n.wrapping_add(1));
+        if !self.subscribers.is_empty() {
+            self.publish_saved(self.stored_lists(aggregates)).await;
+        }
+        self.saved(aggregates).await
+    }
+
+    /// After the events of `aggregates` are stored: forgets them, refreshes the cache and
+    /// takes the snapshots that are due.
+    async fn saved(&self, aggregates: &mut [&mut dyn Saveable]) -> Result<()> {
         for a in aggregates.iter_mut() {
             let v = a.current_version();
             let before = v - a.pending().len() as u64;
@@ -411,24 +571,88 @@ impl Application {
         Ok(())
     }
 
+    /// The application's subscribers: after each save commits, they get the events it stored
+    /// (one list per aggregate, in order), sync handlers called and async handlers awaited in
+    /// subscription order before the save returns. A failed save publishes nothing. A slow
+    /// async handler slows the save: spawn a task in it to hand work off.
+    ///
+    /// ```
+    /// # use es_runtime::application::Application;
+    /// # async fn demo() -> es_runtime::Result<()> {
+    /// let app = Application::builder("bank").memory().build().await?;
+    /// app.subscribers().subscribe(|events| println!("stored {} events", events.len()), None);
+    /// app.subscribers().subscribe_async(|events| async move { let _ = events.len(); }, None);
+    /// # Ok(()) }
+    /// ```
+    pub fn subscribers(&self) -> &PubSub {
+        &self.subscribers
+    }
+
+    /// Copies of the events a save stores, one list per aggregate that has any.
+    fn stored_lists(&self, aggregates: &[&mut dyn Saveable]) -> Vec<Vec<Box<dyn AnyEvent>>> {
+        aggregates
+            .iter()
+            .map(|a| {
+                a.pending()
+                    .iter()
+                    .filter(|e| self.persists(e.as_ref()))
+                    .map(|e| e.clone_box())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|l| !l.is_empty())
+            .collect()
+    }
+
+    /// Publishes the lists of a save that has committed.
+    async fn publish_saved(&self, lists: Vec<Vec<Box<dyn AnyEvent>>>) {
+        for list in lists {
+            self.subscribers.publish_async(&list).await;
+        }
+    }
+
+    fn rehash(&self, aggregates: &mut [&mut dyn Saveable]) -> Result<()> {
+        let hashing = self.events.mapper().hashing();
+        aggregates.iter_mut().try_for_each(|a| a.rehash(hashing))
+    }
+
     /// True if this application stores `event` (see [`ApplicationBuilder::persist_if`]).
     fn persists(&self, event: &dyn AnyEvent) -> bool {
         self.persist.as_ref().is_none_or(|p| p(event))
     }
 
-    /// The batch a save of these aggregates would write, taking their pending events: for
-    /// writing inside a transaction of your own with a backend's `write_in` method.
-    pub fn prepare_batch(&self, aggregates: &mut [&mut dyn Saveable]) -> Result<RecordBatch> {
+    /// The batch a save of these aggregates would write, for writing inside a transaction of
+    /// your own with a backend's `write_in_transaction` method. The events stay pending until
+    /// the transaction has committed and you call [`PreparedBatch::confirm`]; if it rolls back,
+    /// drop the prepared batch: the aggregates are as they were, and can be saved again.
+    /// ([`Application::save_in`] writes in your transaction for you.)
+    ///
+    /// ```
+    /// # async fn demo(app: &es_runtime::application::Application,
+    /// #     account: &mut impl es_runtime::application::Saveable) -> es_runtime::Result<()> {
+    /// use es_runtime::application::Saveable;
+    /// let prepared = app.prepare_batch([account as &mut dyn Saveable])?;
+    /// // records.write_in_transaction(&mut tx, &prepared).await?; tx.commit().await?;
+    /// assert!(!prepared.items.is_empty());
+    /// prepared.confirm().await?; // only after the commit
+    /// # Ok(()) }
+    /// ```
+    pub fn prepare_batch<'a, 's>(
+        &'a self,
+        aggregates: impl IntoIterator<Item = &'s mut dyn Saveable>,
+    ) -> Result<PreparedBatch<'a, 's>> {
+        let mut aggregates: Vec<_> = aggregates.into_iter().collect();
+        self.rehash(&mut aggregates)?;
         let items = aggregates
             .iter()
             .flat_map(|a| a.pending())
             .filter(|e| self.persists(e.as_ref()))
             .map(|e| self.events.mapper().to_item(e.as_ref()))
             .collect::<Result<Vec<_>>>()?;
-        for a in aggregates.iter_mut() {
-            a.clear_pending();
-        }
-        Ok(RecordBatch::items(items))
+        Ok(PreparedBatch {
+            app: self,
+            aggregates,
+            batch: RecordBatch::items(items),
+        })
     }
 
     /// Takes a snapshot of aggregate `id` now (at its current version, or at `version`).

@@ -3,6 +3,7 @@
 use super::Application;
 use crate::domain::aggregate::Aggregate;
 use crate::domain::event::AnyEvent;
+use crate::domain::integrity;
 use crate::error::{Error, Result};
 use crate::store::EventQuery;
 use std::marker::PhantomData;
@@ -18,6 +19,14 @@ impl<A: Aggregate> Repository<'_, A> {
     /// The current state of aggregate `id`; [`Error::NotFound`] if it does not exist or was
     /// discarded.
     pub async fn get(&self, id: Uuid) -> Result<A> {
+        let span = crate::telemetry::span!(INFO, "es.get", application = self.app.name(), aggregate = A::TOPIC, aggregate_id = %id, version = tracing::field::Empty);
+        let found = crate::telemetry::timed(span.clone(), self.get_untraced(id)).await;
+        found.inspect(|a| {
+            span.record("version", a.version());
+        })
+    }
+
+    async fn get_untraced(&self, id: Uuid) -> Result<A> {
         if let Some(cached) = self.app.cached::<A>(id) {
             let mut target = Some(cached);
             let from = target.as_ref().map(|a| a.version() as i64).unwrap_or(0);
@@ -30,6 +39,20 @@ impl<A: Aggregate> Repository<'_, A> {
 
     /// The state of aggregate `id` after its first `version` events (historical state).
     /// [`Error::NotFound`] if it had fewer events, or did not exist.
+    ///
+    /// Versions count events: `get_at_version(id, 1)` is the aggregate as created, where the
+    /// reference library 7.1.1 numbers that state 0 (its `__version__` is one less than es's
+    /// [`Aggregate::version`]; see [the domain docs](crate::domain#versions)). Version 0 is
+    /// before creation: [`Error::NotFound`].
+    ///
+    /// ```
+    /// # async fn demo<A: es_runtime::domain::aggregate::Aggregate>(
+    /// #     app: &es_runtime::application::Application, id: uuid::Uuid) -> es_runtime::Result<()> {
+    /// let repo = app.repository::<A>();
+    /// let created = repo.get_at_version(id, 1).await?; // 7.1.1: version 0
+    /// assert_eq!(created.version(), 1);
+    /// # Ok(()) }
+    /// ```
     pub async fn get_at_version(&self, id: Uuid, version: u64) -> Result<A> {
         let target = self.load(id, Some(version)).await?;
         match target {
@@ -57,7 +80,12 @@ impl<A: Aggregate> Repository<'_, A> {
 
     fn found(&self, id: Uuid, target: Option<A>, cache: bool) -> Result<A> {
         match target {
-            Some(a) if !a.is_discarded() => {
+            Some(mut a) if !a.is_discarded() => {
+                // Events triggered from now on hash with this application's settings.
+                let hashing = self.app.events.mapper().hashing();
+                if !integrity::same(a.meta().hashing(), Some(hashing)) {
+                    a.meta_mut().set_hashing(Some(hashing.clone()));
+                }
                 if cache {
                     self.app.cache_put(&a);
                 }

@@ -1,7 +1,9 @@
 //! Snapshots: an aggregate's whole state at one version, so replay can start there.
 //!
 //! A snapshot is stored as an item of a snapshot table: sequence = aggregate id, position =
-//! aggregate version (number of events applied), topic = aggregate topic, state = JSON of the
+//! aggregate version (number of events applied: a snapshot at version 3 holds the state after
+//! the first three events, which the reference library 7.1.1 numbers 2; see
+//! [the domain docs](crate::domain#versions)), topic = aggregate topic, state = JSON of the
 //! bookkeeping and the aggregate's serde state, through the same mapper as events (so it is
 //! encrypted and compressed when events are).
 
@@ -39,6 +41,7 @@ pub fn to_item<A: Aggregate>(mapper: &Mapper, aggregate: &A) -> Result<Sequenced
         state: aggregate,
     };
     let json = serde_json::to_vec(&s)?;
+    crate::domain::finite::check_written(A::TOPIC, aggregate, &json)?;
     Ok(SequencedItem {
         sequence_id: s.id,
         position: i64::try_from(s.version)

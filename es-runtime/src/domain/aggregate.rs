@@ -1,11 +1,12 @@
 //! Aggregates: consistency boundaries whose state comes only from their events.
 
 use crate::domain::event::{AnyEvent, Event, EventKind, EventPayload, Timestamp};
-use crate::domain::integrity;
+use crate::domain::integrity::{self, HashConfig};
 use crate::error::{Error, IntegrityError, Result};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// The bookkeeping every aggregate carries: id, version, timestamps, head hash, pending events.
@@ -20,6 +21,9 @@ pub struct AggregateMeta {
     pub(crate) head: String,
     pub(crate) discarded: bool,
     pub(crate) pending: Vec<Box<dyn AnyEvent>>,
+    /// The hash settings new events are hashed with (`None`: the process's default): those of
+    /// the application the aggregate was loaded from or saved to.
+    pub(crate) hashing: Option<Arc<HashConfig>>,
 }
 
 impl fmt::Debug for AggregateMeta {
@@ -65,13 +69,58 @@ impl AggregateMeta {
             head,
             discarded,
             pending: Vec::new(),
+            hashing: None,
         }
     }
+
+    /// The hash settings new events are hashed with (`None`: the process's default).
+    pub fn hashing(&self) -> Option<&Arc<HashConfig>> {
+        self.hashing.as_ref()
+    }
+
+    /// Makes new events hash with these settings. Does not re-hash pending events (an
+    /// application's save does that, see [`rehash_pending`]).
+    pub fn set_hashing(&mut self, hashing: Option<Arc<HashConfig>>) {
+        self.hashing = hashing;
+    }
+}
+
+/// Re-hashes an aggregate's pending events with `hashing` when they were hashed with other
+/// settings, chaining them from the genesis hash of `hashing` (for a new aggregate) or from the
+/// previous hash of the first pending event, and makes the aggregate hash with `hashing` from
+/// then on. Applications call this as they save.
+pub fn rehash_pending(meta: &mut AggregateMeta, hashing: &Arc<HashConfig>) -> Result<()> {
+    if integrity::same(meta.hashing.as_ref(), Some(hashing)) {
+        meta.hashing = Some(hashing.clone());
+        return Ok(());
+    }
+    if let Some(first) = meta.pending.first() {
+        let mut previous = if first.meta().originator_version == 0 {
+            hashing.genesis_hash.clone()
+        } else {
+            first.meta().previous_hash.clone()
+        };
+        let mut rehashed = Vec::with_capacity(meta.pending.len());
+        for e in &meta.pending {
+            let r = e.rehashed(&previous, hashing)?;
+            previous.clone_from(&r.meta().hash);
+            rehashed.push(r);
+        }
+        meta.pending = rehashed;
+        meta.head = previous;
+    }
+    meta.hashing = Some(hashing.clone());
+    Ok(())
 }
 
 /// An event-sourced aggregate. Implemented by `#[aggregate]`.
 ///
 /// Its state (without the bookkeeping) is serde-serialisable so that snapshots can be taken.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an aggregate",
+    label = "`{Self}` needs `#[aggregate]` on its struct",
+    note = "add `#[aggregate]` to `struct {Self}` as well as to its `impl` block: the struct's attribute implements `Aggregate`"
+)]
 pub trait Aggregate:
     Clone + fmt::Debug + Serialize + serde::de::DeserializeOwned + Send + Sync + 'static
 {
@@ -100,7 +149,9 @@ pub trait Aggregate:
     fn id(&self) -> Uuid {
         self.meta().id
     }
-    /// How many events the aggregate has had applied.
+    /// How many events the aggregate has had applied: 1 after creation. The reference
+    /// library 7.1.1's `__version__` is one less (0 after creation); see
+    /// [the domain docs](crate::domain#versions).
     fn version(&self) -> u64 {
         self.meta().version
     }
@@ -164,6 +215,9 @@ pub struct MetaRef<'a> {
     pub previous_hash: &'a str,
     /// The event's own hash.
     pub hash: &'a str,
+    /// The hash settings the event was verified with (`None`: the process's default); the
+    /// genesis hash of a first event is theirs, and an aggregate it creates hashes with them.
+    pub hashing: Option<&'a Arc<HashConfig>>,
 }
 
 impl<'a> From<&'a crate::domain::event::EventMeta> for MetaRef<'a> {
@@ -174,6 +228,7 @@ impl<'a> From<&'a crate::domain::event::EventMeta> for MetaRef<'a> {
             timestamp: m.timestamp,
             previous_hash: &m.previous_hash,
             hash: &m.hash,
+            hashing: None,
         }
     }
 }
@@ -188,7 +243,14 @@ pub fn trigger<A: Aggregate, P: EventPayload<Aggregate = A>>(
     if m.discarded {
         return Err(Error::EntityIsDiscarded(m.id));
     }
-    let event = Event::new(m.id, m.version, Timestamp::now(), m.head.clone(), data)?;
+    let event = Event::new_with(
+        m.id,
+        m.version,
+        Timestamp::now(),
+        m.head.clone(),
+        data,
+        m.hashing.as_ref(),
+    )?;
     apply_existing(MetaRef::from(event.meta()), event.data().clone(), aggregate)?;
     aggregate.meta_mut().pending.push(Box::new(event));
     Ok(())
@@ -223,8 +285,13 @@ pub fn apply_event<P: EventPayload>(
     event: Event<P>,
     target: &mut Option<P::Aggregate>,
 ) -> Result<()> {
+    let hashing = event.hashing().cloned();
     let (meta, data) = event.into_parts();
-    apply_data(MetaRef::from(&meta), data, target)
+    let m = MetaRef {
+        hashing: hashing.as_ref(),
+        ..MetaRef::from(&meta)
+    };
+    apply_data(m, data, target)
 }
 
 /// [`apply_event`] with the envelope borrowed and the payload given apart.
@@ -251,11 +318,12 @@ pub fn apply_data<P: EventPayload>(
                 }
                 .into());
             }
-            if m.previous_hash != integrity::genesis_hash() {
+            let genesis = &integrity::or_default(m.hashing).genesis_hash;
+            if m.previous_hash != genesis {
                 return Err(IntegrityError::HeadHash {
                     originator_id: m.originator_id,
                     version: 0,
-                    expected: integrity::genesis_hash().to_string(),
+                    expected: genesis.clone(),
                     actual: m.previous_hash.to_string(),
                 }
                 .into());
@@ -269,6 +337,10 @@ pub fn apply_data<P: EventPayload>(
                 head: m.hash.to_string(),
                 discarded: false,
                 pending: Vec::new(),
+                hashing: m
+                    .hashing
+                    .filter(|h| !Arc::ptr_eq(h, integrity::shared_default()))
+                    .cloned(),
             };
             *target = Some(aggregate);
             Ok(())

@@ -1,27 +1,22 @@
 //! Domain events: an immutable envelope ([`Event`]) around a payload the user defines.
 //!
 //! The payload (`P: EventPayload`) holds the domain facts; the envelope adds what every event
-//! carries: originator id and version, timestamp, previous hash and its own hash. An event's
-//! stored state is one JSON object, written once when the event is triggered:
-//!
-//! ```text
-//! {"topic":"…","originator_id":"…","originator_version":0,"timestamp":…,"previous_hash":"…",
-//!  "schema":1,"data":{…payload…},"hash":"…"}
-//! ```
-//!
-//! The hash is `SHA-256(salt || state without its "hash" member)`, so it is checked against the
-//! exact bytes that were stored (before any upcasting), and payloads need no canonical form.
+//! carries: originator id and version, timestamp, previous hash and its own hash. The payload is
+//! serialised and the event hashed once, when it is triggered; what is stored is the compact
+//! state of [`crate::domain::state`] (payload behind a small binary header), and
+//! [`AnyEvent::write_state`] gives the self-contained JSON state (format 1) on demand.
 
 use crate::domain::aggregate::Aggregate;
-use crate::domain::integrity;
+use crate::domain::integrity::{self, HashConfig};
+use crate::domain::state::{canonical_digest, corrupt, write_header, Compact};
+pub use crate::domain::state::{HashRef, StateRef};
 use crate::error::{Error, IntegrityError, Result};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use std::any::Any;
-use std::borrow::Cow;
 use std::fmt::Debug;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Microseconds since the Unix epoch.
@@ -159,11 +154,13 @@ pub trait Mutate<A> {
 pub struct Event<P> {
     meta: EventMeta,
     data: P,
-    /// The whole stored state (JSON, with hash), written once and shared (not copied) with
-    /// the items it is stored as.
+    /// The compact stored state (header and payload JSON), written once and shared (not
+    /// copied) with the items it is stored as.
     state: Bytes,
     /// Where the payload JSON lies in `state`.
     data_at: (usize, usize),
+    /// The hash settings the event was hashed with (`None`: the process's default).
+    hashing: Option<Arc<HashConfig>>,
 }
 
 impl<P: PartialEq> PartialEq for Event<P> {
@@ -179,8 +176,65 @@ impl<P> std::ops::Deref for Event<P> {
     }
 }
 
+/// An event's envelope fields, for sealing.
+struct Envelope<'a> {
+    topic: &'a str,
+    id: Uuid,
+    version: u64,
+    timestamp: Timestamp,
+    previous_hash: &'a str,
+    schema: u32,
+}
+
+/// A sealed event: its compact state, where its payload lies, and its hash.
+struct Sealed {
+    state: Bytes,
+    data_at: (usize, usize),
+    hash: [u8; 32],
+}
+
+/// Writes the compact header, the payload (by `payload`) and the hash.
+fn seal(
+    e: &Envelope<'_>,
+    hashing: &HashConfig,
+    payload_hint: usize,
+    payload: impl FnOnce(&mut Vec<u8>) -> Result<()>,
+) -> Result<Sealed> {
+    let mut buf = Vec::with_capacity(48 + 34 + e.previous_hash.len().min(64) + payload_hint);
+    Compact {
+        flags: 0,
+        schema: e.schema,
+        version: e.version,
+        timestamp: e.timestamp,
+        previous_hash: e.previous_hash,
+        hash: [0; 32],
+        topic: e.topic,
+    }
+    .write(&mut buf);
+    let start = buf.len();
+    payload(&mut buf)?;
+    let end = buf.len();
+    let hash = canonical_digest(
+        &hashing.salt,
+        e.topic,
+        e.id,
+        e.version,
+        e.timestamp,
+        e.previous_hash,
+        e.schema,
+        &buf[start..end],
+    );
+    buf[start - 32..start].copy_from_slice(&hash);
+    Ok(Sealed {
+        state: Bytes::from(buf),
+        data_at: (start, end),
+        hash,
+    })
+}
+
 impl<P: EventPayload> Event<P> {
-    /// Makes a new event: serialises the payload once and computes the hash.
+    /// Makes a new event hashed with the process's default settings: serialises the payload
+    /// once and computes the hash.
     pub fn new(
         originator_id: Uuid,
         originator_version: u64,
@@ -188,41 +242,60 @@ impl<P: EventPayload> Event<P> {
         previous_hash: String,
         data: P,
     ) -> Result<Self> {
-        let mut meta = EventMeta {
+        Self::new_with(
             originator_id,
             originator_version,
             timestamp,
             previous_hash,
-            hash: String::new(),
-            schema: P::VERSION,
-        };
-        // Room for the header, a typical payload and the hash, so the buffer rarely grows.
-        let mut buf = Vec::with_capacity(
-            HEADER_FIXED_LEN + P::TOPIC.len() + meta.previous_hash.len() + 96 + HASH_SUFFIX_LEN,
-        );
-        write_header(&mut buf, P::TOPIC, &meta);
-        let start = buf.len();
-        serde_json::to_writer(&mut buf, &data)?;
-        let end = buf.len();
-        buf.push(b'}');
-        let mut hex = [0u8; 64];
-        integrity::hash_canonical_into(&buf, &mut hex);
-        buf.pop();
-        buf.reserve_exact(HASH_SUFFIX_LEN);
-        buf.extend_from_slice(HASH_PREFIX);
-        buf.extend_from_slice(&hex);
-        buf.extend_from_slice(b"\"}");
-        // The digits are ASCII, so this never falls back to the empty string.
-        meta.hash = String::from(std::str::from_utf8(&hex).unwrap_or_default());
-        Ok(Event {
-            meta,
             data,
-            state: Bytes::from(buf),
-            data_at: (start, end),
+            None,
+        )
+    }
+
+    /// [`Event::new`] with the given hash settings (`None`: the process's default).
+    pub fn new_with(
+        originator_id: Uuid,
+        originator_version: u64,
+        timestamp: Timestamp,
+        previous_hash: String,
+        data: P,
+        hashing: Option<&Arc<HashConfig>>,
+    ) -> Result<Self> {
+        let sealed = seal(
+            &Envelope {
+                topic: P::TOPIC,
+                id: originator_id,
+                version: originator_version,
+                timestamp,
+                previous_hash: &previous_hash,
+                schema: P::VERSION,
+            },
+            integrity::or_default(hashing),
+            96,
+            |buf| {
+                let start = buf.len();
+                serde_json::to_writer(&mut *buf, &data)?;
+                crate::domain::finite::check_written(P::TOPIC, &data, &buf[start..])
+            },
+        )?;
+        Ok(Event {
+            meta: EventMeta {
+                originator_id,
+                originator_version,
+                timestamp,
+                previous_hash,
+                hash: integrity::hex(&sealed.hash),
+                schema: P::VERSION,
+            },
+            data,
+            state: sealed.state,
+            data_at: sealed.data_at,
+            hashing: hashing.cloned(),
         })
     }
 
-    /// Decodes one event of this type from its stored state, verifying its hash.
+    /// Decodes one event of this type from its self-contained (format 1, JSON) state, verifying
+    /// its hash with the process's default settings.
     pub fn from_state(state: &[u8]) -> Result<Self> {
         let parsed = StateRef::parse(state)?;
         if parsed.topic != P::TOPIC {
@@ -235,19 +308,62 @@ impl<P: EventPayload> Event<P> {
         Self::from_parsed(&parsed)
     }
 
-    /// Decodes from parsed (and already hash-verified) state, upcasting older schemas.
+    /// Decodes from parsed (and already hash-verified) state, upcasting older schemas. The
+    /// event keeps the payload JSON as stored (the hash covers it) in a compact state.
     pub fn from_parsed(s: &StateRef<'_>) -> Result<Self> {
         let data = decode_data::<P>(s)?;
-        let start = (s.data.as_ptr() as usize).wrapping_sub(s.bytes.as_ptr() as usize);
-        let end = start + s.data.len();
-        if end > s.bytes.len() {
-            return Err(corrupt("payload lies outside the state".into()));
+        let mut buf = [0u8; 64];
+        let previous_hash = s.previous_hash.as_str(&mut buf).to_string();
+        let hash = match &s.hash {
+            HashRef::Digest(d) => *d,
+            HashRef::Text(t) => integrity::parse_hex(t.as_bytes())
+                .ok_or_else(|| corrupt(format!("hash {t:?} is not a SHA-256 in hex")))?,
+        };
+        let hashing = s.hashing;
+        let hashing = (!Arc::ptr_eq(hashing, integrity::shared_default())).then(|| hashing.clone());
+        let meta = EventMeta {
+            originator_id: s.originator_id,
+            originator_version: s.originator_version,
+            timestamp: s.timestamp,
+            previous_hash,
+            hash: s.hash.to_text(),
+            schema: s.schema,
+        };
+        // A compact state in the layout events keep (no optional fields) is kept as it is.
+        if s.bytes.len() > 1 && s.bytes[0] == crate::domain::state::COMPACT && s.bytes[1] == 0 {
+            let start = (s.data.as_ptr() as usize).wrapping_sub(s.bytes.as_ptr() as usize);
+            let end = start + s.data.len();
+            if end > s.bytes.len() {
+                return Err(corrupt("payload lies outside the state".into()));
+            }
+            return Ok(Event {
+                meta,
+                data,
+                state: Bytes::copy_from_slice(s.bytes),
+                data_at: (start, end),
+                hashing,
+            });
         }
+        let mut state = Vec::with_capacity(48 + 34 + meta.previous_hash.len() + s.data.len());
+        Compact {
+            flags: 0,
+            schema: s.schema,
+            version: s.originator_version,
+            timestamp: s.timestamp,
+            previous_hash: &meta.previous_hash,
+            hash,
+            topic: P::TOPIC,
+        }
+        .write(&mut state);
+        let start = state.len();
+        state.extend_from_slice(s.data.as_bytes());
+        let end = state.len();
         Ok(Event {
-            meta: s.meta(),
+            meta,
             data,
-            state: Bytes::copy_from_slice(s.bytes),
+            state: Bytes::from(state),
             data_at: (start, end),
+            hashing,
         })
     }
 
@@ -259,6 +375,22 @@ impl<P: EventPayload> Event<P> {
     /// Splits into envelope and payload.
     pub fn into_parts(self) -> (EventMeta, P) {
         (self.meta, self.data)
+    }
+
+    /// The hash settings the event was hashed with (`None`: the process's default).
+    pub fn hashing(&self) -> Option<&Arc<HashConfig>> {
+        self.hashing.as_ref()
+    }
+
+    fn envelope(&self) -> Envelope<'_> {
+        Envelope {
+            topic: P::TOPIC,
+            id: self.meta.originator_id,
+            version: self.meta.originator_version,
+            timestamp: self.meta.timestamp,
+            previous_hash: &self.meta.previous_hash,
+            schema: self.meta.schema,
+        }
     }
 }
 
@@ -292,239 +424,9 @@ impl<P> Event<P> {
         std::str::from_utf8(&self.state[self.data_at.0..self.data_at.1]).unwrap_or_default()
     }
 
-    /// The stored state (JSON with hash) exactly as written.
+    /// The compact stored state (see [`crate::domain::state`]).
     pub fn state(&self) -> &[u8] {
         &self.state
-    }
-}
-
-fn corrupt(msg: String) -> Error {
-    Error::DataIntegrity(IntegrityError::Corrupt(msg))
-}
-
-/// Length of the fixed parts of a header: keys, quotes, the id and room for three numbers.
-const HEADER_FIXED_LEN: usize = 160;
-
-/// Writes a JSON string: copied as is when nothing in it needs escaping (topics and hashes).
-fn write_json_str(out: &mut Vec<u8>, s: &str) {
-    // Without early exit, so that the check vectorises.
-    let plain = s
-        .bytes()
-        .fold(true, |ok, b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\'));
-    if plain {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    } else {
-        // Writing a &str to a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *out, s);
-    }
-}
-
-/// Writes the start of an event's state, up to and including `"data":`.
-fn write_header(out: &mut Vec<u8>, topic: &str, meta: &EventMeta) {
-    let mut num = itoa::Buffer::new();
-    out.extend_from_slice(b"{\"topic\":");
-    write_json_str(out, topic);
-    out.extend_from_slice(b",\"originator_id\":\"");
-    let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    out.extend_from_slice(
-        meta.originator_id
-            .as_hyphenated()
-            .encode_lower(&mut id)
-            .as_bytes(),
-    );
-    out.extend_from_slice(b"\",\"originator_version\":");
-    out.extend_from_slice(num.format(meta.originator_version).as_bytes());
-    out.extend_from_slice(b",\"timestamp\":");
-    out.extend_from_slice(num.format(meta.timestamp.0).as_bytes());
-    out.extend_from_slice(b",\"previous_hash\":");
-    write_json_str(out, &meta.previous_hash);
-    out.extend_from_slice(b",\"schema\":");
-    out.extend_from_slice(num.format(meta.schema).as_bytes());
-    out.extend_from_slice(b",\"data\":");
-}
-
-/// Length of `,"hash":"<64 hex>"}` at the end of a state.
-const HASH_SUFFIX_LEN: usize = 75;
-const HASH_PREFIX: &[u8] = b",\"hash\":\"";
-
-/// A stored event state, parsed without copying its payload, after its hash has been verified.
-#[derive(Debug)]
-pub struct StateRef<'a> {
-    /// The event's topic.
-    pub topic: Cow<'a, str>,
-    /// Aggregate id.
-    pub originator_id: Uuid,
-    /// Aggregate version before the event.
-    pub originator_version: u64,
-    /// When it happened.
-    pub timestamp: Timestamp,
-    /// Hash of the previous event.
-    pub previous_hash: Cow<'a, str>,
-    /// Payload schema version.
-    pub schema: u32,
-    /// The payload: its JSON text, unparsed (a slice of `bytes`).
-    pub data: &'a str,
-    /// The event's hash.
-    pub hash: Cow<'a, str>,
-    /// The whole state the fields were parsed from.
-    pub bytes: &'a [u8],
-}
-
-/// The general shape of a state, for states not in the layout es writes.
-#[derive(Deserialize)]
-struct StateSerde<'a> {
-    #[serde(borrow)]
-    topic: Cow<'a, str>,
-    originator_id: Uuid,
-    originator_version: u64,
-    timestamp: Timestamp,
-    #[serde(borrow)]
-    previous_hash: Cow<'a, str>,
-    schema: u32,
-    #[serde(borrow)]
-    data: &'a RawValue,
-    #[serde(borrow)]
-    hash: Cow<'a, str>,
-}
-
-/// Reads the layout es writes (see `write_header`) field by field; `None` for anything else
-/// (other key order, escapes, spaces), which the general parser then reads.
-struct Layout<'a> {
-    s: &'a str,
-    at: usize,
-}
-
-impl<'a> Layout<'a> {
-    fn key(&mut self, key: &str) -> Option<()> {
-        let rest = self.s.get(self.at..)?;
-        rest.starts_with(key).then(|| self.at += key.len())
-    }
-    /// A string without escapes, up to its closing quote (the opening one already read).
-    fn plain_str(&mut self) -> Option<&'a str> {
-        let rest = self.s.get(self.at..)?;
-        let end = rest.find('"')?;
-        let v = &rest[..end];
-        if v.bytes().any(|b| b == b'\\' || b < 0x20) {
-            return None;
-        }
-        self.at += end + 1;
-        Some(v)
-    }
-    /// An integer: digits with an optional leading minus, as `T`.
-    fn int<T: std::str::FromStr>(&mut self) -> Option<T> {
-        let rest = self.s.get(self.at..)?;
-        let len = rest
-            .bytes()
-            .enumerate()
-            .take_while(|&(i, b)| b.is_ascii_digit() || (i == 0 && b == b'-'))
-            .count();
-        let v = rest[..len].parse().ok()?;
-        self.at += len;
-        Some(v)
-    }
-}
-
-/// The fast path of [`StateRef::parse`]: `state` minus its hash suffix, in es's own layout.
-fn parse_layout<'a>(state: &'a [u8], hash: &'a str) -> Option<StateRef<'a>> {
-    let s = std::str::from_utf8(&state[..state.len() - HASH_SUFFIX_LEN]).ok()?;
-    let mut l = Layout { s, at: 0 };
-    l.key("{\"topic\":\"")?;
-    let topic = l.plain_str()?;
-    l.key(",\"originator_id\":\"")?;
-    let originator_id = Uuid::try_parse(l.plain_str()?).ok()?;
-    l.key(",\"originator_version\":")?;
-    let originator_version = l.int()?;
-    l.key(",\"timestamp\":")?;
-    let timestamp = Timestamp(l.int()?);
-    l.key(",\"previous_hash\":\"")?;
-    let previous_hash = l.plain_str()?;
-    l.key(",\"schema\":")?;
-    let schema = l.int()?;
-    l.key(",\"data\":")?;
-    // The payload runs to the hash suffix; decoding it checks that it is one JSON value.
-    let data = s.get(l.at..)?;
-    if data.is_empty() {
-        return None;
-    }
-    Some(StateRef {
-        topic: Cow::Borrowed(topic),
-        originator_id,
-        originator_version,
-        timestamp,
-        previous_hash: Cow::Borrowed(previous_hash),
-        schema,
-        data,
-        hash: Cow::Borrowed(hash),
-        bytes: state,
-    })
-}
-
-impl<'a> StateRef<'a> {
-    /// Verifies the hash over the exact bytes, then parses the envelope.
-    pub fn parse(state: &'a [u8]) -> Result<Self> {
-        let n = state.len();
-        if n < HASH_SUFFIX_LEN + 2
-            || &state[n - HASH_SUFFIX_LEN..n - HASH_SUFFIX_LEN + HASH_PREFIX.len()] != HASH_PREFIX
-            || &state[n - 2..] != b"\"}"
-        {
-            return Err(corrupt("event state does not end with its hash".into()));
-        }
-        let canonical = &state[..n - HASH_SUFFIX_LEN];
-        let stored_hash = &state[n - 66..n - 2];
-        let digest = {
-            use sha2::{Digest, Sha256};
-            let mut h = Sha256::new();
-            h.update(&integrity::config().salt);
-            h.update(canonical);
-            h.update(b"}");
-            h.finalize()
-        };
-        let mut computed = [0u8; 64];
-        integrity::hex_into(&digest, &mut computed);
-        let fast = std::str::from_utf8(stored_hash)
-            .ok()
-            .and_then(|hash| parse_layout(state, hash));
-        let parsed = match fast {
-            Some(p) => p,
-            None => {
-                let g: StateSerde<'a> = serde_json::from_slice(state)
-                    .map_err(|e| corrupt(format!("event state is not valid: {e}")))?;
-                StateRef {
-                    topic: g.topic,
-                    originator_id: g.originator_id,
-                    originator_version: g.originator_version,
-                    timestamp: g.timestamp,
-                    previous_hash: g.previous_hash,
-                    schema: g.schema,
-                    data: g.data.get(),
-                    hash: g.hash,
-                    bytes: state,
-                }
-            }
-        };
-        if computed[..] != *stored_hash || parsed.hash.as_bytes() != stored_hash {
-            return Err(Error::DataIntegrity(IntegrityError::EventHash {
-                originator_id: parsed.originator_id,
-                version: parsed.originator_version,
-                stored: parsed.hash.into_owned(),
-                computed: String::from_utf8_lossy(&computed).into_owned(),
-            }));
-        }
-        Ok(parsed)
-    }
-
-    /// The envelope as owned values.
-    pub fn meta(&self) -> EventMeta {
-        EventMeta {
-            originator_id: self.originator_id,
-            originator_version: self.originator_version,
-            timestamp: self.timestamp,
-            previous_hash: self.previous_hash.clone().into_owned(),
-            hash: self.hash.clone().into_owned(),
-            schema: self.schema,
-        }
     }
 }
 
@@ -540,12 +442,19 @@ pub trait AnyEvent: Debug + Send + Sync + 'static {
     fn meta(&self) -> &EventMeta;
     /// The payload JSON exactly as hashed.
     fn data_json(&self) -> &str;
-    /// Appends the stored state (JSON, with hash) to `out`.
+    /// Appends the self-contained JSON state (format 1, with its hash) to `out`: what
+    /// [`decode_event`] reads.
     fn write_state(&self, out: &mut Vec<u8>);
-    /// The stored state (JSON, with hash), shared rather than copied.
+    /// The compact stored state ([`crate::domain::state`]), shared rather than copied.
     fn state_bytes(&self) -> Bytes;
     /// Recomputes the hash from the event's content and compares.
     fn verify_hash(&self) -> Result<()>;
+    /// The hash settings the event was hashed with (`None`: the process's default).
+    fn hashing(&self) -> Option<&Arc<HashConfig>>;
+    /// The same event hashed with other settings after `previous_hash` (an application
+    /// saving an aggregate made outside it re-hashes the pending events with its own salt).
+    fn rehashed(&self, previous_hash: &str, hashing: &Arc<HashConfig>)
+        -> Result<Box<dyn AnyEvent>>;
     /// For downcasting to `Event<P>`.
     fn as_any(&self) -> &dyn Any;
     /// A boxed copy.
@@ -573,26 +482,73 @@ impl<P: EventPayload> AnyEvent for Event<P> {
         Event::data_json(self)
     }
     fn write_state(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.state);
+        let e = self.envelope();
+        write_header(
+            out,
+            e.topic,
+            e.id,
+            e.version,
+            e.timestamp,
+            e.previous_hash,
+            e.schema,
+        );
+        out.extend_from_slice(self.data_json().as_bytes());
+        out.extend_from_slice(b",\"hash\":\"");
+        out.extend_from_slice(self.meta.hash.as_bytes());
+        out.extend_from_slice(b"\"}");
     }
     fn state_bytes(&self) -> Bytes {
         self.state.clone()
     }
     fn verify_hash(&self) -> Result<()> {
-        let n = self.state.len().saturating_sub(HASH_SUFFIX_LEN);
-        let mut canonical = Vec::with_capacity(n + 1);
-        canonical.extend_from_slice(&self.state[..n]);
-        canonical.push(b'}');
-        let computed = integrity::hash_canonical(&canonical);
-        if computed != self.meta.hash {
+        let e = self.envelope();
+        let computed = canonical_digest(
+            &integrity::or_default(self.hashing.as_ref()).salt,
+            e.topic,
+            e.id,
+            e.version,
+            e.timestamp,
+            e.previous_hash,
+            e.schema,
+            self.data_json().as_bytes(),
+        );
+        if integrity::parse_hex(self.meta.hash.as_bytes()) != Some(computed) {
             return Err(Error::DataIntegrity(IntegrityError::EventHash {
                 originator_id: self.meta.originator_id,
                 version: self.meta.originator_version,
                 stored: self.meta.hash.clone(),
-                computed,
+                computed: integrity::hex(&computed),
             }));
         }
         Ok(())
+    }
+    fn hashing(&self) -> Option<&Arc<HashConfig>> {
+        self.hashing.as_ref()
+    }
+    fn rehashed(
+        &self,
+        previous_hash: &str,
+        hashing: &Arc<HashConfig>,
+    ) -> Result<Box<dyn AnyEvent>> {
+        let e = Envelope {
+            previous_hash,
+            ..self.envelope()
+        };
+        let payload = self.data_json().as_bytes();
+        let sealed = seal(&e, hashing, payload.len(), |buf| {
+            buf.extend_from_slice(payload);
+            Ok(())
+        })?;
+        let mut meta = self.meta.clone();
+        meta.previous_hash = previous_hash.to_string();
+        meta.hash = integrity::hex(&sealed.hash);
+        Ok(Box::new(Event {
+            meta,
+            data: self.data.clone(),
+            state: sealed.state,
+            data_at: sealed.data_at,
+            hashing: Some(hashing.clone()),
+        }))
     }
     fn as_any(&self) -> &dyn Any {
         self
@@ -671,7 +627,7 @@ impl dyn AnyEvent {
     pub fn originator_version(&self) -> u64 {
         self.meta().originator_version
     }
-    /// The stored state as a new vector.
+    /// The self-contained JSON state (format 1, with its hash) as a new vector.
     pub fn to_state(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(256);
         self.write_state(&mut v);
@@ -740,12 +696,14 @@ pub fn apply_parsed<P: EventPayload>(s: &StateRef<'_>, target: &mut dyn Any) -> 
         )));
     };
     let data = decode_data::<P>(s)?;
+    let (mut previous, mut own) = ([0u8; 64], [0u8; 64]);
     let m = crate::domain::aggregate::MetaRef {
         originator_id: s.originator_id,
         originator_version: s.originator_version,
         timestamp: s.timestamp,
-        previous_hash: &s.previous_hash,
-        hash: &s.hash,
+        previous_hash: s.previous_hash.as_str(&mut previous),
+        hash: s.hash.as_str(&mut own),
+        hashing: Some(s.hashing),
     };
     crate::domain::aggregate::apply_data(m, data, t)
 }

@@ -3,13 +3,18 @@
 //! Each event's hash is `SHA-256(salt || canonical state)`, where the canonical state is the
 //! event's JSON without its own hash, and the state includes the previous event's hash: so an
 //! aggregate's `head` hash commits to its whole history. The salt and the genesis hash (the
-//! "previous hash" of a first event) come from the environment variables
-//! `SALT_FOR_DATA_INTEGRITY` and `GENESIS_HASH`, or from [`configure`] before first use.
+//! "previous hash" of a first event) belong to an application: give them with
+//! [`ApplicationBuilder::hashing`](crate::application::ApplicationBuilder::hashing) (or
+//! [`Mapper::with_hashing`](crate::mapper::Mapper::with_hashing)). An application given none
+//! uses the process's default, read from the environment variables `SALT_FOR_DATA_INTEGRITY`
+//! and `GENESIS_HASH` or set by [`configure`] before first use. Aggregates made outside any
+//! application hash with the default; an application that saves them re-hashes their pending
+//! events with its own settings, and aggregates it loads hash with its settings from then on.
 
 use sha2::{Digest, Sha256};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-/// The process-wide hash settings.
+/// Hash settings: one application's, or the process's default.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HashConfig {
     /// Bytes mixed into every hash; keep them secret to make forging a chain infeasible.
@@ -22,30 +27,91 @@ impl HashConfig {
     /// Reads `SALT_FOR_DATA_INTEGRITY` and `GENESIS_HASH` (both optional).
     pub fn from_env() -> Self {
         HashConfig {
-            salt: std::env::var("SALT_FOR_DATA_INTEGRITY")
+            salt: crate::application::config::env_var("SALT_FOR_DATA_INTEGRITY")
                 .unwrap_or_default()
                 .into_bytes(),
-            genesis_hash: std::env::var("GENESIS_HASH").unwrap_or_default(),
+            genesis_hash: crate::application::config::env_var("GENESIS_HASH").unwrap_or_default(),
         }
     }
 }
 
-static CONFIG: OnceLock<HashConfig> = OnceLock::new();
+impl HashConfig {
+    /// Settings with this salt and genesis hash.
+    ///
+    /// ```
+    /// use es_runtime::domain::integrity::HashConfig;
+    /// let c = HashConfig::new("secret salt", "genesis");
+    /// assert_eq!(c.salt, b"secret salt");
+    /// assert_eq!(c.genesis_hash, "genesis");
+    /// ```
+    pub fn new(salt: impl Into<Vec<u8>>, genesis_hash: impl Into<String>) -> Self {
+        HashConfig {
+            salt: salt.into(),
+            genesis_hash: genesis_hash.into(),
+        }
+    }
+}
 
-/// Sets the hash settings explicitly. Returns `false` (and changes nothing) when they were already
-/// fixed, by an earlier call or by first use, which reads the environment.
+static CONFIG: OnceLock<Arc<HashConfig>> = OnceLock::new();
+
+/// Sets the process's default hash settings explicitly. Returns `false` (and changes nothing)
+/// when they were already fixed, by an earlier call or by first use, which reads the
+/// environment.
 pub fn configure(config: HashConfig) -> bool {
-    CONFIG.set(config).is_ok()
+    CONFIG.set(Arc::new(config)).is_ok()
 }
 
-/// The hash settings in force.
+/// The process's default hash settings.
 pub fn config() -> &'static HashConfig {
-    CONFIG.get_or_init(HashConfig::from_env)
+    shared_default()
 }
 
-/// The genesis hash in force.
+/// The process's default hash settings, shared.
+pub fn shared_default() -> &'static Arc<HashConfig> {
+    CONFIG.get_or_init(|| Arc::new(HashConfig::from_env()))
+}
+
+/// The settings `hashing` names, or the process's default for `None`.
+pub fn or_default(hashing: Option<&Arc<HashConfig>>) -> &Arc<HashConfig> {
+    hashing.unwrap_or_else(|| shared_default())
+}
+
+/// True when two settings hash alike (`None` is the process's default).
+pub fn same(a: Option<&Arc<HashConfig>>, b: Option<&Arc<HashConfig>>) -> bool {
+    let (a, b) = (or_default(a), or_default(b));
+    Arc::ptr_eq(a, b) || a == b
+}
+
+/// The process's default genesis hash.
 pub fn genesis_hash() -> &'static str {
     &config().genesis_hash
+}
+
+/// The SHA-256 of `salt` followed by each of `parts`.
+pub fn digest(salt: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(salt);
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
+/// Parses 64 lower-case hex digits into 32 bytes; `None` for anything else.
+pub fn parse_hex(text: &[u8]) -> Option<[u8; 32]> {
+    if text.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in text.chunks_exact(2).enumerate() {
+        let nibble = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        };
+        out[i] = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+    }
+    Some(out)
 }
 
 /// Hex SHA-256 of the salt followed by `canonical`.

@@ -66,7 +66,10 @@
 //! last-modified timestamps, head hash, pending events), implements [`aggregate::Aggregate`],
 //! derives `Clone`, `Debug`, serde `Serialize` and `Deserialize` (unless already derived; the
 //! bookkeeping is not serialised), and for each `#[attribute]` field generates
-//! `set_<field>(value) -> Result<()>`. Arguments: `topic = "..."` (default
+//! `set_<field>(value) -> Result<()>`; `#[attribute(setter = "set_password_hash")]` names the
+//! setter otherwise, so that a command of your own can own the natural name (say a
+//! `set_password` that hashes, then calls `set_password_hash`). The event's attribute name is
+//! the field's name either way. Arguments: `topic = "..."` (default
 //! `"<module path>::<Name>"`), `crate = "..."` (default `::es_runtime`). Put `#[aggregate]`
 //! before other derives. Fields must be serde-serialisable (snapshots store them).
 //!
@@ -93,6 +96,45 @@
 //! stored events of older schemas), `kind = Logged` (a log entry: no mutation needed),
 //! `crate = "..."`.
 //!
+//! ## Versions
+//!
+//! An aggregate's version counts its events: it is 1 after creation, 2 after the next event,
+//! and so on, and an event's `originator_version` is the version before it (0 for the
+//! created event). This is the numbering of the later reference library (8.x) and of most
+//! event-sourcing libraries. **In eventsourcing 7.1.1 `__version__` is one less**: 0 after
+//! creation. So where the manual's 7.1.1 shows `__version__ == 0` after creating, es shows
+//! `version() == 1`; es's `get_at_version(id, v)` is "after the first `v` events", which is
+//! 7.1.1's version `v - 1`; a snapshot "at version v" holds the state after `v` events.
+//!
+//! ```
+//! use es_runtime::prelude::*;
+//!
+//! #[aggregate]
+//! pub struct Counter { count: u32 }
+//! #[aggregate]
+//! impl Counter {
+//!     #[event(Created)]
+//!     pub fn create() -> Self { Counter { count: 0 } }
+//!     #[event(Incremented)]
+//!     pub fn increment(&mut self) { self.count += 1; }
+//! }
+//!
+//! # fn main() -> es_runtime::Result<()> {
+//! let mut counter = Counter::create()?;
+//! // Just created: one event, version 1 (7.1.1: __version__ == 0).
+//! assert_eq!(counter.version(), 1);
+//! counter.increment()?;
+//! assert_eq!(counter.version(), 2); // 7.1.1: 1
+//! // Each event carries the version before it: 0 for the created event.
+//! let versions: Vec<u64> = counter
+//!     .pending_events()
+//!     .iter()
+//!     .map(|e| e.meta().originator_version)
+//!     .collect();
+//! assert_eq!(versions, [0, 1]);
+//! # Ok(()) }
+//! ```
+//!
 //! ## Linking
 //!
 //! Event types are registered at link time (see [`topic`]): a crate that defines events must be
@@ -101,7 +143,9 @@
 
 pub mod aggregate;
 pub mod event;
+pub(crate) mod finite;
 pub mod integrity;
 pub mod library;
 pub mod pubsub;
+pub mod state;
 pub mod topic;

@@ -5,6 +5,12 @@
 //! it is called only for lists the predicate accepts. Handlers run synchronously, on the
 //! publishing thread, in the order they subscribed.
 //!
+//! Async handlers ([`PubSub::subscribe_async`]) get the list as an `Arc` and return a future.
+//! [`PubSub::publish_async`] calls every handler in subscription order and awaits each async
+//! one before the next (what [`Application::save`] does after a save commits: see
+//! [`Application::subscribers`]); the synchronous [`PubSub::publish`] spawns async handlers on
+//! the current tokio runtime instead (without one they are not called).
+//!
 //! [`PubSub`] is a hub you own; the free functions [`subscribe`], [`unsubscribe`] and
 //! [`publish`] use one process-wide hub (what [`Aggregate::publish_pending`] publishes to).
 //!
@@ -22,13 +28,23 @@
 //! ```
 //!
 //! [`Aggregate::publish_pending`]: crate::domain::aggregate::Aggregate::publish_pending
+//! [`Application::save`]: crate::application::Application::save
+//! [`Application::subscribers`]: crate::application::Application::subscribers
 
 use crate::domain::event::{AnyEvent, EventKind};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
 /// A subscribed handler: receives each published list of events.
 pub type Handler = Arc<dyn Fn(&[Box<dyn AnyEvent>]) + Send + Sync>;
+/// A published list of events, shared with async handlers.
+pub type Events = Arc<[Box<dyn AnyEvent>]>;
+/// What an async handler returns.
+pub type HandlerFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+/// A subscribed async handler.
+pub type AsyncHandler = Arc<dyn Fn(Events) -> HandlerFuture + Send + Sync>;
 /// Decides whether a handler is called for a published list of events.
 pub type Predicate = Arc<dyn Fn(&[Box<dyn AnyEvent>]) -> bool + Send + Sync>;
 
@@ -36,9 +52,15 @@ pub type Predicate = Arc<dyn Fn(&[Box<dyn AnyEvent>]) -> bool + Send + Sync>;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SubscriptionId(u64);
 
+#[derive(Clone)]
+enum Target {
+    Sync(Handler),
+    Async(AsyncHandler),
+}
+
 struct Subscription {
     id: SubscriptionId,
-    handler: Handler,
+    handler: Target,
     predicate: Option<Predicate>,
 }
 
@@ -76,10 +98,52 @@ impl PubSub {
         handler: impl Fn(&[Box<dyn AnyEvent>]) + Send + Sync + 'static,
         predicate: Option<Predicate>,
     ) -> SubscriptionId {
+        self.add(Target::Sync(Arc::new(handler)), predicate)
+    }
+
+    /// Subscribes an async handler: it gets each list it accepts as [`Events`] and returns a
+    /// future, awaited by [`PubSub::publish_async`] before the next handler is called.
+    ///
+    /// ```
+    /// use es_runtime::domain::pubsub::PubSub;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let hub = PubSub::new();
+    /// let seen = Arc::new(AtomicUsize::new(0));
+    /// let s = seen.clone();
+    /// hub.subscribe_async(
+    ///     move |events| {
+    ///         let s = s.clone();
+    ///         async move {
+    ///             tokio::task::yield_now().await;
+    ///             s.fetch_add(events.len() + 1, Ordering::SeqCst);
+    ///         }
+    ///     },
+    ///     None,
+    /// );
+    /// hub.publish_async(&[]).await;
+    /// assert_eq!(seen.load(Ordering::SeqCst), 1);
+    /// # });
+    /// ```
+    pub fn subscribe_async<F, Fut>(
+        &self,
+        handler: F,
+        predicate: Option<Predicate>,
+    ) -> SubscriptionId
+    where
+        F: Fn(Events) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let handler: AsyncHandler = Arc::new(move |events| Box::pin(handler(events)));
+        self.add(Target::Async(handler), predicate)
+    }
+
+    fn add(&self, handler: Target, predicate: Option<Predicate>) -> SubscriptionId {
         let id = SubscriptionId(self.next.fetch_add(1, Ordering::Relaxed));
         let sub = Subscription {
             id,
-            handler: Arc::new(handler),
+            handler,
             predicate,
         };
         match self.subscriptions.write() {
@@ -101,10 +165,45 @@ impl PubSub {
     }
 
     /// Calls every subscribed handler whose predicate accepts `events`, in subscription order.
+    /// Async handlers are spawned on the current tokio runtime (not called without one).
     /// Handlers may subscribe and unsubscribe while being called; such changes take effect from
     /// the next publication.
     pub fn publish(&self, events: &[Box<dyn AnyEvent>]) {
-        let targets: Vec<(Handler, Option<Predicate>)> = {
+        let mut shared: Option<Events> = None;
+        for handler in self.targets(events) {
+            match handler {
+                Target::Sync(h) => h(events),
+                Target::Async(h) => {
+                    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                        let list = shared
+                            .get_or_insert_with(|| events.iter().map(|e| e.clone_box()).collect());
+                        rt.spawn(h(list.clone()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Calls every subscribed handler whose predicate accepts `events`, in subscription order,
+    /// awaiting each async handler before calling the next.
+    pub async fn publish_async(&self, events: &[Box<dyn AnyEvent>]) {
+        let mut shared: Option<Events> = None;
+        for handler in self.targets(events) {
+            match handler {
+                Target::Sync(h) => h(events),
+                Target::Async(h) => {
+                    let list = shared
+                        .get_or_insert_with(|| events.iter().map(|e| e.clone_box()).collect());
+                    h(list.clone()).await
+                }
+            }
+        }
+    }
+
+    /// The handlers whose predicates accept `events`, in subscription order (taken out of the
+    /// lock, so that handlers may subscribe and unsubscribe).
+    fn targets(&self, events: &[Box<dyn AnyEvent>]) -> Vec<Target> {
+        let subs: Vec<(Target, Option<Predicate>)> = {
             let subs = match self.subscriptions.read() {
                 Ok(subs) => subs,
                 Err(poisoned) => poisoned.into_inner(),
@@ -113,11 +212,10 @@ impl PubSub {
                 .map(|s| (s.handler.clone(), s.predicate.clone()))
                 .collect()
         };
-        for (handler, predicate) in targets {
-            if predicate.as_ref().is_none_or(|p| p(events)) {
-                handler(events);
-            }
-        }
+        subs.into_iter()
+            .filter(|(_, p)| p.as_ref().is_none_or(|p| p(events)))
+            .map(|(h, _)| h)
+            .collect()
     }
 
     /// Number of subscriptions.

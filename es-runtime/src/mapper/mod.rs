@@ -1,10 +1,15 @@
 //! The sequenced item mapper: domain events ⇄ stored items.
 //!
-//! Writing an event: its JSON state (made once, when the event was triggered) → optional
-//! compression (only above a size threshold: small events do not shrink enough to pay for it)
-//! → optional AES-GCM encryption → [`SequencedItem`]. Reading reverses the layers, verifies the
-//! event's hash over the exact stored JSON, checks that the item's sequence and position agree
-//! with the event inside, resolves the topic and decodes (upcasting older schemas).
+//! Writing an event: its compact state (made once, when the event was triggered; see
+//! [`crate::domain::state`]) → optional compression (only above a size threshold: small events
+//! do not shrink enough to pay for it) → optional AES-GCM encryption → [`SequencedItem`].
+//! Reading reverses the layers, verifies the event's hash (with the mapper's salt) from the
+//! fields parsed once, checks that the item's sequence and position agree with the event,
+//! resolves the topic and decodes (upcasting older schemas). States written before the compact
+//! format (self-contained JSON) are recognised by their first byte and read as before.
+//!
+//! **Hash settings.** A mapper hashes with its own salt and genesis hash
+//! ([`Mapper::with_hashing`]), or with the process's default.
 //!
 //! **Transcoding.** JSON through serde is the transcoder: to store a value type of your own,
 //! give it `Serialize`/`Deserialize` implementations (derived, hand-written, or with
@@ -16,10 +21,14 @@
 //! bytes is a [`IntegrityError::Cipher`] or [`IntegrityError::Corrupt`] error.
 
 pub mod cipher;
+pub mod inspect;
 
 pub use cipher::Cipher;
+pub use inspect::RawEvent;
 
 use crate::domain::event::{decode_parsed_any, AnyEvent, StateRef};
+use crate::domain::integrity::{self, HashConfig};
+use crate::domain::state::{self, Columns, Compact};
 use crate::error::{Error, IntegrityError, Result};
 use crate::record::{Bytes, SequencedItem};
 use base64::Engine;
@@ -29,6 +38,9 @@ use std::sync::Arc;
 
 /// Marks a zlib-compressed state (JSON never starts with this byte).
 const COMPRESSED: u8 = 1;
+
+/// The default of [`Mapper::with_max_state_size`]: 64 MiB.
+pub const DEFAULT_MAX_STATE_SIZE: usize = 64 << 20;
 
 /// A reversible transformation of stored state bytes, applied after compression and before
 /// encryption.
@@ -56,6 +68,9 @@ pub struct Mapper {
     compress_above: Option<usize>,
     codec: Option<Arc<dyn StateCodec>>,
     position: PositionKind,
+    /// The inflation limit; `None` is [`DEFAULT_MAX_STATE_SIZE`].
+    max_state_size: Option<usize>,
+    hashing: Option<Arc<HashConfig>>,
 }
 
 impl std::fmt::Debug for Mapper {
@@ -65,6 +80,8 @@ impl std::fmt::Debug for Mapper {
             .field("compress_above", &self.compress_above)
             .field("codec", &self.codec.is_some())
             .field("position", &self.position)
+            .field("max_state_size", &self.max_state_size())
+            .field("custom_hashing", &self.hashing.is_some())
             .finish()
     }
 }
@@ -94,12 +111,47 @@ impl Mapper {
         self.position = position;
         self
     }
+    /// Sets the largest state a compressed state may inflate to, in bytes
+    /// ([`DEFAULT_MAX_STATE_SIZE`] by default). A stored state that inflates past it (damaged
+    /// data, or a decompression bomb) is [`IntegrityError::Corrupt`], found after inflating at
+    /// most this much. The limit holds whether or not this mapper compresses.
+    ///
+    /// ```
+    /// use es_runtime::mapper::Mapper;
+    /// let mapper = Mapper::new().with_compression(1024).with_max_state_size(1 << 20);
+    /// let stored = mapper.encode_bytes(vec![b' '; 2 << 20])?;
+    /// assert!(stored.len() < 100_000);
+    /// assert!(matches!(
+    ///     mapper.decode_bytes(&stored),
+    ///     Err(es_runtime::Error::DataIntegrity(es_runtime::IntegrityError::Corrupt(_)))
+    /// ));
+    /// # Ok::<(), es_runtime::Error>(())
+    /// ```
+    pub fn with_max_state_size(mut self, bytes: usize) -> Self {
+        self.max_state_size = Some(bytes);
+        self
+    }
+    /// The largest state a compressed state may inflate to ([`Mapper::with_max_state_size`]).
+    pub fn max_state_size(&self) -> usize {
+        self.max_state_size.unwrap_or(DEFAULT_MAX_STATE_SIZE)
+    }
+    /// Hashes (and verifies) with these settings instead of the process's default.
+    pub fn with_hashing(mut self, hashing: HashConfig) -> Self {
+        self.hashing = Some(Arc::new(hashing));
+        self
+    }
+    /// The hash settings in force: the mapper's own, or the process's default.
+    pub fn hashing(&self) -> &Arc<HashConfig> {
+        integrity::or_default(self.hashing.as_ref())
+    }
     /// True if this mapper encrypts.
     pub fn encrypts(&self) -> bool {
         self.cipher.is_some()
     }
 
-    /// Maps one event to a stored item.
+    /// Maps one event to a stored item. An event hashed with other settings than the mapper's
+    /// is refused ([`Error::Configuration`]): saved through an application it is re-hashed
+    /// first.
     pub fn to_item(&self, event: &dyn AnyEvent) -> Result<SequencedItem> {
         let meta = event.meta();
         let position = match self.position {
@@ -107,11 +159,31 @@ impl Mapper {
                 .map_err(|_| Error::Encoding("originator version exceeds i64".into()))?,
             PositionKind::Timestamp => meta.timestamp.0,
         };
+        if !integrity::same(event.hashing(), self.hashing.as_ref()) {
+            return Err(Error::Configuration(format!(
+                "{} of {} was hashed with other hash settings than this store's: save it \
+                 through the application (which re-hashes it) or re-hash it",
+                event.topic(),
+                meta.originator_id
+            )));
+        }
+        let mut flags = 0;
+        if self.position == PositionKind::Timestamp {
+            flags |= state::HAS_VERSION | state::NO_TIMESTAMP;
+        }
+        if self.cipher.is_some() {
+            flags |= state::HAS_TOPIC;
+        }
+        let compact = if flags == 0 {
+            event.state_bytes()
+        } else {
+            Bytes::from(relayout(event, flags)?)
+        };
         Ok(SequencedItem {
             sequence_id: meta.originator_id,
             position,
             topic: self.encode_topic(event.topic())?,
-            state: self.encode_shared(event.state_bytes())?,
+            state: self.encode_shared(compact)?,
         })
     }
 
@@ -149,8 +221,13 @@ impl Mapper {
         (ty.apply)(&parsed, target)
     }
 
-    fn check<'j>(&self, item: &SequencedItem, json: &'j [u8]) -> Result<StateRef<'j>> {
-        let parsed = StateRef::parse(json)?;
+    fn check<'j>(&'j self, item: &'j SequencedItem, json: &'j [u8]) -> Result<StateRef<'j>> {
+        let columns = Columns {
+            topic: self.cipher.is_none().then_some(&*item.topic),
+            sequence_id: item.sequence_id,
+            position: item.position,
+        };
+        let parsed = StateRef::parse_with(json, Some(columns), self.hashing())?;
         if self.cipher.is_none() && parsed.topic != item.topic {
             return Err(IntegrityError::Corrupt(format!(
                 "stored topic {:?} does not match the topic {:?} inside the state",
@@ -244,20 +321,52 @@ impl Mapper {
             data = Cow::Owned(codec.decode(data.into_owned())?);
         }
         match data.first() {
-            Some(b'{') => Ok(data),
+            Some(b'{' | &state::COMPACT) => Ok(data),
             Some(&COMPRESSED) => {
-                let mut out = Vec::with_capacity(data.len() * 3);
+                let limit = self.max_state_size();
+                let mut out = Vec::with_capacity(data.len().saturating_mul(3).min(limit));
+                // One byte more than the limit tells a state at the limit from one past it.
                 flate2::read::ZlibDecoder::new(&data[1..])
+                    .take(limit as u64 + 1)
                     .read_to_end(&mut out)
                     .map_err(|e| IntegrityError::Corrupt(format!("compressed state is damaged: {e}")))?;
+                if out.len() > limit {
+                    return Err(IntegrityError::Corrupt(format!(
+                        "compressed state inflates past the limit of {limit} bytes \
+                         (Mapper::with_max_state_size)"
+                    ))
+                    .into());
+                }
                 Ok(Cow::Owned(out))
             }
             _ => Err(IntegrityError::Corrupt(if self.cipher.is_none() {
-                "state is neither JSON nor compressed JSON (is it encrypted? configure the cipher key)".into()
+                "state is neither an event state nor a compressed one (is it encrypted? configure the cipher key)".into()
             } else {
-                "decrypted state is neither JSON nor compressed JSON".into()
+                "decrypted state is neither an event state nor a compressed one".into()
             })
             .into()),
         }
     }
+}
+
+/// The compact state of `event` with other `flags` (the version or topic inside).
+fn relayout(event: &dyn AnyEvent, flags: u8) -> Result<Vec<u8>> {
+    let meta = event.meta();
+    let hash = integrity::parse_hex(meta.hash.as_bytes()).ok_or_else(|| {
+        IntegrityError::Corrupt(format!("hash {:?} is not a SHA-256 in hex", meta.hash))
+    })?;
+    let data = event.data_json();
+    let mut out = Vec::with_capacity(96 + event.topic().len() + data.len());
+    Compact {
+        flags,
+        schema: meta.schema,
+        version: meta.originator_version,
+        timestamp: meta.timestamp,
+        previous_hash: &meta.previous_hash,
+        hash,
+        topic: event.topic(),
+    }
+    .write(&mut out);
+    out.extend_from_slice(data.as_bytes());
+    Ok(out)
 }

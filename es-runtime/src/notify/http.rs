@@ -80,7 +80,8 @@ async fn section<I: Serialize + Send + 'static>(
     Path(section_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    match view.present_section(&section_id).await {
+    let span = crate::telemetry::span!(INFO, "es.http.serve", section_id = %section_id);
+    match crate::telemetry::timed(span, view.present_section(&section_id)).await {
         Ok((body, archived)) => {
             let json = HeaderValue::from_static("application/json");
             if !archived {

@@ -45,7 +45,7 @@ pub use events::{to_events, to_events_with_ids};
 pub use local::{BigArrayNotificationLog, RecordNotificationLog, DEFAULT_SECTION_SIZE};
 pub use reader::NotificationLogReader;
 #[cfg(feature = "http")]
-pub use remote::RemoteNotificationLog;
+pub use remote::{RemoteNotificationLog, DEFAULT_MAX_BODY};
 pub use replicate::RecordReplicator;
 pub use section::{LogItem, Section, SectionId};
 pub use view::{decode_section, encode_section, NotificationLogView};

@@ -16,6 +16,16 @@ use std::sync::Arc;
 /// there directly instead of walking back from `"current"`), then follows `next_id` links.
 /// A read that fails leaves the position where it was.
 ///
+/// **A log is checked, not trusted.** Every section must be the one asked for, hold only
+/// items of its own range, in ascending order, and continue the log exactly where the reader
+/// is: item `position + 1` first, without a gap (an archived section must hold its last item).
+/// `next_id` must name the section right after, `previous_id` one before. Anything else (a gap,
+/// items out of order, links that go back or loop) is [`Error::BadSection`], and the position
+/// stays where it was. Walking back over `previous_id` links, and over sections without new
+/// items, stops after [`NotificationLogReader::with_max_walk`] sections (10,000 by default).
+/// A log whose records were deleted by hand has gaps for good: read it with
+/// [`NotificationLogReader::allowing_gaps`].
+///
 /// **Prefetching.** With [`NotificationLogReader::with_prefetch`]`(n)`, once the reader has
 /// read a full (archived) section it fetches the next `n` sections in the background (each as
 /// a tokio task, so a PostgreSQL or remote log answers them on connections of their own) while
@@ -63,7 +73,17 @@ pub struct NotificationLogReader<I = Notification> {
     /// sections after the one it looks for are fetched ahead at once, before it is known to
     /// be full.
     catching_up: bool,
+    /// Sections walked over without new items before giving up.
+    max_walk: usize,
+    /// Whether missing numbers are passed over instead of refused.
+    allow_gaps: bool,
 }
+
+/// The numbered items taken from a section, and its next link.
+type Taken<I> = (Vec<(i64, I)>, Option<String>);
+
+/// The default of [`NotificationLogReader::with_max_walk`].
+const DEFAULT_MAX_WALK: usize = 10_000;
 
 /// A section being fetched in the background.
 struct Ahead<I> {
@@ -106,7 +126,46 @@ impl<I: LogItem> NotificationLogReader<I> {
             prefetch: 0,
             ahead: VecDeque::new(),
             catching_up: true,
+            max_walk: DEFAULT_MAX_WALK,
+            allow_gaps: false,
         }
+    }
+
+    /// Gives up with [`Error::BadSection`] after walking over `sections` sections in a row
+    /// that hold no new items (following `previous_id` back to the one wanted, or `next_id`
+    /// past empty ones): a log whose links never arrive bounds the reader's work. 10,000 by
+    /// default; at least 1.
+    ///
+    /// ```
+    /// # use es_runtime::notify::{NotificationLogReader, RecordNotificationLog};
+    /// # use es_runtime::record::{memory::InMemoryDatabase, RecordKind};
+    /// # use std::sync::Arc;
+    /// # let records = Arc::new(InMemoryDatabase::new().record_manager(RecordKind::Events, "app", 0));
+    /// let log = Arc::new(RecordNotificationLog::new(records, 5)?);
+    /// let reader = NotificationLogReader::new(log).with_max_walk(100);
+    /// # let _ = reader; Ok::<(), es_runtime::Error>(())
+    /// ```
+    pub fn with_max_walk(mut self, sections: usize) -> Self {
+        self.max_walk = sections.max(1);
+        self
+    }
+
+    /// Passes over missing numbers instead of refusing them: for a log whose records were
+    /// deleted (the reference library's logs pass over such holes). Order, ranges and links
+    /// are checked all the same.
+    ///
+    /// ```
+    /// # use es_runtime::notify::{NotificationLogReader, RecordNotificationLog};
+    /// # use es_runtime::record::{memory::InMemoryDatabase, RecordKind};
+    /// # use std::sync::Arc;
+    /// # let records = Arc::new(InMemoryDatabase::new().record_manager(RecordKind::Events, "app", 0));
+    /// let log = Arc::new(RecordNotificationLog::new(records, 5)?);
+    /// let reader = NotificationLogReader::new(log).allowing_gaps();
+    /// # let _ = reader; Ok::<(), es_runtime::Error>(())
+    /// ```
+    pub fn allowing_gaps(mut self) -> Self {
+        self.allow_gaps = true;
+        self
     }
 
     /// Fetches up to `sections` sections ahead while the current one is used (0, the
@@ -216,8 +275,14 @@ impl<I: LogItem> NotificationLogReader<I> {
         self.forget_fetched();
         let log = self.log.clone();
         let mut position = self.position;
+        let allow_gaps = self.allow_gaps;
         let streamed = log
             .stream_after(position, &mut |n, item| {
+                if n <= position || (!allow_gaps && n != position + 1) {
+                    return Err(Error::BadSection(format!(
+                        "the log handed out item {n} after item {position}"
+                    )));
+                }
                 f(item)?;
                 position = n;
                 count += 1;
@@ -318,6 +383,12 @@ impl<I: LogItem> NotificationLogReader<I> {
         };
         let first = match section.id()? {
             SectionId::Range { first, last } => {
+                if wanted.is_some_and(|w| w < first || w > last) {
+                    return Err(Error::BadSection(format!(
+                        "asked for section {section_id}, the log answered with section {}",
+                        section.section_id
+                    )));
+                }
                 self.section_size.get_or_insert(last - first + 1);
                 first
             }
@@ -396,10 +467,28 @@ impl<I: LogItem> NotificationLogReader<I> {
                         .await?;
                 }
             }
+            let mut walked = 0;
             while found.0 > target {
                 let Some(previous) = found.1.previous_id.clone() else {
                     break;
                 };
+                let here = &found.1.section_id;
+                match SectionId::parse(&previous)? {
+                    SectionId::Range { last, .. } if last < found.0 => {}
+                    _ => {
+                        return Err(Error::BadSection(format!(
+                            "section {here} links back to {previous:?}, which is not before it"
+                        )))
+                    }
+                }
+                walked += 1;
+                if walked > self.max_walk {
+                    return Err(Error::BadSection(format!(
+                        "walked back over {} sections from {here} without reaching item \
+                         {target}",
+                        self.max_walk
+                    )));
+                }
                 found = self.fetch(&previous).await?;
             }
         }
@@ -407,34 +496,105 @@ impl<I: LogItem> NotificationLogReader<I> {
     }
 
     /// Fetches sections until there are items after the position; false at the end of the log.
+    /// On error nothing is taken: the buffer stays empty and the link that was to be followed
+    /// is followed next time.
     async fn fill(&mut self) -> Result<bool> {
+        let mut walked = 0;
         loop {
-            let (first, section) = match self.next_link.take() {
-                Some(link) => match self.fetch(&link).await {
-                    Ok(found) => found,
-                    Err(e) => {
-                        // Follow the same link next time.
-                        self.next_link = Some(link);
-                        return Err(e);
-                    }
-                },
-                None => self.locate(self.position + 1).await?,
-            };
-            let mut last = self.position;
-            for (i, item) in section.items.into_iter().enumerate() {
-                let n = item.notification_id().unwrap_or(first + i as i64);
-                if n > last {
-                    self.buffer.push_back((n, item));
-                    last = n;
-                }
+            let link = self.next_link.take();
+            let taken = match &link {
+                Some(link) => self.fetch(link).await,
+                None => self.locate(self.position + 1).await,
             }
-            self.next_link = section.next_id;
+            .and_then(|(first, section)| self.take_section(first, section));
+            let (items, next) = match taken {
+                Ok(taken) => taken,
+                Err(e) => {
+                    self.next_link = link;
+                    return Err(e);
+                }
+            };
+            self.buffer.extend(items);
+            self.next_link = next;
             if !self.buffer.is_empty() {
                 return Ok(true);
             }
             if self.next_link.is_none() {
                 return Ok(false);
             }
+            walked += 1;
+            if walked >= self.max_walk {
+                self.next_link = link;
+                return Err(Error::BadSection(format!(
+                    "followed {} sections after item {} without finding the next item",
+                    self.max_walk, self.position
+                )));
+            }
         }
+    }
+
+    /// The items of `section` (which starts at `first`) after the position, numbered, and its
+    /// next link, after checking that they continue the log: see the type's documentation.
+    fn take_section(&self, first: i64, section: Section<I>) -> Result<Taken<I>> {
+        let Section {
+            section_id,
+            items,
+            next_id,
+            ..
+        } = section;
+        let bad = |why: String| Err(Error::BadSection(format!("section {section_id}: {why}")));
+        let last = match SectionId::parse(&section_id)? {
+            SectionId::Range { last, .. } => last,
+            SectionId::Current => first,
+        };
+        // Numbers first: in range and ascending.
+        let mut numbers = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let n = match item.notification_id() {
+                Some(n) => n,
+                None => match i64::try_from(i).ok().and_then(|i| first.checked_add(i)) {
+                    Some(n) => n,
+                    None => return bad(format!("item {i} is past the end of the log")),
+                },
+            };
+            if n < first || n > last {
+                return bad(format!("holds item {n}, outside its range"));
+            }
+            if let Some(p) = numbers.last().filter(|p| n <= **p) {
+                return bad(format!("items out of order: {n} comes after {p}"));
+            }
+            numbers.push(n);
+        }
+        // Then those after the position: each the one after the last.
+        let previous = numbers.last().copied();
+        let mut expected = self.position.saturating_add(1);
+        let mut taken: Vec<(i64, I)> = Vec::new();
+        for (n, item) in numbers.into_iter().zip(items) {
+            if n < expected {
+                continue;
+            }
+            if n != expected && !self.allow_gaps {
+                return bad(format!("gap in the log: item {n} where {expected} is next"));
+            }
+            taken.push((n, item));
+            expected = n.saturating_add(1);
+        }
+        if let Some(next) = &next_id {
+            if !self.allow_gaps && previous != Some(last) && last > self.position {
+                return bad(format!(
+                    "archived, but its last item {last} is missing (it ends at {})",
+                    previous.map_or("nothing".into(), |p| p.to_string())
+                ));
+            }
+            match SectionId::parse(next)?.first() {
+                Some(n) if Some(n) == last.checked_add(1) => {}
+                _ => {
+                    return bad(format!(
+                        "links forward to {next:?}, not to the section after it"
+                    ))
+                }
+            }
+        }
+        Ok((taken, next_id))
     }
 }

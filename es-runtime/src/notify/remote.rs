@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::record::Notification;
 use async_trait::async_trait;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Empty, LengthLimitError, Limited};
 use hyper::header;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -21,7 +21,10 @@ use std::time::Duration;
 ///
 /// Used like a local log (a [`super::NotificationLogReader`] reads it unchanged). A failed
 /// connection, a timeout or a server error is [`Error::Operational`]; a `400`/`404` answer
-/// or a body that is not a section is [`Error::BadSection`].
+/// or a body that is not a section is [`Error::BadSection`], and so is a body longer than
+/// [`RemoteNotificationLog::with_max_body`] (16 MiB by default): it is refused from its
+/// `Content-Length`, or as soon as that many bytes have arrived, so a server cannot make the
+/// reader hold more than that in memory.
 ///
 /// ```no_run
 /// # async fn demo() -> es_runtime::Result<()> {
@@ -35,14 +38,19 @@ pub struct RemoteNotificationLog<I = Notification> {
     base_url: String,
     client: Client<HttpConnector, Empty<Bytes>>,
     timeout: Duration,
+    max_body: usize,
     _i: PhantomData<fn() -> I>,
 }
+
+/// The default of [`RemoteNotificationLog::with_max_body`]: 16 MiB.
+pub const DEFAULT_MAX_BODY: usize = 16 << 20;
 
 impl<I> std::fmt::Debug for RemoteNotificationLog<I> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RemoteNotificationLog")
             .field("base_url", &self.base_url)
             .field("timeout", &self.timeout)
+            .field("max_body", &self.max_body)
             .finish()
     }
 }
@@ -67,6 +75,7 @@ impl<I> RemoteNotificationLog<I> {
             base_url: base.to_string(),
             client: Client::builder(TokioExecutor::new()).build(connector),
             timeout: Duration::from_secs(30),
+            max_body: DEFAULT_MAX_BODY,
             _i: PhantomData,
         })
     }
@@ -74,6 +83,20 @@ impl<I> RemoteNotificationLog<I> {
     /// Sets the time limit of each request.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Sets the size limit of a response body in bytes ([`DEFAULT_MAX_BODY`] by default): a
+    /// longer body is [`Error::BadSection`], and no more of it is read.
+    ///
+    /// ```
+    /// use es_runtime::notify::RemoteNotificationLog;
+    /// let log: RemoteNotificationLog =
+    ///     RemoteNotificationLog::new("http://127.0.0.1:8080/notifications")?.with_max_body(1 << 20);
+    /// # let _ = log; Ok::<(), es_runtime::Error>(())
+    /// ```
+    pub fn with_max_body(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
         self
     }
 
@@ -100,11 +123,29 @@ impl<I> RemoteNotificationLog<I> {
                 .await
                 .map_err(|e| Error::Operational(format!("GET {url}: {e}")))?;
             let status = response.status();
-            let body = response
-                .into_body()
+            let too_long = || {
+                Error::BadSection(format!(
+                    "GET {url}: the body is longer than the limit of {} bytes",
+                    self.max_body
+                ))
+            };
+            let declared = response
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+            if declared.is_some_and(|n| n > self.max_body as u64) {
+                return Err(too_long());
+            }
+            let body = Limited::new(response.into_body(), self.max_body)
                 .collect()
                 .await
-                .map_err(|e| Error::Operational(format!("GET {url}: reading the body: {e}")))?
+                .map_err(|e| {
+                    if e.is::<LengthLimitError>() {
+                        too_long()
+                    } else {
+                        Error::Operational(format!("GET {url}: reading the body: {e}"))
+                    }
+                })?
                 .to_bytes();
             Ok::<_, Error>((status, body))
         };
@@ -135,7 +176,10 @@ impl<I> RemoteNotificationLog<I> {
 #[async_trait]
 impl<I: DeserializeOwned + Send + 'static> NotificationLog<I> for RemoteNotificationLog<I> {
     async fn section(&self, section_id: &str) -> Result<Section<I>> {
-        let body = self.get_json(section_id).await?;
-        decode_section(&body)
+        let span = crate::telemetry::span!(INFO, "es.http.read", url = %self.base_url, section_id, notifications = tracing::field::Empty);
+        let read = async { decode_section::<I>(&self.get_json(section_id).await?) };
+        let section = crate::telemetry::timed(span.clone(), read).await?;
+        span.record("notifications", section.items.len());
+        Ok(section)
     }
 }

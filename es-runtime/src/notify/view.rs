@@ -194,7 +194,21 @@ impl Serialize for Notification {
         m.serialize_entry("id", &self.id)?;
         m.serialize_entry("originator_id", &PyUuid(self.item.sequence_id))?;
         m.serialize_entry("originator_version", &self.item.position)?;
-        m.serialize_entry("state", &PyState(&self.item.state))?;
+        // A compact state goes out as the self-contained JSON state of the same event (what
+        // the reference library's readers and older es readers expect; its hash verifies as
+        // it is). Not an encrypted item's: its topic column is ciphertext (base64).
+        let item = &self.item;
+        let clear_topic = item
+            .topic
+            .bytes()
+            .any(|b| !(b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'='))
+            || crate::domain::topic::resolve(&item.topic).is_ok();
+        let state = if clear_topic {
+            crate::domain::state::expand_item(item)
+        } else {
+            std::borrow::Cow::Borrowed(&item.state[..])
+        };
+        m.serialize_entry("state", &PyState(&state))?;
         m.serialize_entry("topic", &self.item.topic)?;
         m.end()
     }

@@ -1,13 +1,17 @@
 //! The process application: an application, a policy and the logs it follows.
 
+use super::causal::{dependencies_of, Causal};
+use super::deadletter::{now_micros, DeadLetters, OnPolicyError, ParkedNotification};
 use super::policy::{Policy, PolicyFuture, ProcessContext};
+use super::retry::is_transient;
 use crate::application::{Application, Saveable};
 use crate::domain::aggregate::Aggregate;
 use crate::error::{Error, Result};
 use crate::mapper::Mapper;
 use crate::notify::{NotificationLog, NotificationLogReader};
 use crate::record::{Notification, RecordKind, RecordManager, Tracking};
-use std::sync::{Arc, OnceLock};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// How many notifications a process application reads from an upstream log at a time.
 pub const DEFAULT_PAGE_SIZE: usize = 100;
@@ -22,6 +26,13 @@ pub struct Progress {
     pub skipped: usize,
     /// New events written by the processing.
     pub events: usize,
+    /// Notifications whose policy failed, parked instead of processed
+    /// ([`OnPolicyError::Park`]).
+    pub parked: usize,
+    /// True when a notification waits for its causal dependencies (notifications of other
+    /// pipelines not yet processed by this application): processing of that upstream stopped
+    /// before it, to go on once they are processed.
+    pub waiting: bool,
 }
 
 impl Progress {
@@ -29,20 +40,22 @@ impl Progress {
         self.processed += other.processed;
         self.skipped += other.skipped;
         self.events += other.events;
+        self.parked += other.parked;
+        self.waiting |= other.waiting;
     }
 }
 
 /// One upstream log and where this application is in it.
-struct Follow {
-    name: String,
-    source: Source,
+pub(super) struct Follow {
+    pub(super) name: String,
+    pub(super) source: Source,
     mapper: Mapper,
     positioned: bool,
 }
 
 /// Where notifications come from: an upstream's record manager directly (local upstreams:
 /// one query per read, only new notifications), or any notification log through a reader.
-enum Source {
+pub(super) enum Source {
     Records {
         records: Arc<dyn RecordManager>,
         position: i64,
@@ -87,9 +100,37 @@ impl Source {
             Source::Log(r) => r.read(limit).await,
         }
     }
+
+    /// Notification `id` alone, leaving the position as it was.
+    pub(super) async fn fetch(&mut self, id: i64) -> Result<Notification> {
+        let page = match self {
+            Source::Records { records, .. } => records.get_notifications(id, id, Some(1)).await?,
+            Source::Log(r) => {
+                let at = r.position();
+                r.seek(id - 1)?;
+                let page = r.read(1).await;
+                r.seek(at)?;
+                page?
+            }
+        };
+        page.into_iter()
+            .find(|n| n.id == id)
+            .ok_or_else(|| Error::NotFound(format!("notification {id}")))
+    }
 }
 
-enum Outcome {
+fn log_parked(application: &str, p: &ParkedNotification) {
+    tracing::warn!(
+        application,
+        upstream = %p.upstream,
+        pipeline_id = p.pipeline_id,
+        notification_id = p.notification_id,
+        error = %p.error,
+        "policy failed: notification parked"
+    );
+}
+
+pub(super) enum Outcome {
     Recorded(usize),
     AlreadyTracked,
 }
@@ -133,13 +174,19 @@ pub(crate) type Prompter = Arc<dyn Fn() -> PolicyFuture + Send + Sync>;
 /// # Ok(()) }
 /// ```
 pub struct ProcessApplication {
-    app: Arc<Application>,
+    pub(super) app: Arc<Application>,
     policy: Arc<Policy>,
     upstreams: Vec<String>,
-    follows: tokio::sync::Mutex<Vec<Follow>>,
+    pub(super) follows: tokio::sync::Mutex<Vec<Follow>>,
     prompter: OnceLock<Prompter>,
     page_size: usize,
     attempts: usize,
+    dead_letters: Option<DeadLetters>,
+    /// Parked notifications (upstream, id) of this pipeline, known since positioning.
+    parked: Mutex<HashSet<(String, i64)>>,
+    causal: Option<Causal>,
+    /// Set when the runner stops: a pull ends after the notification it is processing.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for ProcessApplication {
@@ -171,6 +218,10 @@ impl ProcessApplication {
             prompter: OnceLock::new(),
             page_size: DEFAULT_PAGE_SIZE,
             attempts: 5,
+            dead_letters: None,
+            parked: Mutex::new(HashSet::new()),
+            causal: None,
+            stopping: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -228,6 +279,81 @@ impl ProcessApplication {
         self
     }
 
+    /// Parks a notification its policy fails on ([`OnPolicyError::Park`]) in dead-letter
+    /// records of `db` (the application's database), and goes on with the next one, instead of
+    /// stopping. Transient failures ([`is_transient`](super::is_transient)) are never parked.
+    pub fn parking_failures(mut self, db: &dyn crate::application::Database) -> Self {
+        self.dead_letters = Some(DeadLetters::new(db, self.app.name()));
+        self
+    }
+
+    /// What happens when the policy fails: [`OnPolicyError::Park`] once
+    /// [`ProcessApplication::parking_failures`] is set, else [`OnPolicyError::Stop`].
+    pub fn on_policy_error(&self) -> OnPolicyError {
+        if self.dead_letters.is_some() {
+            OnPolicyError::Park
+        } else {
+            OnPolicyError::Stop
+        }
+    }
+
+    /// Records causal dependencies and waits for them (manual §12.3.5), for systems run with
+    /// several pipelines: with the first new event of each process event, the notifications
+    /// of other pipelines that the saved aggregates' last events came from (the newest per
+    /// pipeline); and a notification whose dependencies this application has not processed
+    /// yet in their pipelines (its tracking records in `db`) waits, and is processed once they
+    /// are, in order ([`Progress::waiting`]).
+    pub fn with_causal_dependencies(mut self, db: Arc<dyn crate::application::Database>) -> Self {
+        self.causal = Some(Causal::new(db));
+        self
+    }
+
+    /// The notification (upstream, id) waiting for its causal dependencies, if one is.
+    pub fn waiting_on(&self) -> Option<(String, i64)> {
+        self.causal.as_ref().and_then(Causal::waiting_on)
+    }
+
+    async fn dependencies_met(&self, upstream: &str, n: &Notification) -> Result<bool> {
+        match &self.causal {
+            Some(c) => c.met(self.app.name(), upstream, n).await,
+            None => Ok(true),
+        }
+    }
+
+    async fn dependencies_of(
+        &self,
+        touched: &[Box<dyn super::policy::Touched>],
+    ) -> Result<Option<String>> {
+        match &self.causal {
+            Some(_) => dependencies_of(&self.app, touched).await,
+            None => Ok(None),
+        }
+    }
+
+    pub(super) fn dead_letters(&self) -> Result<&DeadLetters> {
+        self.dead_letters.as_ref().ok_or_else(|| {
+            Error::Configuration(format!(
+                "{} does not park failures (see ProcessApplication::parking_failures)",
+                self.app.name()
+            ))
+        })
+    }
+
+    pub(super) fn parked_ids(&self) -> std::sync::MutexGuard<'_, HashSet<(String, i64)>> {
+        self.parked
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(super) fn processing_error(&self, upstream: &str, notification_id: i64, e: Error) -> Error {
+        Error::Processing {
+            application: self.app.name().to_string(),
+            upstream: upstream.to_string(),
+            notification_id,
+            source: Box::new(e),
+        }
+    }
+
     /// The application.
     pub fn app(&self) -> &Arc<Application> {
         &self.app
@@ -241,6 +367,12 @@ impl ProcessApplication {
     /// The names of the applications followed, in the order they were added.
     pub fn upstreams(&self) -> &[String] {
         &self.upstreams
+    }
+
+    /// Ends pulls after the notification being processed (a runner stops).
+    pub(crate) fn interrupt(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub(crate) fn set_prompter(&self, prompter: Prompter) {
@@ -349,8 +481,41 @@ impl ProcessApplication {
         if !f.positioned {
             let tracked = self.app.records().max_tracking_id(&f.name).await?;
             f.source.seek(tracked)?;
+            if let Some(dl) = &self.dead_letters {
+                let parked = dl.list(self.app.records().pipeline_id()).await?;
+                let mut ids = self.parked_ids();
+                ids.extend(
+                    parked
+                        .into_iter()
+                        .filter(|p| p.upstream == f.name)
+                        .map(|p| (p.upstream, p.notification_id)),
+                );
+            }
             f.positioned = true;
         }
+        Ok(())
+    }
+
+    fn is_parked(&self, upstream: &str, id: i64) -> bool {
+        self.dead_letters.is_some() && {
+            let ids = self.parked_ids();
+            !ids.is_empty() && ids.contains(&(upstream.to_string(), id))
+        }
+    }
+
+    /// Parks notification `id` of `f` after its policy failed with `e`.
+    async fn park(&self, f: &Follow, id: i64, e: &Error) -> Result<()> {
+        let dl = self.dead_letters()?;
+        let parked = ParkedNotification {
+            upstream: f.name.clone(),
+            pipeline_id: self.app.records().pipeline_id(),
+            notification_id: id,
+            error: e.to_string(),
+            parked_at_micros: now_micros(),
+        };
+        dl.park(&parked).await?;
+        log_parked(self.app.name(), &parked);
+        self.parked_ids().insert((f.name.clone(), id));
         Ok(())
     }
 
@@ -366,7 +531,29 @@ impl ProcessApplication {
             }
             for n in page {
                 let id = n.id;
-                match self.process(f, n).await {
+                if self.stopping.load(std::sync::atomic::Ordering::Relaxed) {
+                    f.source.seek(id - 1)?;
+                    return Ok(done);
+                }
+                if self.is_parked(&f.name, id) {
+                    done.skipped += 1;
+                    continue;
+                }
+                let met = match self.dependencies_met(&f.name, &n).await {
+                    Ok(met) => met,
+                    Err(e) => {
+                        f.source.seek(id - 1)?;
+                        return Err(self.processing_error(&f.name, id, e));
+                    }
+                };
+                if !met {
+                    // Not yet: the next pull starts with this notification again.
+                    f.source.seek(id - 1)?;
+                    done.waiting = true;
+                    return Ok(done);
+                }
+                let span = crate::telemetry::span!(INFO, "es.process", application = self.app.name(), upstream = %f.name, notification_id = id, events = tracing::field::Empty, attempts = tracing::field::Empty);
+                match crate::telemetry::timed(span, self.process(f, n)).await {
                     Ok(Outcome::Recorded(events)) => {
                         done.processed += 1;
                         done.events += events;
@@ -380,15 +567,17 @@ impl ProcessApplication {
                             continue 'pages;
                         }
                     }
+                    Err(e) if self.dead_letters.is_some() && !is_transient(&e) => {
+                        if let Err(p) = self.park(f, id, &e).await {
+                            f.source.seek(id - 1)?;
+                            return Err(self.processing_error(&f.name, id, p));
+                        }
+                        done.parked += 1;
+                    }
                     Err(e) => {
                         // Not processed: the next pull starts with this notification again.
                         f.source.seek(id - 1)?;
-                        return Err(Error::Processing {
-                            application: self.app.name().to_string(),
-                            upstream: f.name.clone(),
-                            notification_id: id,
-                            source: Box::new(e),
-                        });
+                        return Err(self.processing_error(&f.name, id, e));
                     }
                 }
             }
@@ -401,7 +590,7 @@ impl ProcessApplication {
 
     /// One process event: the policy's response to one notification, recorded atomically
     /// with its tracking record.
-    async fn process(&self, f: &Follow, n: Notification) -> Result<Outcome> {
+    pub(super) async fn process(&self, f: &Follow, n: Notification) -> Result<Outcome> {
         let event = f.mapper.from_item(&n.item)?;
         let tracking = Tracking {
             upstream_application: f.name.clone(),
@@ -422,14 +611,24 @@ impl ProcessApplication {
             let mut touched = ctx.take();
             let tx = ctx.take_tx().await;
             let events = touched.iter().map(|t| t.pending().len()).sum();
+            let deps = self.dependencies_of(&touched).await?;
             let mut saveables: Vec<&mut dyn Saveable> =
                 touched.iter_mut().map(|t| t.saveable()).collect();
             match self
                 .app
-                .save_tracked_in(&mut saveables, Some(tracking.clone()), None, tx)
+                .save_tracked_in(&mut saveables, Some(tracking.clone()), deps, tx)
                 .await
             {
-                Ok(()) => return Ok(Outcome::Recorded(events)),
+                Ok(()) => {
+                    crate::telemetry::record("events", events as u64);
+                    crate::telemetry::record("attempts", attempt as u64);
+                    crate::telemetry::count_processed(
+                        self.app.name(),
+                        &f.name,
+                        event.timestamp().as_micros(),
+                    );
+                    return Ok(Outcome::Recorded(events));
+                }
                 Err(e) if e.is_conflict() => {
                     if self.is_tracked(f, n.id).await? {
                         return Ok(Outcome::AlreadyTracked);

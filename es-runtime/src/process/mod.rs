@@ -63,14 +63,26 @@
 //! ```
 
 mod application;
+mod builder;
+mod causal;
+mod deadletter;
+mod health;
+pub mod lease;
 mod policy;
 pub mod projection;
+pub mod prompt;
 mod registry;
+mod retry;
 mod runner;
+pub mod supervisor;
 mod system;
+mod worker;
 
 pub use application::{ProcessApplication, Progress, DEFAULT_PAGE_SIZE};
+pub use deadletter::{OnPolicyError, ParkedNotification};
+pub use health::{Health, State};
 pub use policy::{Policy, PolicyFuture, ProcessContext};
 pub use registry::{make_default, PolicyDefault, PolicyRegistration, PolicyType};
+pub use retry::{is_transient, Backoff};
 pub use runner::{Runner, RunnerBuilder};
 pub use system::{AppName, Pipeline, ProcessDef, System};

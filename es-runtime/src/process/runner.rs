@@ -1,206 +1,44 @@
 //! Runners: a system bound to a database (manual §12.4.5).
 
-use super::application::{ProcessApplication, Prompter};
+use super::application::ProcessApplication;
+pub use super::builder::RunnerBuilder;
+use super::health::{Health, State, StateCell};
+use super::prompt::Prompts;
 use super::system::System;
-use crate::application::{Application, ApplicationBuilder, Database};
+use crate::application::Database;
 use crate::error::{Error, Result};
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
-type Configure = Arc<dyn Fn(&str, ApplicationBuilder) -> ApplicationBuilder + Send + Sync>;
-
-/// Configures a [`Runner`]: which database, names, pipelines; then starts it single-threaded
-/// or concurrently.
-pub struct RunnerBuilder {
-    system: System,
-    db: Arc<dyn Database>,
-    namespace: String,
-    pipelines: Vec<i64>,
-    poll_interval: Duration,
-    batch: usize,
-    configure: Option<Configure>,
-}
-
-impl std::fmt::Debug for RunnerBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunnerBuilder")
-            .field("system", &self.system)
-            .field("namespace", &self.namespace)
-            .field("pipelines", &self.pipelines)
-            .field("poll_interval", &self.poll_interval)
-            .finish()
-    }
-}
-
-impl RunnerBuilder {
-    /// Prefixes every application's name in the database (`"test1_"` makes `orders` store
-    /// as `test1_orders`), so several systems can share one database.
-    pub fn namespace(mut self, prefix: impl Into<String>) -> Self {
-        self.namespace = prefix.into();
-        self
-    }
-
-    /// Runs one instance of the system per pipeline id (default: just pipeline 0). The
-    /// instance of a follower in pipeline `p` follows its upstreams' notifications of
-    /// pipeline `p`.
-    pub fn pipelines(mut self, ids: impl IntoIterator<Item = i64>) -> Self {
-        self.pipelines.clear();
-        for id in ids {
-            if !self.pipelines.contains(&id) {
-                self.pipelines.push(id);
-            }
-        }
-        self
-    }
-
-    /// Concurrent runner: how often each application looks for new notifications when it
-    /// has not been prompted (writes from elsewhere). 100 ms by default.
-    pub fn poll_interval(mut self, every: Duration) -> Self {
-        self.poll_interval = every;
-        self
-    }
-
-    /// Settings for every application (after the system's own settings for it): `configure`
-    /// gets the system name of the application and its builder (a cipher, for example).
-    pub fn configure(
-        mut self,
-        configure: impl Fn(&str, ApplicationBuilder) -> ApplicationBuilder + Send + Sync + 'static,
-    ) -> Self {
-        self.configure = Some(Arc::new(configure));
-        self
-    }
-
-    /// Starts a single-threaded runner: no tasks. A save through a
-    /// [`ProcessApplication::save`] processes, before it returns, everything that follows
-    /// from it in the system (followers, their followers, ...: synchronous propagation), and
-    /// returns the first failure. Writes made elsewhere are processed by
-    /// [`Runner::wait_idle`].
-    pub async fn single_threaded(self) -> Result<Runner> {
-        self.start(false).await
-    }
-
-    /// Starts a concurrent runner: one tokio task per application (and pipeline), which
-    /// processes new notifications when prompted by a save and also polls its upstream logs
-    /// (so writes from elsewhere are processed too). A task whose processing fails stops; the
-    /// failure is returned by [`Runner::wait_idle`] and [`Runner::stop`].
-    pub async fn concurrent(self) -> Result<Runner> {
-        self.start(true).await
-    }
-
-    async fn start(self, concurrent: bool) -> Result<Runner> {
-        self.system.validate()?;
-        if self.pipelines.is_empty() {
-            return Err(Error::Configuration("a runner needs a pipeline id".into()));
-        }
-        let names: Vec<String> = self.system.names().iter().map(|s| s.to_string()).collect();
-        let mut built: HashMap<(String, i64), Arc<Application>> = HashMap::new();
-        for &p in &self.pipelines {
-            for name in &names {
-                let def = self
-                    .system
-                    .def(name)
-                    .ok_or_else(|| Error::Configuration(format!("no process named {name}")))?;
-                let mut b = Application::builder(format!("{}{name}", self.namespace))
-                    .database(self.db.clone())
-                    .pipeline_id(p);
-                b = def.configure(b);
-                if let Some(c) = &self.configure {
-                    b = c(name, b);
-                }
-                built.insert((name.clone(), p), Arc::new(b.build().await?));
-            }
-        }
-        let mut apps = HashMap::new();
-        for ((name, p), app) in &built {
-            let def = self
-                .system
-                .def(name)
-                .ok_or_else(|| Error::Configuration(format!("no process named {name}")))?;
-            let mut pa = ProcessApplication::new(app.clone(), def.policy());
-            for u in self.system.upstreams(name) {
-                let upstream = built
-                    .get(&(u.to_string(), *p))
-                    .ok_or_else(|| Error::Configuration(format!("no process named {u}")))?;
-                pa = pa.following(upstream)?;
-            }
-            apps.insert((name.clone(), *p), Arc::new(pa));
-        }
-        let followers = names
-            .iter()
-            .map(|n| {
-                let fs = self.system.followers(n);
-                (n.clone(), fs.iter().map(|s| s.to_string()).collect())
-            })
-            .collect();
-        let wakers = apps
-            .keys()
-            .map(|k| (k.clone(), Arc::new(Notify::new())))
-            .collect();
-        let inner = Arc::new(Inner {
-            concurrent,
-            names,
-            pipelines: self.pipelines.clone(),
-            apps,
-            followers,
-            wakers,
-            errors: Mutex::new(Vec::new()),
-            halted: Mutex::new(Vec::new()),
-        });
-        for ((name, p), pa) in &inner.apps {
-            let weak = Arc::downgrade(&inner);
-            let (name, p) = (name.clone(), *p);
-            let prompter: Prompter = Arc::new(move || {
-                let weak: Weak<Inner> = weak.clone();
-                let name = name.clone();
-                Box::pin(async move {
-                    match weak.upgrade() {
-                        Some(inner) => inner.new_events(&name, p).await,
-                        None => Ok(()),
-                    }
-                })
-            });
-            pa.set_prompter(prompter);
-        }
-        let (stop, stopped) = watch::channel(false);
-        let mut tasks = Vec::new();
-        if concurrent {
-            for key in inner.apps.keys() {
-                let task = run_task(
-                    inner.clone(),
-                    key.clone(),
-                    stopped.clone(),
-                    self.poll_interval,
-                    self.batch,
-                );
-                tasks.push(tokio::spawn(task));
-            }
-        }
-        Ok(Runner { inner, stop, tasks })
-    }
-}
-
-struct Inner {
-    concurrent: bool,
-    names: Vec<String>,
-    pipelines: Vec<i64>,
-    apps: HashMap<(String, i64), Arc<ProcessApplication>>,
-    followers: HashMap<String, Vec<String>>,
-    wakers: HashMap<(String, i64), Arc<Notify>>,
-    errors: Mutex<Vec<Error>>,
+pub(super) struct Inner {
+    pub(super) concurrent: bool,
+    /// The prefix of database names.
+    pub(super) namespace: String,
+    /// Prompts across processes, if any.
+    pub(super) prompts: Option<Arc<dyn Prompts>>,
+    /// The applications this runner runs tasks for (all, unless [`RunnerBuilder::only`]).
+    pub(super) running: Vec<(String, i64)>,
+    pub(super) states: HashMap<(String, i64), StateCell>,
+    pub(super) names: Vec<String>,
+    pub(super) pipelines: Vec<i64>,
+    pub(super) apps: HashMap<(String, i64), Arc<ProcessApplication>>,
+    pub(super) followers: HashMap<String, Vec<String>>,
+    pub(super) wakers: HashMap<(String, i64), Arc<Notify>>,
+    pub(super) errors: Mutex<Vec<Error>>,
     /// Applications whose task stopped after a failure: `(name, pipeline id)`.
-    halted: Mutex<Vec<(String, i64)>>,
+    pub(super) halted: Mutex<Vec<(String, i64)>>,
 }
 
 impl Inner {
-    fn app(&self, name: &str, p: i64) -> Result<&Arc<ProcessApplication>> {
+    pub(super) fn app(&self, name: &str, p: i64) -> Result<&Arc<ProcessApplication>> {
         self.apps
             .get(&(name.to_string(), p))
             .ok_or_else(|| Error::NotFound(format!("application {name} in pipeline {p}")))
     }
 
-    fn wake_followers(&self, name: &str, p: i64) {
+    pub(super) fn wake_followers(&self, name: &str, p: i64) {
         for f in self.followers.get(name).into_iter().flatten() {
             if let Some(w) = self.wakers.get(&(f.clone(), p)) {
                 w.notify_one();
@@ -208,11 +46,34 @@ impl Inner {
         }
     }
 
+    /// Prompts followers in other processes, if prompts are on.
+    pub(super) async fn prompt_others(&self, name: &str, p: i64) -> Result<()> {
+        match &self.prompts {
+            Some(prompts) => {
+                prompts
+                    .notify(&format!("{}{name}", self.namespace), p)
+                    .await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The applications `name` follows (system names).
+    pub(super) fn upstreams_of<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a String> + 'a {
+        self.followers
+            .iter()
+            .filter(move |(_, fs)| fs.iter().any(|f| f == name))
+            .map(|(u, _)| u)
+    }
+
     /// Application `name` of pipeline `p` has new events.
-    async fn new_events(&self, name: &str, p: i64) -> Result<()> {
+    pub(super) async fn new_events(&self, name: &str, p: i64) -> Result<()> {
         if self.concurrent {
             self.wake_followers(name, p);
-            return Ok(());
+            return self.prompt_others(name, p).await;
         }
         // Synchronous propagation: the followers of each application with new events pull
         // from it, until no application has new events.
@@ -229,7 +90,7 @@ impl Inner {
         Ok(())
     }
 
-    fn record(&self, key: &(String, i64), e: Error) {
+    pub(super) fn record(&self, key: &(String, i64), e: Error) {
         self.errors
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -303,46 +164,6 @@ impl Inner {
     }
 }
 
-async fn run_task(
-    inner: Arc<Inner>,
-    key: (String, i64),
-    mut stopped: watch::Receiver<bool>,
-    poll: Duration,
-    batch: usize,
-) {
-    let (Some(pa), Some(waker)) = (
-        inner.apps.get(&key).cloned(),
-        inner.wakers.get(&key).cloned(),
-    ) else {
-        return;
-    };
-    loop {
-        if *stopped.borrow() {
-            return;
-        }
-        match pa.pull_some(None, batch).await {
-            Ok((progress, exhausted)) => {
-                if progress.events > 0 {
-                    inner.wake_followers(&key.0, key.1);
-                }
-                if !exhausted {
-                    tokio::task::yield_now().await;
-                    continue;
-                }
-            }
-            Err(e) => {
-                inner.record(&key, e);
-                return;
-            }
-        }
-        tokio::select! {
-            _ = waker.notified() => {}
-            _ = tokio::time::sleep(poll) => {}
-            _ = stopped.changed() => {}
-        }
-    }
-}
-
 /// A [`System`] running on a database: one [`ProcessApplication`] per name and pipeline id.
 ///
 /// Made by [`Runner::builder`], then [`RunnerBuilder::single_threaded`] (synchronous
@@ -367,9 +188,9 @@ async fn run_task(
 /// # Ok(()) }
 /// ```
 pub struct Runner {
-    inner: Arc<Inner>,
-    stop: watch::Sender<bool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    pub(super) inner: Arc<Inner>,
+    pub(super) stop: watch::Sender<bool>,
+    pub(super) tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -385,15 +206,7 @@ impl std::fmt::Debug for Runner {
 impl Runner {
     /// Starts configuring a runner of `system` on `db`.
     pub fn builder(system: &System, db: Arc<dyn Database>) -> RunnerBuilder {
-        RunnerBuilder {
-            system: system.clone(),
-            db,
-            namespace: String::new(),
-            pipelines: vec![0],
-            poll_interval: Duration::from_millis(100),
-            batch: super::application::DEFAULT_PAGE_SIZE,
-            configure: None,
-        }
+        RunnerBuilder::new(system, db)
     }
 
     /// True for a concurrent runner.
@@ -415,6 +228,36 @@ impl Runner {
     /// Application `name` of pipeline `pipeline_id`.
     pub fn app_in(&self, name: &str, pipeline_id: i64) -> Result<Arc<ProcessApplication>> {
         self.inner.app(name, pipeline_id).cloned()
+    }
+
+    /// The health of each application this runner runs (by name, then pipeline): what it is
+    /// doing, its position in each upstream log (from its tracking records, so positions
+    /// committed by other processes count too) and its lag.
+    pub async fn health(&self) -> Result<Vec<Health>> {
+        let mut out = Vec::new();
+        for key in &self.inner.running {
+            let pa = self.inner.app(&key.0, key.1)?;
+            let mut positions = Vec::new();
+            let mut lag = 0;
+            for upstream in self.inner.upstreams_of(&key.0) {
+                let up = self.inner.app(upstream, key.1)?;
+                let at = pa.records().max_tracking_id(up.name()).await?;
+                lag += (up.records().max_notification_id().await? - at).max(0);
+                positions.push((upstream.clone(), at));
+            }
+            out.push(Health {
+                application: key.0.clone(),
+                pipeline_id: key.1,
+                state: self
+                    .inner
+                    .states
+                    .get(key)
+                    .map_or(State::Running, StateCell::get),
+                positions,
+                lag,
+            });
+        }
+        Ok(out)
     }
 
     /// Waits until every application has processed every notification of its upstreams, or
@@ -468,10 +311,45 @@ impl Runner {
         }
     }
 
+    /// Runs until SIGTERM or Ctrl-C (SIGINT), then stops as [`Runner::stop`] does: each
+    /// task finishes the notification it is processing, commits, releases its lease; `Ok`
+    /// then. Returns the error at once if every task this runner runs has stopped after a
+    /// failure (so that a supervisor restarts the process).
+    pub async fn run_until_signal(self) -> Result<()> {
+        let signal = super::supervisor::shutdown_signal();
+        tokio::pin!(signal);
+        loop {
+            tokio::select! {
+                s = &mut signal => {
+                    let name = s?;
+                    tracing::info!(signal = name, holder = %super::lease::holder_name(), "shutting down: finishing the current notifications");
+                    return self.stop().await;
+                }
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+            let halted = self
+                .inner
+                .halted
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .len();
+            if self.inner.concurrent && halted >= self.inner.running.len() && halted > 0 {
+                let e = self.inner.take_error();
+                let _ = self.stop().await;
+                return Err(e.unwrap_or_else(|| Error::Operational("every task stopped".into())));
+            }
+        }
+    }
+
     /// Stops the tasks (each finishes the notification it is processing) and waits for them.
     /// Returns the first failure not yet returned by [`Runner::wait_idle`].
     pub async fn stop(mut self) -> Result<()> {
         let _ = self.stop.send(true);
+        if self.inner.concurrent {
+            for pa in self.inner.apps.values() {
+                pa.interrupt();
+            }
+        }
         let mut join_error = None;
         for t in self.tasks.drain(..) {
             if let Err(e) = t.await {

@@ -368,6 +368,20 @@ impl RecordManager for InMemoryRecordManager {
         Ok(out)
     }
 
+    async fn notification_of(
+        &self,
+        sequence_id: Uuid,
+        position: i64,
+    ) -> Result<Option<(i64, i64)>> {
+        let t = self.lock()?;
+        // Recent events are looked up most: search each log from its end.
+        Ok(t.logs.iter().find_map(|(p, log)| {
+            log.iter()
+                .rposition(|(s, pos, _)| *s == sequence_id && *pos == position)
+                .map(|i| (*p, i as i64 + 1))
+        }))
+    }
+
     async fn max_notification_id(&self) -> Result<i64> {
         let t = self.lock()?;
         Ok(t.logs

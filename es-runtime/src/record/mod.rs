@@ -4,7 +4,9 @@
 //! pipeline id. Event tables give each written item a notification id in one gap-free sequence
 //! per (application, pipeline); snapshot and timestamp-sequenced tables do not.
 
+pub mod mapped;
 pub mod memory;
+pub mod migrations;
 #[cfg(feature = "mysql")]
 pub mod mysql;
 #[cfg(feature = "postgres")]
@@ -20,6 +22,11 @@ use async_trait::async_trait;
 pub use bytes::Bytes;
 use std::borrow::Cow;
 use uuid::Uuid;
+
+/// The table prefix every backend uses unless told otherwise (`es_stored_events`,
+/// `es_snapshots`, ...), whether the database is made by its constructor or by a URL: the
+/// prefix keeps es's tables apart from other libraries' tables of the same plain names.
+pub const DEFAULT_TABLE_PREFIX: &str = "es_";
 
 /// One stored item: a position in a sequence, with the topic and (mapped) state of an event.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -171,11 +178,25 @@ pub trait RecordManager: Send + Sync + 'static {
     /// Which table this manager serves.
     fn kind(&self) -> RecordKind;
 
+    /// The manager as its own type, for features of one backend (writing in a caller's
+    /// transaction: [`Application::save_in`](crate::application::Application::save_in)).
+    /// `None` unless the backend offers such features.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
+
     /// The application name records are written under.
     fn application_name(&self) -> &str;
 
     /// The pipeline id notifications and tracking records are written under.
     fn pipeline_id(&self) -> i64;
+
+    /// Checks, with one cheap read, that the table can be used (an unreachable database or a
+    /// missing table or column is an error here rather than at the first command). The
+    /// default reads the highest notification id.
+    async fn check(&self) -> Result<()> {
+        self.max_notification_id().await.map(|_| ())
+    }
 
     /// Writes all items (and the tracking record) in one transaction. If any position is taken
     /// or the tracking record exists, nothing is written and the error is
@@ -267,8 +288,29 @@ pub trait RecordManager: Send + Sync + 'static {
         }
     }
 
+    /// Every notification of the log, ascending: `get_notifications(1, i64::MAX, None)`. For a
+    /// long log prefer [`RecordManager::for_each_notification`] or
+    /// [`NotificationLogReader`](crate::notify::NotificationLogReader), which do not hold it
+    /// all in memory.
+    async fn all_notifications(&self) -> Result<Vec<Notification>> {
+        self.get_notifications(1, i64::MAX, None).await
+    }
+
     /// The highest notification id visible (0 when there is none).
     async fn max_notification_id(&self) -> Result<i64>;
+
+    /// Where the event at `position` of `sequence_id` is in the notification logs: its
+    /// pipeline id and notification id (event tables; any pipeline of this application).
+    /// `None` when there is no such event, or the backend cannot tell (the default). Process
+    /// applications record these as causal dependencies.
+    async fn notification_of(
+        &self,
+        sequence_id: Uuid,
+        position: i64,
+    ) -> Result<Option<(i64, i64)>> {
+        let _ = (sequence_id, position);
+        Ok(None)
+    }
 
     /// The highest notification id of `upstream` tracked in this pipeline (0 when none).
     async fn max_tracking_id(&self, upstream_application: &str) -> Result<i64>;
@@ -289,5 +331,46 @@ pub trait RecordManager: Send + Sync + 'static {
             "the record manager of {} cannot run user code in its write transaction",
             self.application_name()
         )))
+    }
+}
+
+impl dyn RecordManager {
+    /// Notifications with ids in `ids` (any range: `1..=10`, `5..`, `..`), ascending, at most
+    /// `limit`: [`RecordManager::get_notifications`] without spelling out the bounds.
+    ///
+    /// ```
+    /// # async fn demo() -> es_runtime::Result<()> {
+    /// use es_runtime::record::memory::InMemoryDatabase;
+    /// use es_runtime::record::{RecordKind, RecordManager};
+    /// let records: std::sync::Arc<dyn RecordManager> =
+    ///     std::sync::Arc::new(InMemoryDatabase::new().record_manager(RecordKind::Events, "app", 0));
+    /// assert!(records.notifications(.., None).await?.is_empty());
+    /// assert!(records.notifications(3..=4, Some(1)).await?.is_empty());
+    /// # Ok(()) }
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub async fn notifications(
+        &self,
+        ids: impl std::ops::RangeBounds<i64>,
+        limit: Option<usize>,
+    ) -> Result<Vec<Notification>> {
+        use std::ops::Bound;
+        let start = match ids.start_bound() {
+            Bound::Included(&s) => s.max(1),
+            Bound::Excluded(&s) => s.saturating_add(1).max(1),
+            Bound::Unbounded => 1,
+        };
+        let end = match ids.end_bound() {
+            Bound::Included(&e) => e,
+            Bound::Excluded(&e) => match e.checked_sub(1) {
+                Some(e) => e,
+                None => return Ok(Vec::new()),
+            },
+            Bound::Unbounded => i64::MAX,
+        };
+        if end < start {
+            return Ok(Vec::new());
+        }
+        self.get_notifications(start, end, limit).await
     }
 }

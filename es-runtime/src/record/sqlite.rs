@@ -106,6 +106,11 @@ pub use rusqlite;
 /// Rows per `INSERT` statement (SQLite allows 32,766 bound values; a row binds 8).
 const ROWS_PER_INSERT: usize = 500;
 
+/// The table prefix used unless [`SqliteDatabase::with_table_prefix`] says otherwise: the
+/// same on every backend and on every route (a direct constructor or a URL through
+/// [`connect`](crate::application::connect)), so both reach the same tables.
+pub const DEFAULT_PREFIX: &str = super::DEFAULT_TABLE_PREFIX;
+
 /// How long a writer waits for another connection's write lock before failing with
 /// [`Error::Operational`].
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -244,8 +249,8 @@ impl MaxIdCache {
 }
 
 /// An SQLite database holding es tables: one connection (to a file in WAL mode, or in memory)
-/// shared by all the record managers made from it, and a table prefix. Clones share the
-/// connection.
+/// shared by all the record managers made from it, and a table prefix ([`DEFAULT_PREFIX`],
+/// `es_`, unless set). Clones share the connection.
 ///
 /// ```
 /// # async fn demo() -> es_runtime::Result<()> {
@@ -347,12 +352,13 @@ impl SqliteDatabase {
                 private: false,
                 epoch: AtomicU64::new(0),
             }),
-            prefix: Arc::from(""),
+            prefix: Arc::from(DEFAULT_PREFIX),
         })
     }
 
-    /// Prefixes every table name with `prefix` (ASCII letters, digits and underscores), so that
-    /// several applications or libraries can keep separate tables in one database.
+    /// Prefixes every table name with `prefix` (ASCII letters, digits and underscores; the
+    /// default is [`DEFAULT_PREFIX`], `es_`; `""` gives the plain names), so that several
+    /// applications or libraries can keep separate tables in one database.
     pub fn with_table_prefix(self, prefix: &str) -> Result<Self> {
         check_prefix(prefix)?;
         Ok(SqliteDatabase {
@@ -425,7 +431,7 @@ impl SqliteDatabase {
     }
 
     /// [`SqliteDatabase::with_connection`] for the record managers' own statements.
-    fn locked<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+    pub(crate) fn locked<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         let mut guard = self.lock()?;
         f(&mut guard)
     }
@@ -991,6 +997,9 @@ impl RecordManager for SqliteRecordManager {
     fn kind(&self) -> RecordKind {
         self.kind
     }
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
 
     fn application_name(&self) -> &str {
         &self.application_name
@@ -1072,6 +1081,29 @@ impl RecordManager for SqliteRecordManager {
                 self.pipeline_id
             ],
         )
+    }
+
+    async fn notification_of(
+        &self,
+        sequence_id: Uuid,
+        position: i64,
+    ) -> Result<Option<(i64, i64)>> {
+        let sql = format!(
+            "SELECT pipeline_id, notification_id FROM {} WHERE application_name = ?1 \
+             AND originator_id = ?2 AND originator_version = ?3",
+            self.db.table_name("stored_events")
+        );
+        self.db.locked(|c| {
+            c.prepare_cached(&sql)
+                .and_then(|mut st| {
+                    st.query_row(
+                        params![self.application_name, &sequence_id.as_bytes()[..], position],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()
+                })
+                .map_err(map_err)
+        })
     }
 
     async fn has_tracking_record(

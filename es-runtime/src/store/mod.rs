@@ -4,6 +4,7 @@ use crate::domain::event::AnyEvent;
 use crate::error::{Error, Result};
 use crate::mapper::Mapper;
 use crate::record::{ItemQuery, RecordBatch, RecordManager, SequencedItem, Tracking};
+use crate::telemetry;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -169,10 +170,14 @@ impl EventStore {
 
     /// Writes a batch atomically; a taken position is [`Error::Concurrency`].
     pub async fn write_batch(&self, batch: &RecordBatch) -> Result<()> {
-        self.records
-            .write(batch)
-            .await
-            .map_err(conflict_to_concurrency)
+        let app = self.records.application_name();
+        let written = telemetry::timed(telemetry::save_span(app, batch), async {
+            self.records
+                .write(batch)
+                .await
+                .map_err(conflict_to_concurrency)
+        });
+        telemetry::count_save(app, batch, written.await)
     }
 
     /// Events of one aggregate, as the query asks, decoded and verified.
@@ -199,13 +204,38 @@ impl EventStore {
         query: &EventQuery,
         target: &mut (dyn std::any::Any + Send),
     ) -> Result<()> {
+        let app = self.records.application_name();
+        let from = query
+            .items
+            .gte
+            .or(query.items.gt.map(|v| v + 1))
+            .unwrap_or(0);
+        let span = telemetry::span!(DEBUG, "es.replay", application = app, aggregate_id = %originator_id, from, events = tracing::field::Empty);
+        let events = telemetry::timed(
+            span.clone(),
+            self.replay_counted(originator_id, query, target),
+        );
+        telemetry::count_replay(&span, app, events.await?);
+        Ok(())
+    }
+
+    async fn replay_counted(
+        &self,
+        originator_id: Uuid,
+        query: &EventQuery,
+        target: &mut (dyn std::any::Any + Send),
+    ) -> Result<u64> {
         let mapper = &self.mapper;
-        let mut apply = |i: &SequencedItem| mapper.apply_item(i, &mut *target);
+        let mut applied = 0u64;
+        let mut apply = |i: &SequencedItem| {
+            applied += 1;
+            mapper.apply_item(i, &mut *target)
+        };
         let Some(mut pager) = Pager::new(query) else {
             self.records
                 .for_each_item(originator_id, &query.items, &mut apply)
                 .await?;
-            return Ok(());
+            return Ok(applied);
         };
         // Page by page as `for_each_item_page`, each item applied as it is read.
         while let Some(q) = pager.next_query() {
@@ -221,7 +251,7 @@ impl EventStore {
                 break;
             }
         }
-        Ok(())
+        Ok(applied)
     }
 
     /// Reads the events page by page and hands each decoded page to `f` (bounded memory).

@@ -86,59 +86,65 @@ pub fn item_tagged(sequence_id: Uuid, position: i64, tag: &str) -> SequencedItem
     }
 }
 
-/// Defines `mod $name` with one `#[tokio::test]` per conformance case, all using `$factory`.
+/// With a factory only: defines `mod $name` with one `#[tokio::test]` per conformance case, all
+/// using `$factory`. With `harness = BACKEND` (a `harness = false` test target): defines `main`,
+/// which runs the cases through `server_support::harness`, reported as ignored when the
+/// backend's server does not answer.
 #[macro_export]
 macro_rules! conformance_suite {
     ($name:ident, $factory:expr) => {
-        $crate::conformance_suite!($name, $factory, skip = ::std::option::Option::<::std::string::String>::None);
+        $crate::conformance_suite!(@list each_case $name, $factory);
     };
-    ($name:ident, $factory:expr, skip = $skip:expr) => {
+    ($name:ident, $factory:expr, harness = $backend:expr) => {
+        $crate::conformance_suite!(@list harness_main $backend, $factory);
+    };
+    (@list $then:ident $arg:tt, $factory:expr) => {
+        $crate::conformance_suite!(@$then $arg, $factory;
+            cases::batch_append_is_atomic_and_readable,
+            cases::conflict_writes_nothing,
+            cases::self_conflicting_batch_writes_nothing,
+            cases::empty_batch_is_a_no_op,
+            cases::get_item_missing_is_not_found,
+            cases::get_items_bounds_limits_and_orders,
+            cases::get_items_of_unknown_sequence_is_empty,
+            cases::list_sequence_ids,
+            cases::delete_item,
+            cases::notifications_by_range_and_limit,
+            cases::for_each_notification_streams_the_same_notifications,
+            cases::max_notification_id,
+            cases::causal_dependencies_with_first_item,
+            cases::tracking_written_with_events,
+            cases::tracking_only_batch,
+            cases::tracking_is_per_pipeline_and_upstream,
+            cases::snapshots,
+            cases::timestamp_sequenced,
+            cases::timestamp_sequenced_in_order,
+            cases::applications_share_a_database,
+            cases::pipelines_have_separate_notification_sequences,
+            concurrency::race_for_the_same_positions,
+            concurrency::race_for_overlapping_positions,
+            concurrency::writers_with_tailing_reader,
+        );
+    };
+    (@each_case $name:ident, $factory:expr; $($module:ident :: $case:ident),* $(,)?) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
-            $crate::conformance_suite!(@cases $factory, $skip;
-                cases::batch_append_is_atomic_and_readable,
-                cases::conflict_writes_nothing,
-                cases::self_conflicting_batch_writes_nothing,
-                cases::empty_batch_is_a_no_op,
-                cases::get_item_missing_is_not_found,
-                cases::get_items_bounds_limits_and_orders,
-                cases::get_items_of_unknown_sequence_is_empty,
-                cases::list_sequence_ids,
-                cases::delete_item,
-                cases::notifications_by_range_and_limit,
-                cases::for_each_notification_streams_the_same_notifications,
-                cases::max_notification_id,
-                cases::causal_dependencies_with_first_item,
-                cases::tracking_written_with_events,
-                cases::tracking_only_batch,
-                cases::tracking_is_per_pipeline_and_upstream,
-                cases::snapshots,
-                cases::timestamp_sequenced,
-                cases::timestamp_sequenced_in_order,
-                cases::applications_share_a_database,
-                cases::pipelines_have_separate_notification_sequences,
-                concurrency::race_for_the_same_positions,
-                concurrency::race_for_overlapping_positions,
-                concurrency::writers_with_tailing_reader,
-            );
+            $(
+                #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    $crate::conformance::$module::$case($factory).await;
+                }
+            )*
         }
     };
-    (@cases $factory:expr, $skip:expr; $($module:ident :: $case:ident),* $(,)?) => {
-        $(
-            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $case() {
-                let skip: ::std::option::Option<::std::string::String> = $skip;
-                if let ::std::option::Option::Some(reason) = skip {
-                    {
-    use std::io::Write as _;
-    // Straight to stderr: cargo test shows it even when the test passes.
-    let _ = writeln!(std::io::stderr(), "skipped {reason}");
-}
-                    return;
-                }
-                $crate::conformance::$module::$case($factory).await;
-            }
-        )*
+    (@harness_main $backend:expr, $factory:expr; $($module:ident :: $case:ident),* $(,)?) => {
+        fn main() -> ::std::process::ExitCode {
+            server_support::harness::run($backend, &[
+                $((::core::stringify!($case), || ::std::boxed::Box::pin(
+                    $crate::conformance::$module::$case($factory)
+                )),)*
+            ])
+        }
     };
 }

@@ -1,5 +1,6 @@
-//! Shared by the PostgreSQL and MySQL backend tests: server URLs (skip or fail as the brief
-//! says) and backend-independent concurrency checks over any `RecordManager`.
+//! Shared by the PostgreSQL and MySQL backend tests: server URLs (run, skip or fail: see
+//! [`probe`]), the runner of the server-only suites ([`harness`]) and backend-independent
+//! concurrency checks over any `RecordManager`.
 
 #![allow(dead_code)]
 
@@ -10,23 +11,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-/// The server URL from `var`, or `None` (after printing why) when the test should be skipped.
-/// Panics when `ES_REQUIRE_SERVERS=1` and the variable is unset.
-pub fn server_url(var: &str, backend: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            if std::env::var("ES_REQUIRE_SERVERS").as_deref() == Ok("1") {
-                panic!("{var} not set but ES_REQUIRE_SERVERS=1");
-            }
-            {
-                use std::io::Write as _;
-                // Straight to stderr: cargo test shows it even when the test passes.
-                let _ = writeln!(std::io::stderr(), "skipped {backend}: {var} not set");
-            }
-            None
-        }
-    }
+pub mod harness;
+pub mod probe;
+
+/// The server URL from `var` (or the conventional local address), or `None` when no server
+/// answers there; the first call per backend prints whether the suite runs (see [`probe`]).
+/// Panics when `ES_REQUIRE_SERVERS=1` and no server answers.
+pub fn server_url(var: &str, _backend: &str) -> Option<String> {
+    probe::probe(probe::by_var(var)).ok()
 }
 
 /// A unique lower-case name for one test's schema or table prefix.

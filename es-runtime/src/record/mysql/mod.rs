@@ -62,11 +62,39 @@ fn has_gap(start: i64, rows: &[Notification]) -> bool {
         .any(|(k, n)| n.id != start + k as i64)
 }
 
+/// The rows of the last-resort read (`last`, from `start`) up to the first gap that the
+/// locking read (`locked`) does not confirm: a hole is kept only where the locking read, which
+/// waits for writers still finishing, also had none of those ids and saw past them (a deleted
+/// record); any other gap (an id not yet visible to this read) ends the rows there.
+fn confirmed_rows(
+    start: i64,
+    locked: &[Notification],
+    mut last: Vec<Notification>,
+) -> Vec<Notification> {
+    let seen_up_to = locked.last().map_or(start - 1, |n| n.id);
+    let mut expected = start;
+    let mut keep = last.len();
+    for (k, n) in last.iter().enumerate() {
+        if n.id != expected {
+            let confirmed = n.id <= seen_up_to
+                && n.id > expected
+                && !locked.iter().any(|l| l.id >= expected && l.id < n.id);
+            if !confirmed {
+                keep = k;
+                break;
+            }
+        }
+        expected = n.id + 1;
+    }
+    last.truncate(keep);
+    last
+}
+
 const BACKEND: &str = "mysql";
 
 /// The table prefix used unless [`MySqlDatabase::with_table_prefix`] says otherwise: es tables
 /// do not collide with other libraries' `stored_events`.
-pub const DEFAULT_PREFIX: &str = "es_";
+pub const DEFAULT_PREFIX: &str = super::DEFAULT_TABLE_PREFIX;
 
 /// Rows per multi-row `INSERT` (eight placeholders each, far below the protocol's limit).
 const CHUNK: usize = 1000;
@@ -492,6 +520,9 @@ impl RecordManager for MySqlRecordManager {
     fn kind(&self) -> RecordKind {
         self.kind
     }
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
     fn application_name(&self) -> &str {
         &self.application_name
     }
@@ -636,7 +667,9 @@ impl RecordManager for MySqlRecordManager {
         // counter row's lock, so a plain read may see id n+1 an instant before id n. A gap is
         // therefore read again with a locking read, which does not depend on snapshots: it
         // waits for the writer still finishing. As a last resort (and for a gap that is a
-        // deleted record) the range is read once more after a short pause.
+        // deleted record) the range is read once more after a short pause; of that read, only
+        // the holes the locking read confirmed are kept (deleted records), and the rows stop
+        // at any other gap, so that no reader is ever handed id n+1 before a visible id n.
         let first = self
             .read_notifications(start, end, limit_rows, false)
             .await?;
@@ -650,13 +683,35 @@ impl RecordManager for MySqlRecordManager {
             return Ok(locked);
         }
         tokio::time::sleep(std::time::Duration::from_millis(GAP_PAUSE_MS)).await;
-        self.read_notifications(start, end, limit_rows, false).await
+        let last = self
+            .read_notifications(start, end, limit_rows, false)
+            .await?;
+        Ok(confirmed_rows(start.max(1), &locked, last))
     }
     async fn max_notification_id(&self) -> Result<i64> {
         sqlx::query_scalar::<_, i64>(crate::record::sql::dynamic(&self.sql.max_notification))
             .bind(&self.application_name)
             .bind(self.pipeline_id)
             .fetch_one(&self.db.pool)
+            .await
+            .map_err(map_err)
+    }
+
+    async fn notification_of(
+        &self,
+        sequence_id: Uuid,
+        position: i64,
+    ) -> Result<Option<(i64, i64)>> {
+        let sql = format!(
+            "SELECT pipeline_id, notification_id FROM {} WHERE application_name = ? \
+             AND originator_id = ? AND originator_version = ?",
+            self.db.table_name("stored_events")
+        );
+        sqlx::query_as::<_, (i64, i64)>(crate::record::sql::dynamic(&sql))
+            .bind(&self.application_name)
+            .bind(sequence_id)
+            .bind(position)
+            .fetch_optional(&self.db.pool)
             .await
             .map_err(map_err)
     }
@@ -685,5 +740,53 @@ impl RecordManager for MySqlRecordManager {
             .await
             .map_err(map_err)?;
         Ok(n > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(ids: &[i64]) -> Vec<Notification> {
+        ids.iter()
+            .map(|&id| Notification {
+                id,
+                item: SequencedItem {
+                    sequence_id: Uuid::from_u128(id as u128),
+                    position: 0,
+                    topic: "t".into(),
+                    state: b"{}".to_vec().into(),
+                },
+                causal_dependencies: None,
+            })
+            .collect()
+    }
+
+    fn ids(rows: &[Notification]) -> Vec<i64> {
+        rows.iter().map(|n| n.id).collect()
+    }
+
+    fn confirmed(start: i64, locked: &[i64], last: &[i64]) -> Vec<i64> {
+        ids(&confirmed_rows(start, &rows(locked), rows(last)))
+    }
+
+    #[test]
+    fn the_last_resort_read_never_returns_an_unconfirmed_gap() {
+        // A gap the locking read did not have: cut there.
+        assert_eq!(confirmed(1, &[1, 2], &[1, 2, 4, 5]), [1, 2]);
+        assert_eq!(confirmed(1, &[], &[1, 2, 4, 5]), [1, 2]);
+        assert_eq!(confirmed(3, &[3], &[4, 5]), Vec::<i64>::new());
+        // A hole the locking read saw too, and saw past: a deleted record, kept.
+        assert_eq!(confirmed(1, &[1, 3], &[1, 3]), [1, 3]);
+        assert_eq!(confirmed(1, &[1, 2, 4], &[1, 2, 4, 5, 6]), [1, 2, 4, 5, 6]);
+        // ... but a new gap after it is not.
+        assert_eq!(confirmed(1, &[1, 3], &[1, 3, 5, 6]), [1, 3]);
+        // The locking read had the id the last read is missing: cut.
+        assert_eq!(confirmed(1, &[1, 2, 3], &[1, 3]), [1]);
+        // Filled in meanwhile: all of it.
+        assert_eq!(confirmed(1, &[1, 3], &[1, 2, 3, 4]), [1, 2, 3, 4]);
+        assert!(confirmed(1, &[], &[]).is_empty());
+        // Whatever comes back has no gap the locking read did not confirm.
+        assert!(has_gap(1, &rows(&[1, 2, 4])));
     }
 }

@@ -9,6 +9,16 @@
 //! by another tokio runtime (whose I/O driver may be gone). A connection whose statement failed
 //! other than with an error reported by the server, or whose future was dropped mid-statement,
 //! is never kept: it goes back to the pool, which checks it as usual.
+//!
+//! **A kept connection cut while idle** (the server ended the session: an administrator's
+//! `pg_terminate_backend`, a restart, a proxy's idle timeout) fails the statement sent on it.
+//! [`on_conn!`] runs a statement once more, on a connection from the pool, when it failed that
+//! way on a kept connection: the session had ended (a fatal server error or a closed socket),
+//! so the statement never ran, or ran and was rolled back with the session. Reads are retried
+//! so, and so are writes: in the one narrow case where the server committed and the session
+//! ended before the answer arrived, the retried write meets its own rows and is refused as a
+//! conflict (es's inserts are unique by sequence and position), never stored twice. Only one
+//! retry, and none after a streaming read has handed out rows.
 
 use super::map_err;
 use crate::error::Result;
@@ -57,8 +67,18 @@ impl Connections {
         })
     }
 
-    /// A connection: the most recently used kept one, or one from the pool.
-    pub(super) async fn take(self: &Arc<Self>) -> Result<Lease> {
+    /// A connection for attempt `attempt` of a statement: the most recently used kept one, or
+    /// one from the pool; a retry (attempt 1) always goes to the pool, which checks its
+    /// connection before handing it out.
+    pub(super) async fn take(self: &Arc<Self>, attempt: u32) -> Result<Lease> {
+        if attempt > 0 {
+            let conn = self.pool.acquire().await.map_err(map_err)?;
+            return Ok(Lease {
+                conn: Some(conn),
+                owner: self.clone(),
+                kept: false,
+            });
+        }
         let runtime = tokio::runtime::Handle::try_current().ok().map(|h| h.id());
         loop {
             let kept = self.idle.lock().ok().and_then(|mut v| v.pop());
@@ -76,12 +96,14 @@ impl Connections {
             return Ok(Lease {
                 conn: Some(kept.conn),
                 owner: self.clone(),
+                kept: true,
             });
         }
         let conn = self.pool.acquire().await.map_err(map_err)?;
         Ok(Lease {
             conn: Some(conn),
             owner: self.clone(),
+            kept: false,
         })
     }
 
@@ -134,25 +156,67 @@ impl Drop for Connections {
     }
 }
 
-/// A connection taken for one statement (or a few): [`Lease::done`] puts it back.
+/// A connection taken for one statement (or a few): [`Lease::finish`] puts it back.
 pub(super) struct Lease {
     conn: Option<PoolConnection<Postgres>>,
     owner: Arc<Connections>,
+    /// True for a connection kept between statements (not fresh from the pool).
+    kept: bool,
 }
+
+/// What became of one attempt of a statement ([`Lease::finish`]).
+pub(super) enum Attempt<T> {
+    /// Its result.
+    Done(Result<T>),
+    /// The kept connection had been cut: run the statement again on another.
+    Again,
+}
+
+/// Runs a statement on a connection of `$conns`, as `$c => body` (the body makes and awaits
+/// the statement with `$c: &mut PgConnection`, giving a `Result<T, sqlx::Error>`), and runs it
+/// once more on a connection from the pool if it failed because the kept connection it ran on
+/// had been cut (see the module documentation). `retry_if = cond` adds a condition checked
+/// after the failed attempt (a streaming read: only if nothing was handed out yet).
+macro_rules! on_conn {
+    ($conns:expr, $c:ident => $body:expr) => {
+        on_conn!($conns, $c => $body, retry_if = true)
+    };
+    ($conns:expr, $c:ident => $body:expr, retry_if = $cond:expr) => {{
+        let mut attempt = 0u32;
+        loop {
+            let mut lease = $conns.take(attempt).await?;
+            let r = {
+                let $c = lease.conn();
+                $body
+            };
+            match lease.finish(r, attempt == 0 && $cond) {
+                $crate::record::postgres::conn::Attempt::Done(r) => break r,
+                $crate::record::postgres::conn::Attempt::Again => attempt += 1,
+            }
+        }
+    }};
+}
+pub(super) use on_conn;
 
 impl Lease {
     /// The connection.
     pub(super) fn conn(&mut self) -> &mut PgConnection {
-        // `conn` is `None` only after `done`, which consumes the lease.
+        // `conn` is `None` only after `finish`, which consumes the lease.
         self.conn
             .as_deref_mut()
-            .expect("a lease holds its connection until done")
+            .expect("a lease holds its connection until finished")
     }
 
     /// Ends the lease with the statement's result: the connection is kept when the statement
     /// succeeded or the server reported an error about it (the session then goes on, in a
     /// clean protocol state), and otherwise left to the pool.
-    pub(super) fn done<T>(mut self, r: std::result::Result<T, sqlx::Error>) -> Result<T> {
+    /// It is [`Attempt::Again`] instead when `may_retry` and the statement failed because this kept
+    /// connection's session had ended.
+    pub(super) fn finish<T>(
+        mut self,
+        r: std::result::Result<T, sqlx::Error>,
+        may_retry: bool,
+    ) -> Attempt<T> {
         let fine = match &r {
             Ok(_) => true,
             Err(e) => statement_error(e),
@@ -161,12 +225,20 @@ impl Lease {
             if let Some(conn) = self.conn.take() {
                 self.owner.keep(conn);
             }
-        } else {
-            // The connection broke (or the server ended the session): the kept ones are
-            // suspect too, so let the pool check them all before they are used again.
-            self.owner.release_all();
+            return Attempt::Done(r.map_err(map_err));
         }
-        r.map_err(map_err)
+        // The connection broke (or the server ended the session): the kept ones are
+        // suspect too, so let the pool check them all before they are used again.
+        self.owner.release_all();
+        match r {
+            Err(e) if may_retry && self.kept && session_ended(&e) => {
+                if let Some(conn) = self.conn.take() {
+                    drop(conn.detach());
+                }
+                Attempt::Again
+            }
+            r => Attempt::Done(r.map_err(map_err)),
+        }
     }
 }
 
@@ -178,6 +250,19 @@ fn statement_error(e: &sqlx::Error) -> bool {
         sqlx::Error::Database(db) => db
             .try_downcast_ref::<PgDatabaseError>()
             .is_some_and(|pg| matches!(pg.severity(), PgSeverity::Error)),
+        _ => false,
+    }
+}
+
+/// True for an error that says the session is over: the server ended it (a fatal error, such
+/// as `57P01` after `pg_terminate_backend`) or the socket closed.
+fn session_ended(e: &sqlx::Error) -> bool {
+    use sqlx::postgres::{PgDatabaseError, PgSeverity};
+    match e {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<PgDatabaseError>()
+            .is_some_and(|pg| matches!(pg.severity(), PgSeverity::Fatal | PgSeverity::Panic)),
         _ => false,
     }
 }

@@ -69,7 +69,7 @@ mod schema;
 mod sequencer;
 mod statements;
 
-use self::conn::Connections;
+use self::conn::{on_conn, Connections};
 use self::rows::ItemDecoder;
 use self::sequencer::{run_sequencer, sequence_all, Background, SequenceKey};
 use self::statements::Statements;
@@ -87,7 +87,7 @@ const BACKEND: &str = "postgres";
 
 /// The table prefix used unless [`PostgresDatabase::with_table_prefix`] says otherwise: es
 /// tables do not collide with other libraries' `stored_events`.
-pub const DEFAULT_PREFIX: &str = "es_";
+pub const DEFAULT_PREFIX: &str = super::DEFAULT_TABLE_PREFIX;
 
 /// Maps an sqlx error from PostgreSQL to an es error.
 pub(crate) fn map_err(e: sqlx::Error) -> Error {
@@ -425,24 +425,26 @@ impl PostgresRecordManager {
         } else {
             &self.sql.get_items_asc
         };
-        let query = sqlx::query(crate::record::sql::dynamic(sql))
-            .bind(&self.application_name)
-            .bind(sequence_id)
-            .bind(lo)
-            .bind(hi)
-            .bind(limit(q.limit));
         let mut d = ItemDecoder::new();
-        let mut c = self.db.conns.take().await?;
-        let r = rows::for_each_row(c.conn(), query, |r| {
-            f(SequencedItem {
-                sequence_id,
-                position: rows::int8(r, 0)?,
-                topic: d.topic(r, 1)?,
-                state: d.state(r, 2)?,
+        let mut handed = false;
+        on_conn!(self.db.conns, c => {
+            let query = sqlx::query(crate::record::sql::dynamic(sql))
+                .bind(&self.application_name)
+                .bind(sequence_id)
+                .bind(lo)
+                .bind(hi)
+                .bind(limit(q.limit));
+            rows::for_each_row(c, query, |r| {
+                handed = true;
+                f(SequencedItem {
+                    sequence_id,
+                    position: rows::int8(r, 0)?,
+                    topic: d.topic(r, 1)?,
+                    state: d.state(r, 2)?,
+                })
             })
-        })
-        .await;
-        c.done(r)?
+            .await
+        }, retry_if = !handed)?
     }
 
     /// The one statement that writes a batch.
@@ -495,6 +497,9 @@ impl RecordManager for PostgresRecordManager {
     fn kind(&self) -> RecordKind {
         self.kind
     }
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
     fn application_name(&self) -> &str {
         &self.application_name
     }
@@ -510,9 +515,7 @@ impl RecordManager for PostgresRecordManager {
         if batch.items.is_empty() && batch.tracking.is_none() {
             return Ok(());
         }
-        let mut c = self.db.conns.take().await?;
-        let written = self.insert(batch).execute(c.conn()).await;
-        c.done(written)?;
+        on_conn!(self.db.conns, c => self.insert(batch).execute(c).await)?;
         if self.kind == RecordKind::Events && !batch.items.is_empty() {
             self.db.prompt_sequencer(&self.key);
         }
@@ -520,14 +523,13 @@ impl RecordManager for PostgresRecordManager {
     }
 
     async fn get_item(&self, sequence_id: Uuid, position: i64) -> Result<SequencedItem> {
-        let mut c = self.db.conns.take().await?;
-        let r = sqlx::query(crate::record::sql::dynamic(&self.sql.get_item))
+        let row = on_conn!(self.db.conns, c => sqlx::query(crate::record::sql::dynamic(&self.sql.get_item))
             .bind(&self.application_name)
             .bind(sequence_id)
             .bind(position)
-            .fetch_optional(c.conn())
-            .await;
-        let row = c.done(r)?.ok_or_else(|| {
+            .fetch_optional(c)
+            .await)?
+        .ok_or_else(|| {
             Error::NotFound(format!(
                 "item at position {position} of sequence {sequence_id}"
             ))
@@ -581,41 +583,38 @@ impl RecordManager for PostgresRecordManager {
         end: i64,
         limit_rows: Option<usize>,
     ) -> Result<Vec<SequencedItem>> {
-        let query = sqlx::query(crate::record::sql::dynamic(&self.sql.in_order))
-            .bind(&self.application_name)
-            .bind(start)
-            .bind(end)
-            .bind(limit(limit_rows));
         let mut d = ItemDecoder::new();
         let mut out = Vec::with_capacity(capacity(limit_rows, None));
-        let mut c = self.db.conns.take().await?;
-        let r = rows::for_each_row(c.conn(), query, |r| {
-            out.push(d.item(r, 0)?);
-            Ok(())
-        })
-        .await;
-        c.done(r)??;
+        on_conn!(self.db.conns, c => {
+            out.clear();
+            let query = sqlx::query(crate::record::sql::dynamic(&self.sql.in_order))
+                .bind(&self.application_name)
+                .bind(start)
+                .bind(end)
+                .bind(limit(limit_rows));
+            rows::for_each_row(c, query, |r| {
+                out.push(d.item(r, 0)?);
+                Ok(())
+            })
+            .await
+        })??;
         Ok(out)
     }
 
     async fn list_sequence_ids(&self) -> Result<Vec<Uuid>> {
-        let mut c = self.db.conns.take().await?;
-        let r = sqlx::query_scalar::<_, Uuid>(crate::record::sql::dynamic(&self.sql.list))
+        on_conn!(self.db.conns, c => sqlx::query_scalar::<_, Uuid>(crate::record::sql::dynamic(&self.sql.list))
             .bind(&self.application_name)
-            .fetch_all(c.conn())
-            .await;
-        c.done(r)
+            .fetch_all(c)
+            .await)
     }
 
     async fn delete_item(&self, sequence_id: Uuid, position: i64) -> Result<()> {
-        let mut c = self.db.conns.take().await?;
-        let r = sqlx::query(crate::record::sql::dynamic(&self.sql.delete))
+        on_conn!(self.db.conns, c => sqlx::query(crate::record::sql::dynamic(&self.sql.delete))
             .bind(&self.application_name)
             .bind(sequence_id)
             .bind(position)
-            .execute(c.conn())
-            .await;
-        c.done(r)?;
+            .execute(c)
+            .await)?;
         Ok(())
     }
 
@@ -652,35 +651,35 @@ impl RecordManager for PostgresRecordManager {
         if start > end || limit_rows == Some(0) {
             return Ok(0);
         }
-        let query = sqlx::query(crate::record::sql::dynamic(&self.sql.notifications_fast))
-            .bind(&self.application_name)
-            .bind(self.pipeline_id)
-            .bind(start)
-            .bind(end)
-            .bind(limit(limit_rows));
         let mut d = ItemDecoder::new();
         let mut pending = false;
         let mut count = 0usize;
         let mut last = start - 1;
-        let mut c = self.db.conns.take().await?;
         let mut first = true;
-        let r = rows::for_each_row(c.conn(), query, |r| {
-            if first {
-                // The same in every row.
-                pending = rows::boolean(r, 0)?;
-                first = false;
-                // The one row of an empty page has no notification (the LEFT JOIN found none).
-                if rows::opt_int8(r, 1)?.is_none() {
-                    return Ok(());
+        on_conn!(self.db.conns, c => {
+            let query = sqlx::query(crate::record::sql::dynamic(&self.sql.notifications_fast))
+                .bind(&self.application_name)
+                .bind(self.pipeline_id)
+                .bind(start)
+                .bind(end)
+                .bind(limit(limit_rows));
+            rows::for_each_row(c, query, |r| {
+                if first {
+                    // The same in every row.
+                    pending = rows::boolean(r, 0)?;
+                    first = false;
+                    // The one row of an empty page has no notification (the LEFT JOIN found none).
+                    if rows::opt_int8(r, 1)?.is_none() {
+                        return Ok(());
+                    }
                 }
-            }
-            let n = d.notification(r, 1)?;
-            last = n.id;
-            count += 1;
-            f(n)
-        })
-        .await;
-        c.done(r)??;
+                let n = d.notification(r, 1)?;
+                last = n.id;
+                count += 1;
+                f(n)
+            })
+            .await
+        }, retry_if = first)??;
         let wanted = limit_rows
             .map(|l| l as u128)
             .unwrap_or(u128::MAX)
@@ -689,32 +688,33 @@ impl RecordManager for PostgresRecordManager {
             return Ok(count);
         }
         let rest = limit_rows.map(|l| l - count);
-        let query = sqlx::query(crate::record::sql::dynamic(&self.sql.notifications))
-            .bind(&self.application_name)
-            .bind(self.pipeline_id)
-            .bind(self.lock_key)
-            .bind(last + 1)
-            .bind(end)
-            .bind(limit(rest));
-        let mut c = self.db.conns.take().await?;
-        let r = rows::for_each_row(c.conn(), query, |r| {
-            count += 1;
-            f(d.notification(r, 0)?)
-        })
-        .await;
-        c.done(r)??;
+        let before = count;
+        on_conn!(self.db.conns, c => {
+            let query = sqlx::query(crate::record::sql::dynamic(&self.sql.notifications))
+                .bind(&self.application_name)
+                .bind(self.pipeline_id)
+                .bind(self.lock_key)
+                .bind(last + 1)
+                .bind(end)
+                .bind(limit(rest));
+            rows::for_each_row(c, query, |r| {
+                count += 1;
+                f(d.notification(r, 0)?)
+            })
+            .await
+        }, retry_if = count == before)??;
         Ok(count)
     }
 
     async fn max_notification_id(&self) -> Result<i64> {
         // Fast path: one plain statement; the sequencer runs only if rows wait for ids.
-        let mut c = self.db.conns.take().await?;
-        let r = sqlx::query_as(crate::record::sql::dynamic(&self.sql.max_fast))
-            .bind(&self.application_name)
-            .bind(self.pipeline_id)
-            .fetch_one(c.conn())
-            .await;
-        let (max, pending): (i64, bool) = c.done(r)?;
+        let (max, pending): (i64, bool) = on_conn!(self.db.conns, c => {
+            sqlx::query_as(crate::record::sql::dynamic(&self.sql.max_fast))
+                .bind(&self.application_name)
+                .bind(self.pipeline_id)
+                .fetch_one(c)
+                .await
+        })?;
         if pending {
             self.sequence_notifications().await
         } else {
@@ -722,15 +722,50 @@ impl RecordManager for PostgresRecordManager {
         }
     }
 
+    /// An event still waiting for its notification id (committed, not yet sequenced) is
+    /// sequenced first, in its own pipeline.
+    async fn notification_of(
+        &self,
+        sequence_id: Uuid,
+        position: i64,
+    ) -> Result<Option<(i64, i64)>> {
+        let sql = format!(
+            "SELECT pipeline_id, notification_id FROM {} WHERE application_name = $1 \
+             AND originator_id = $2 AND originator_version = $3",
+            self.db.table_name("stored_events")
+        );
+        for _ in 0..2 {
+            let r = on_conn!(self.db.conns, c => {
+                sqlx::query_as::<_, (i64, Option<i64>)>(crate::record::sql::dynamic(&sql))
+                    .bind(&self.application_name)
+                    .bind(sequence_id)
+                    .bind(position)
+                    .fetch_optional(c)
+                    .await
+            })?;
+            match r {
+                None => return Ok(None),
+                Some((p, Some(id))) => return Ok(Some((p, id))),
+                Some((p, None)) => {
+                    self.db
+                        .record_manager(RecordKind::Events, &self.application_name, p)
+                        .sequence_notifications()
+                        .await?;
+                }
+            }
+        }
+        Err(Error::Operational(format!(
+            "event {position} of {sequence_id} has no notification id after sequencing"
+        )))
+    }
+
     async fn max_tracking_id(&self, upstream_application: &str) -> Result<i64> {
-        let mut c = self.db.conns.take().await?;
-        let r = sqlx::query_scalar::<_, i64>(crate::record::sql::dynamic(&self.sql.max_tracking))
+        on_conn!(self.db.conns, c => sqlx::query_scalar::<_, i64>(crate::record::sql::dynamic(&self.sql.max_tracking))
             .bind(&self.application_name)
             .bind(upstream_application)
             .bind(self.pipeline_id)
-            .fetch_one(c.conn())
-            .await;
-        c.done(r)
+            .fetch_one(c)
+            .await)
     }
 
     async fn has_tracking_record(
@@ -738,14 +773,12 @@ impl RecordManager for PostgresRecordManager {
         upstream_application: &str,
         notification_id: i64,
     ) -> Result<bool> {
-        let mut c = self.db.conns.take().await?;
-        let r = sqlx::query_scalar::<_, bool>(crate::record::sql::dynamic(&self.sql.has_tracking))
+        on_conn!(self.db.conns, c => sqlx::query_scalar::<_, bool>(crate::record::sql::dynamic(&self.sql.has_tracking))
             .bind(&self.application_name)
             .bind(upstream_application)
             .bind(self.pipeline_id)
             .bind(notification_id)
-            .fetch_one(c.conn())
-            .await;
-        c.done(r)
+            .fetch_one(c)
+            .await)
     }
 }

@@ -1,6 +1,6 @@
 //! The PostgreSQL notification sequencer run in the background after writes.
 
-use super::conn::Connections;
+use super::conn::{on_conn, Connections};
 use crate::error::Result;
 use sqlx::Row;
 use std::sync::Arc;
@@ -46,15 +46,13 @@ pub(super) async fn sequence_all(
 ) -> Result<i64> {
     let mut previous: Option<i64> = None;
     loop {
-        let mut c = conns.take().await?;
-        let r = sqlx::query(crate::record::sql::dynamic(sql))
+        let max = on_conn!(conns, c => sqlx::query(crate::record::sql::dynamic(sql))
             .bind(&*key.application_name)
             .bind(key.pipeline_id)
             .bind(key.lock_key)
-            .fetch_one(c.conn())
+            .fetch_one(c)
             .await
-            .and_then(|row| row.try_get::<i64, _>(0));
-        let max = c.done(r)?;
+            .and_then(|row| row.try_get::<i64, _>(0)))?;
         if previous.is_some_and(|p| max - p < SEQUENCER_BATCH as i64) {
             return Ok(max);
         }
