@@ -3,4 +3,5 @@
 //! This package holds the workspace's `examples/` and `tests/`; the framework itself is the
 //! `es-runtime` crate (which re-exports the macros of `es-macros`).
 
+pub mod bank;
 pub mod orders;

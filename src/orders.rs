@@ -9,20 +9,20 @@
 //! commands | orders | reservations | orders | payments | orders | commands
 //! ```
 //!
-//! The aggregates and policies are plain values; [`system`] only names who follows whom, so
+//! The policies are `#[policy]` impl blocks; [`system`] only names who follows whom, so
 //! the same system runs on any database, single-threaded or concurrently.
 
 use es_runtime::prelude::*;
-use es_runtime::process::{AppName, Policy, System};
+use es_runtime::process::{AppName, Policy, PolicyType, System};
 
 /// The commands application: where users' `CreateOrder` commands are saved.
-pub const COMMANDS: AppName = AppName::new("commands");
+pub const COMMANDS: AppName = Commands::APP;
 /// The orders application.
-pub const ORDERS: AppName = AppName::new("orders");
+pub const ORDERS: AppName = Orders::APP;
 /// The reservations application.
-pub const RESERVATIONS: AppName = AppName::new("reservations");
+pub const RESERVATIONS: AppName = Reservations::APP;
 /// The payments application.
-pub const PAYMENTS: AppName = AppName::new("payments");
+pub const PAYMENTS: AppName = Payments::APP;
 
 /// An order: created for a command, then reserved, then paid.
 #[aggregate]
@@ -177,61 +177,114 @@ impl CreateOrder {
 
 /// The orders policy: an order for each new command; reservations and payments recorded on
 /// their orders.
-pub fn orders_policy() -> Policy {
-    Policy::new()
-        .on(|ctx, e: Event<create_order::Created>| async move {
-            ctx.save(Order::create(Some(e.originator_id()))?);
-            Ok(())
-        })
-        .on(|ctx, e: Event<reservation::Created>| async move {
-            let mut order: Order = ctx.get(e.order_id).await?;
-            order.set_is_reserved(e.originator_id())?;
-            ctx.save(order);
-            Ok(())
-        })
-        .on(|ctx, e: Event<payment::Created>| async move {
-            let mut order: Order = ctx.get(e.order_id).await?;
-            order.set_is_paid(e.originator_id())?;
-            ctx.save(order);
-            Ok(())
-        })
+#[derive(Default)]
+pub struct Orders;
+
+#[policy(name = "orders")]
+impl Orders {
+    async fn on_command(
+        &self,
+        ctx: &mut ProcessContext,
+        e: &Event<create_order::Created>,
+    ) -> Result<()> {
+        ctx.save(Order::create(Some(e.originator_id()))?);
+        Ok(())
+    }
+
+    async fn on_reservation(
+        &self,
+        ctx: &mut ProcessContext,
+        e: &Event<reservation::Created>,
+    ) -> Result<()> {
+        let mut order: Order = ctx.get(e.order_id).await?;
+        order.set_is_reserved(e.originator_id())?;
+        ctx.save(order);
+        Ok(())
+    }
+
+    async fn on_payment(
+        &self,
+        ctx: &mut ProcessContext,
+        e: &Event<payment::Created>,
+    ) -> Result<()> {
+        let mut order: Order = ctx.get(e.order_id).await?;
+        order.set_is_paid(e.originator_id())?;
+        ctx.save(order);
+        Ok(())
+    }
 }
 
 /// The reservations policy: a reservation for each new order.
-pub fn reservations_policy() -> Policy {
-    Policy::new().on(|ctx, e: Event<order::Created>| async move {
+#[derive(Default)]
+pub struct Reservations;
+
+#[policy(name = "reservations")]
+impl Reservations {
+    async fn on_order(&self, ctx: &mut ProcessContext, e: &Event<order::Created>) -> Result<()> {
         ctx.save(Reservation::create(e.originator_id())?);
         Ok(())
-    })
+    }
 }
 
 /// The payments policy: a payment for each reserved order.
-pub fn payments_policy() -> Policy {
-    Policy::new().on(|ctx, e: Event<order::Reserved>| async move {
+#[derive(Default)]
+pub struct Payments;
+
+#[policy(name = "payments")]
+impl Payments {
+    async fn on_reserved(
+        &self,
+        ctx: &mut ProcessContext,
+        e: &Event<order::Reserved>,
+    ) -> Result<()> {
         ctx.save(Payment::create(e.originator_id())?);
         Ok(())
-    })
+    }
 }
 
 /// The commands policy: a command learns its order, and is done when the order is paid.
+#[derive(Default)]
+pub struct Commands;
+
+#[policy(name = "commands")]
+impl Commands {
+    async fn on_order(&self, ctx: &mut ProcessContext, e: &Event<order::Created>) -> Result<()> {
+        if let Some(command_id) = e.command_id {
+            let mut cmd: CreateOrder = ctx.get(command_id).await?;
+            cmd.set_order_id(Some(e.originator_id()))?;
+            ctx.save(cmd);
+        }
+        Ok(())
+    }
+
+    async fn on_paid(&self, ctx: &mut ProcessContext, e: &Event<order::Paid>) -> Result<()> {
+        if let Some(command_id) = e.command_id {
+            let mut cmd: CreateOrder = ctx.get(command_id).await?;
+            cmd.done()?;
+            ctx.save(cmd);
+        }
+        Ok(())
+    }
+}
+
+/// The orders policy as a value (what the system makes for `orders`).
+pub fn orders_policy() -> Policy {
+    Orders.into_policy()
+}
+
+/// The reservations policy as a value.
+pub fn reservations_policy() -> Policy {
+    Reservations.into_policy()
+}
+
+/// The payments policy as a value.
+pub fn payments_policy() -> Policy {
+    Payments.into_policy()
+}
+
+/// The commands policy as a value.
 pub fn commands_policy() -> Policy {
-    Policy::new()
-        .on(|ctx, e: Event<order::Created>| async move {
-            if let Some(command_id) = e.command_id {
-                let mut cmd: CreateOrder = ctx.get(command_id).await?;
-                cmd.set_order_id(Some(e.originator_id()))?;
-                ctx.save(cmd);
-            }
-            Ok(())
-        })
-        .on(|ctx, e: Event<order::Paid>| async move {
-            if let Some(command_id) = e.command_id {
-                let mut cmd: CreateOrder = ctx.get(command_id).await?;
-                cmd.done()?;
-                ctx.save(cmd);
-            }
-            Ok(())
-        })
+    Commands.into_policy()
 }
 
 /// The whole system of §12.4.4: commands, orders, reservations and payments.
@@ -240,10 +293,10 @@ pub fn system() -> System {
         .pipeline(COMMANDS | ORDERS | COMMANDS)
         .pipeline(ORDERS | RESERVATIONS | ORDERS)
         .pipeline(ORDERS | PAYMENTS | ORDERS)
-        .process("commands", commands_policy)
-        .process("orders", orders_policy)
-        .process("reservations", reservations_policy)
-        .process("payments", payments_policy)
+        .policy::<Commands>()
+        .policy::<Orders>()
+        .policy::<Reservations>()
+        .policy::<Payments>()
 }
 
 /// The system without commands (orders are saved in `orders` directly):
@@ -251,7 +304,7 @@ pub fn system() -> System {
 pub fn orders_system() -> System {
     System::new()
         .pipeline(ORDERS | RESERVATIONS | ORDERS | PAYMENTS | ORDERS)
-        .process("orders", orders_policy)
-        .process("reservations", reservations_policy)
-        .process("payments", payments_policy)
+        .policy::<Orders>()
+        .policy::<Reservations>()
+        .policy::<Payments>()
 }

@@ -373,14 +373,19 @@ async fn policies_given_when_then() {
 #[tokio::test]
 async fn systems_are_checked_before_they_run() {
     let db: Arc<dyn Database> = Arc::new(es_runtime::record::memory::InMemoryDatabase::new());
+    // "refunds" is neither defined nor registered by a #[policy] (reservations is: by
+    // es_examples::orders, so a pipeline may name it without defining it).
     let missing = System::new()
-        .pipeline("orders | reservations")
+        .pipeline("orders | refunds")
         .process("orders", Policy::new);
     let err = Runner::builder(&missing, db.clone())
         .single_threaded()
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("reservations"), "{err}");
+    assert!(err.to_string().contains("\"refunds\""), "{err}");
+    assert!(err.to_string().contains("no #[policy] registered"), "{err}");
+    let registered = System::new().pipeline("orders | reservations");
+    registered.validate().unwrap();
     let bad = System::new()
         .pipeline("orders || reservations")
         .process("orders", Policy::new)

@@ -12,4 +12,5 @@ fn macro_misuse_is_a_compile_error() {
     let t = trybuild::TestCases::new();
     t.compile_fail("tests/ui/aggregate/*.rs");
     t.compile_fail("tests/ui/event/*.rs");
+    t.compile_fail("tests/ui/policy/*.rs");
 }

@@ -103,6 +103,14 @@ pub enum Error {
     /// [`Error::into_domain`]). With the `axum` feature it is answered with status 422.
     #[error(transparent)]
     Domain(Box<dyn std::error::Error + Send + Sync + 'static>),
+    /// A policy's or projection's handler failed (its error is the source).
+    #[error("handler {handler} failed: {source}")]
+    Handler {
+        /// The handler: `Type::method`.
+        handler: String,
+        /// What the handler returned.
+        source: Box<Error>,
+    },
 }
 
 /// The ways stored or received data can fail an integrity check.
@@ -236,6 +244,40 @@ impl Error {
     }
 }
 
+impl Error {
+    /// `source`, as the failure of the handler `handler` (`Type::method`).
+    pub fn handler(handler: &str, source: Error) -> Error {
+        Error::Handler {
+            handler: handler.to_string(),
+            source: Box::new(source),
+        }
+    }
+}
+
+/// rusqlite errors in user code (a projection's SQL): constraint violations are
+/// [`Error::RecordConflict`], the rest as the SQLite backend maps them.
+#[cfg(feature = "sqlite")]
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        crate::record::sqlite::map_err(e)
+    }
+}
+
+/// sqlx errors in user code (a projection's SQL): unique violations are
+/// [`Error::RecordConflict`], other database errors and connection failures
+/// [`Error::Operational`].
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation => {
+                Error::RecordConflict(format!("sql: {}", db.message()))
+            }
+            _ => Error::Operational(format!("sql: {e}")),
+        }
+    }
+}
+
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
         Error::Encoding(e.to_string())
@@ -276,6 +318,7 @@ impl Error {
             Error::CausalDependencyFailed(_) => "causal_dependency_failed",
             Error::BadSection(_) => "bad_section",
             Error::Processing { .. } => "processing",
+            Error::Handler { .. } => "handler",
             Error::Domain(_) => "domain",
             Error::NonFiniteNumber { .. } => "non_finite_number",
         }

@@ -32,7 +32,7 @@ pub mod telemetry;
 pub mod testing;
 
 pub use error::{Error, IntegrityError, Result};
-pub use es_macros::{aggregate, event};
+pub use es_macros::{aggregate, event, policy, projection};
 
 /// The `#[async_trait]` macro es's async traits are written with: implement
 /// [`record::RecordManager`] or [`notify::NotificationLog`] with `#[es_runtime::async_trait]`,
@@ -56,7 +56,9 @@ pub mod prelude {
         AnyEvent, Event, EventKind, EventMeta, EventPayload, Mutate, Timestamp,
     };
     pub use crate::error::{Error, IntegrityError, Result};
-    pub use es_macros::{aggregate, event};
+    pub use crate::process::ProcessContext;
+    pub use crate::record::tx::Tx;
+    pub use es_macros::{aggregate, event, policy, projection};
     pub use uuid::Uuid;
 }
 
@@ -66,11 +68,23 @@ pub mod __private {
     pub use crate::domain::aggregate::{
         apply_event, create, trigger, Aggregate, AggregateMeta, AttributeChanged, Discarded,
     };
+    pub use crate::domain::event::AnyEvent;
     pub use crate::domain::event::{
         decode_parsed, Event, EventKind, EventPayload, Mutate, StateRef,
     };
     pub use crate::domain::topic::EventType;
     pub use crate::error::{Error, Result};
+    pub use crate::process::projection::{mismatched, Projection, ProjectionFuture};
+    pub use crate::process::{
+        make_default, Policy, PolicyRegistration, PolicyType, ProcessContext,
+    };
+    pub use crate::record::tx::Tx;
+
+    /// A handler's result, its error named after the handler.
+    pub fn handler_result(handler: &str, r: Result<()>) -> Result<()> {
+        r.map_err(|e| Error::handler(handler, e))
+    }
+
     pub use core::default::Default;
     pub use inventory;
     pub use serde;

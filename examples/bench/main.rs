@@ -20,11 +20,14 @@
 //! `replay_snap` (snapshot every 100 events), `replay_big` (one replay of R events, reporting
 //! peak resident memory), `micro` (the mapper's parts one event at a time: trigger, to and
 //! from item, plain and encrypted, SHA-256, AES-GCM), `orders` (N/10 orders through the
-//! orders, reservations and payments system, single-threaded, as the peer's). `raw_*` workloads write or read the same rows with the driver alone,
+//! orders, reservations and payments system, single-threaded, as the peer's), `projection` (a
+//! projection's catch-up into a SQL table, with the driver's same inserts beside it: SQLite and
+//! PostgreSQL). `raw_*` workloads write or read the same rows with the driver alone,
 //! in the same number of transactions: the limit es is measured against.
 
 mod micro;
 mod orders;
+mod projection;
 mod raw;
 mod world;
 
@@ -408,6 +411,7 @@ async fn run(a: Args) -> Result<()> {
                 "paired" if b == "postgres" => paired(&plain, b, a.n).await?,
                 // As the peer script: a tenth as many orders as --n.
                 "orders" => orders::run(&db, b, (a.n / 10).max(1)).await?,
+                "projection" => projection::run(&db, b, a.n).await?,
                 "save_new_enc" => {
                     let enc = app(&db, &format!("{name}e"), true, false).await?;
                     save_new(&enc, b, "save_new_enc", a.n).await?

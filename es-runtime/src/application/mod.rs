@@ -127,6 +127,8 @@ pub struct Application {
     persist: Option<PersistFilter>,
     cache: Option<Mutex<HashMap<Uuid, Box<dyn Any + Send + Sync>>>>,
     page_size: usize,
+    /// Counts saves through this object: followers in this process wait on it.
+    writes: tokio::sync::watch::Sender<u64>,
     subscribers: PubSub,
 }
 
@@ -390,6 +392,7 @@ impl ApplicationBuilder {
             persist: self.persist,
             cache: self.cache.then(|| Mutex::new(HashMap::new())),
             page_size: self.page_size,
+            writes: tokio::sync::watch::Sender::new(0),
             subscribers: PubSub::new(),
         })
     }
@@ -439,6 +442,12 @@ impl Application {
     /// The application's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// A prompt for followers in this process: changes after every save through this
+    /// application object (writes from elsewhere are found by polling).
+    pub fn watch_writes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.writes.subscribe()
     }
 
     /// The event store.
@@ -499,6 +508,19 @@ impl Application {
         tracking: Option<Tracking>,
         causal_dependencies: Option<String>,
     ) -> Result<()> {
+        self.save_tracked_in(aggregates, tracking, causal_dependencies, None)
+            .await
+    }
+
+    /// [`Application::save_tracked`], written in `tx` (and committing it) when given: rows
+    /// user code wrote in the transaction commit with the events and the tracking record.
+    pub async fn save_tracked_in(
+        &self,
+        aggregates: &mut [&mut dyn Saveable],
+        tracking: Option<Tracking>,
+        causal_dependencies: Option<String>,
+        tx: Option<crate::record::tx::Tx>,
+    ) -> Result<()> {
         // The events stay pending until the write succeeds: a failed save leaves the
         // aggregates as they were (re-hashed with this application's settings, if they were
         // made outside it).
@@ -512,9 +534,19 @@ impl Application {
             tracking,
             causal_dependencies,
         )?;
-        if let Some(batch) = batch {
-            self.events.write_batch(&batch).await?;
+        match (batch, tx) {
+            (Some(batch), None) => self.events.write_batch(&batch).await?,
+            (batch, Some(tx)) => {
+                tx.commit_tracked(batch.as_ref(), &[])
+                    .await
+                    .map_err(|e| match e {
+                        Error::RecordConflict(m) => Error::Concurrency(m),
+                        other => other,
+                    })?
+            }
+            (None, None) => {}
         }
+        self.writes.send_modify(|n| *n = n.wrapping_add(1));
         if !self.subscribers.is_empty() {
             self.publish_saved(self.stored_lists(aggregates)).await;
         }

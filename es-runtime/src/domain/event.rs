@@ -90,6 +90,11 @@ pub struct EventMeta {
 /// A payload type: the domain facts of one kind of event of one aggregate type.
 ///
 /// Normally implemented by `#[event]`; implement it by hand only for special cases.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an event type",
+    label = "not an event type",
+    note = "handlers take events declared with `#[event(..)]` on an `#[aggregate]` method or with `#[event(aggregate = ..)]` on a struct: `&order::Created`, `&Event<order::Created>` or `Event<order::Created>`"
+)]
 pub trait EventPayload:
     Serialize + DeserializeOwned + Clone + Debug + PartialEq + Send + Sync + 'static
 {

@@ -609,13 +609,14 @@ impl ProcessApplication {
                 return Err(e);
             }
             let mut touched = ctx.take();
+            let tx = ctx.take_tx().await;
             let events = touched.iter().map(|t| t.pending().len()).sum();
             let deps = self.dependencies_of(&touched).await?;
             let mut saveables: Vec<&mut dyn Saveable> =
                 touched.iter_mut().map(|t| t.saveable()).collect();
             match self
                 .app
-                .save_tracked(&mut saveables, Some(tracking.clone()), deps)
+                .save_tracked_in(&mut saveables, Some(tracking.clone()), deps, tx)
                 .await
             {
                 Ok(()) => {

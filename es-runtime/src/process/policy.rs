@@ -4,6 +4,7 @@ use crate::application::{Application, Saveable};
 use crate::domain::aggregate::Aggregate;
 use crate::domain::event::{AnyEvent, Event, EventPayload};
 use crate::error::{Error, Result};
+use crate::record::tx::Tx;
 use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
@@ -176,6 +177,8 @@ struct Inner {
     upstream: String,
     notification_id: i64,
     touched: Mutex<Vec<Box<dyn Touched>>>,
+    tx: tokio::sync::Mutex<Option<Tx>>,
+    handler: Mutex<Option<&'static str>>,
 }
 
 /// What a policy handler works with while it processes one notification: the process
@@ -217,6 +220,8 @@ impl ProcessContext {
                 upstream: upstream.to_string(),
                 notification_id,
                 touched: Mutex::new(Vec::new()),
+                tx: tokio::sync::Mutex::new(None),
+                handler: Mutex::new(None),
             }),
         }
     }
@@ -299,5 +304,42 @@ impl ProcessContext {
     /// Takes the saved aggregates (leaving none).
     pub(crate) fn take(&self) -> Vec<Box<dyn Touched>> {
         std::mem::take(&mut *self.lock())
+    }
+
+    /// The write transaction of this notification's processing, begun on first use: rows a
+    /// handler writes in it (an outbox row, an integration record: manual §12.5, §12.6)
+    /// commit together with the saved aggregates' events and the tracking record, or not at
+    /// all. See [`Tx`] for what each backend hands out. Without a call to this method the
+    /// processing writes through the record manager as usual.
+    pub async fn tx(&self) -> Result<tokio::sync::MappedMutexGuard<'_, Tx>> {
+        let mut slot = self.inner.tx.lock().await;
+        if slot.is_none() {
+            *slot = Some(self.inner.app.records().begin_tx().await?);
+        }
+        let handler = *self
+            .inner
+            .handler
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let (Some(h), Some(tx)) = (handler, slot.as_mut()) {
+            tx.enter_handler(h);
+        }
+        tokio::sync::MutexGuard::try_map(slot, Option::as_mut)
+            .map_err(|_| Error::Operational("the transaction of this context was taken".into()))
+    }
+
+    /// Names the handler that runs next (called by `#[policy]`'s dispatch), so that errors
+    /// of the work it adds to [`ProcessContext::tx`] name it.
+    pub fn enter_handler(&self, handler: &'static str) {
+        *self
+            .inner
+            .handler
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(handler);
+    }
+
+    /// Takes the transaction, if a handler began one.
+    pub(crate) async fn take_tx(&self) -> Option<Tx> {
+        self.inner.tx.lock().await.take()
     }
 }

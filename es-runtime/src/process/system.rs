@@ -1,6 +1,7 @@
 //! Systems of process applications, defined without any infrastructure (manual §12.3, §12.4.4).
 
 use super::policy::Policy;
+use super::registry::{self, make_default, PolicyType};
 use crate::application::ApplicationBuilder;
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
@@ -139,6 +140,13 @@ pub struct ProcessDef {
 }
 
 impl ProcessDef {
+    pub(crate) fn from_factory(policy: PolicyFactory) -> Self {
+        ProcessDef {
+            policy,
+            configure: None,
+        }
+    }
+
     /// A new policy for one instance (one per pipeline).
     pub fn policy(&self) -> Policy {
         (self.policy)()
@@ -240,6 +248,23 @@ impl System {
         self.define(name.into(), Arc::new(policy), Some(Arc::new(configure)))
     }
 
+    /// Defines the process application of the `#[policy]` type `P` (named `P::NAME`), each
+    /// instance with a new `P::default()`.
+    pub fn policy<P: PolicyType + Default>(self) -> Self {
+        self.define(P::NAME.into(), Arc::new(make_default::<P>), None)
+    }
+
+    /// Defines the process application of the `#[policy]` type `P` with this state (shared
+    /// by its instances of every pipeline).
+    pub fn policy_from<P: PolicyType>(self, state: P) -> Self {
+        let state = Arc::new(state);
+        self.define(
+            P::NAME.into(),
+            Arc::new(move || state.clone().policy()),
+            None,
+        )
+    }
+
     fn define(mut self, name: String, policy: PolicyFactory, configure: Option<Configure>) -> Self {
         if let Err(e) = check_name(&name) {
             self.errors.push(e);
@@ -257,8 +282,22 @@ impl System {
     pub fn validate(&self) -> Result<()> {
         let mut errors = self.errors.clone();
         for n in &self.names {
-            if !self.defs.contains_key(n) {
-                errors.push(format!("no process is defined for {n:?}"));
+            if self.defs.contains_key(n) {
+                continue;
+            }
+            match registry::lookup(n) {
+                Some(r) if r.types.len() > 1 => errors.push(format!(
+                    "{n:?} is registered by several #[policy] types ({}): give one another name with #[policy(name = \"...\")]",
+                    r.types.join(", ")
+                )),
+                Some(_) => {}
+                None => errors.push(format!(
+                    "no process is defined for {n:?} and no #[policy] registered that name (registered: {}); define it with System::process or System::policy, or link the crate of its #[policy]",
+                    match registry::names() {
+                        v if v.is_empty() => "none".to_string(),
+                        v => v.join(", "),
+                    }
+                )),
             }
         }
         if self.names.is_empty() {
@@ -298,7 +337,12 @@ impl System {
     }
 
     /// How to make application `name`.
+    /// Names the system does not define are looked up among the `#[policy]` registrations.
     pub fn def(&self, name: &str) -> Option<&ProcessDef> {
-        self.defs.get(name)
+        self.defs.get(name).or_else(|| {
+            registry::lookup(name)
+                .filter(|r| r.types.len() == 1)
+                .map(|r| &r.def)
+        })
     }
 }

@@ -1,6 +1,9 @@
 //! The in-memory record manager: always available, no I/O, for tests and embedded use.
 
-use super::{ItemQuery, Notification, RecordBatch, RecordKind, RecordManager, SequencedItem};
+use super::tx::{roll_back, CommitError, MemoryRows, MemoryWork};
+use super::{
+    ItemQuery, Notification, RecordBatch, RecordKind, RecordManager, SequencedItem, Tracking,
+};
 use crate::error::{Error, Result};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -51,11 +54,15 @@ impl std::hash::Hasher for UuidHasher {
 
 type Tables = HashMap<(String, RecordKind), Arc<Mutex<Table>>>;
 
+/// The user's row tables (projections' read models), shared by a database's managers.
+type Rows = Arc<Mutex<super::tx::MemoryTables>>;
+
 /// A database held in memory. Clones share the same data, so several record managers (of
 /// several kinds and applications) can use one database, as they would a SQL server.
 #[derive(Clone, Default)]
 pub struct InMemoryDatabase {
     tables: Arc<Mutex<Tables>>,
+    rows: Rows,
 }
 
 impl InMemoryDatabase {
@@ -85,10 +92,18 @@ impl InMemoryDatabase {
         };
         InMemoryRecordManager {
             table,
+            rows: self.rows.clone(),
             kind,
             application_name: application_name.to_string(),
             pipeline_id,
         }
+    }
+
+    /// A copy of the user rows of `table` (written by projections through
+    /// [`Tx::memory`](super::tx::Tx::memory)), by key.
+    pub fn table(&self, table: &str) -> std::collections::BTreeMap<String, serde_json::Value> {
+        let rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
+        rows.get(table).cloned().unwrap_or_default()
     }
 }
 
@@ -96,6 +111,7 @@ impl InMemoryDatabase {
 #[derive(Clone)]
 pub struct InMemoryRecordManager {
     table: Arc<Mutex<Table>>,
+    rows: Rows,
     kind: RecordKind,
     application_name: String,
     pipeline_id: i64,
@@ -113,36 +129,25 @@ impl InMemoryRecordManager {
             .map_err(|_| Error::Operational("in-memory database lock poisoned".into()))
     }
 
-    fn tracked<'t>(&self, t: &'t Table, upstream: &str) -> Option<&'t BTreeSet<i64>> {
-        // Few upstream applications per table: a scan avoids allocating a key.
-        t.tracking
-            .iter()
-            .find(|((u, p), _)| u == upstream && *p == self.pipeline_id)
-            .map(|(_, s)| s)
-    }
-}
-
-#[async_trait]
-impl RecordManager for InMemoryRecordManager {
-    fn kind(&self) -> RecordKind {
-        self.kind
-    }
-    fn application_name(&self) -> &str {
-        &self.application_name
-    }
-    fn pipeline_id(&self) -> i64 {
-        self.pipeline_id
-    }
-
-    async fn write(&self, batch: &RecordBatch) -> Result<()> {
+    /// Writes `batch` and the tracking records `more` (after deleting this manager's tracking
+    /// records when `clear`), all or nothing.
+    pub(crate) fn write_now(
+        &self,
+        batch: &RecordBatch,
+        more: &[Tracking],
+        clear: bool,
+    ) -> Result<()> {
         let mut guard = self.lock()?;
         let t = &mut *guard;
         // Check everything first, so a conflict writes nothing.
-        if let Some(tr) = &batch.tracking {
-            if self
-                .tracked(t, &tr.upstream_application)
-                .is_some_and(|s| s.contains(&tr.notification_id))
-            {
+        let mut seen = std::collections::HashSet::new();
+        for tr in batch.tracking.iter().chain(more) {
+            let fresh = seen.insert((tr.upstream_application.as_str(), tr.notification_id));
+            let taken = !clear
+                && self
+                    .tracked(t, &tr.upstream_application)
+                    .is_some_and(|s| s.contains(&tr.notification_id));
+            if taken || !fresh {
                 return Err(Error::RecordConflict(format!(
                     "notification {} of {} already tracked",
                     tr.notification_id, tr.upstream_application
@@ -181,13 +186,74 @@ impl RecordManager for InMemoryRecordManager {
                 log.push((i.sequence_id, i.position, deps));
             }
         }
-        if let Some(tr) = &batch.tracking {
+        if clear {
+            let p = self.pipeline_id;
+            t.tracking.retain(|(_, pipeline), _| *pipeline != p);
+        }
+        for tr in batch.tracking.iter().chain(more) {
             t.tracking
                 .entry((tr.upstream_application.clone(), self.pipeline_id))
                 .or_default()
                 .insert(tr.notification_id);
         }
         Ok(())
+    }
+
+    /// Runs a transaction's closures on the row tables, then writes (see [`Self::write_now`]);
+    /// on any error the rows are put back as they were.
+    pub(crate) fn commit_rows(
+        &self,
+        work: Vec<MemoryWork>,
+        clear: bool,
+        batch: Option<&RecordBatch>,
+        more: &[Tracking],
+    ) -> std::result::Result<(), CommitError> {
+        let mut rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
+        let mut undo = Vec::new();
+        let mut done = Ok(());
+        for (scope, w) in work {
+            if let Err(e) = w(&mut MemoryRows::new(&mut rows, &mut undo)) {
+                done = Err(scope.fail(e));
+                break;
+            }
+        }
+        let done = done.and_then(|()| {
+            self.write_now(batch.unwrap_or(&RecordBatch::default()), more, clear)
+                .map_err(|e| (None, e))
+        });
+        if done.is_err() {
+            roll_back(&mut rows, undo);
+        }
+        done
+    }
+
+    fn tracked<'t>(&self, t: &'t Table, upstream: &str) -> Option<&'t BTreeSet<i64>> {
+        // Few upstream applications per table: a scan avoids allocating a key.
+        t.tracking
+            .iter()
+            .find(|((u, p), _)| u == upstream && *p == self.pipeline_id)
+            .map(|(_, s)| s)
+    }
+}
+
+#[async_trait]
+impl RecordManager for InMemoryRecordManager {
+    fn kind(&self) -> RecordKind {
+        self.kind
+    }
+    fn application_name(&self) -> &str {
+        &self.application_name
+    }
+    fn pipeline_id(&self) -> i64 {
+        self.pipeline_id
+    }
+
+    async fn write(&self, batch: &RecordBatch) -> Result<()> {
+        self.write_now(batch, &[], false)
+    }
+
+    async fn begin_tx(&self) -> Result<super::tx::Tx> {
+        Ok(super::tx::Tx::memory_of(self.clone()))
     }
 
     async fn get_item(&self, sequence_id: Uuid, position: i64) -> Result<SequencedItem> {

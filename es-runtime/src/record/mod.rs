@@ -15,6 +15,7 @@ pub mod postgres;
 mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+pub mod tx;
 
 use crate::error::Result;
 use async_trait::async_trait;
@@ -320,6 +321,17 @@ pub trait RecordManager: Send + Sync + 'static {
         upstream_application: &str,
         notification_id: i64,
     ) -> Result<bool>;
+
+    /// Begins a write transaction in which user code runs before this manager writes a batch
+    /// and tracking records ([`tx::Tx`]): how projections and policies write their own rows
+    /// exactly once. The default is [`crate::Error::Configuration`]: a record manager that
+    /// cannot do this says so.
+    async fn begin_tx(&self) -> Result<tx::Tx> {
+        Err(crate::Error::Configuration(format!(
+            "the record manager of {} cannot run user code in its write transaction",
+            self.application_name()
+        )))
+    }
 }
 
 impl dyn RecordManager {

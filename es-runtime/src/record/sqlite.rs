@@ -1013,6 +1013,10 @@ impl RecordManager for SqliteRecordManager {
         self.write_blocking(batch)
     }
 
+    async fn begin_tx(&self) -> Result<super::tx::Tx> {
+        Ok(super::tx::Tx::sqlite_of(self.clone()))
+    }
+
     async fn get_item(&self, sequence_id: Uuid, position: i64) -> Result<SequencedItem> {
         self.get_item_blocking(sequence_id, position)
     }

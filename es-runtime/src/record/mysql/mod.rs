@@ -367,6 +367,47 @@ impl MySqlRecordManager {
         self.write_on(tx, batch).await
     }
 
+    /// A [`super::tx::Tx`]'s writes before its commit: its tracking records cleared if asked,
+    /// `batch`, then the tracking records `more` in multi-row statements.
+    pub(crate) async fn commit_user_tx(
+        &self,
+        tx: &mut Transaction<'static, MySql>,
+        clear: bool,
+        batch: Option<&RecordBatch>,
+        more: &[super::Tracking],
+    ) -> Result<()> {
+        let table = self.db.table_name("notification_tracking");
+        if clear {
+            sqlx::query(super::sql::dynamic(format!(
+                "DELETE FROM {table} WHERE application_name = ? AND pipeline_id = ?"
+            )))
+            .bind(&self.application_name)
+            .bind(self.pipeline_id)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
+        }
+        if let Some(b) = batch {
+            self.write_on(tx, b).await?;
+        }
+        for chunk in more.chunks(CHUNK) {
+            let rows = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
+            let sql = format!(
+                "INSERT INTO {table} (application_name, upstream_application_name, pipeline_id, notification_id) VALUES {rows}"
+            );
+            let mut q = sqlx::query(super::sql::dynamic(&sql));
+            for t in chunk {
+                q = q
+                    .bind(&self.application_name)
+                    .bind(&t.upstream_application)
+                    .bind(self.pipeline_id)
+                    .bind(t.notification_id);
+            }
+            q.execute(&mut **tx).await.map_err(map_err)?;
+        }
+        Ok(())
+    }
+
     /// One read of notifications `start..=end` (see `get_notifications`).
     async fn read_notifications(
         &self,
@@ -487,6 +528,10 @@ impl RecordManager for MySqlRecordManager {
     }
     fn pipeline_id(&self) -> i64 {
         self.pipeline_id
+    }
+
+    async fn begin_tx(&self) -> Result<super::tx::Tx> {
+        super::tx::Tx::mysql_of(self.clone()).await
     }
 
     async fn write(&self, batch: &RecordBatch) -> Result<()> {

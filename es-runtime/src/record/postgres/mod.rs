@@ -345,6 +345,55 @@ impl PostgresRecordManager {
         self.write_on(tx, batch).await
     }
 
+    /// A [`super::tx::Tx`]'s writes before its commit: its tracking records cleared if asked,
+    /// `batch`, then the tracking records `more` in one multi-row statement.
+    pub(crate) async fn commit_user_tx(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        clear: bool,
+        batch: Option<&RecordBatch>,
+        more: &[super::Tracking],
+    ) -> Result<()> {
+        let table = self.db.names.table("notification_tracking");
+        if clear {
+            sqlx::query(super::sql::dynamic(format!(
+                "DELETE FROM {table} WHERE application_name = $1 AND pipeline_id = $2"
+            )))
+            .bind(&self.application_name)
+            .bind(self.pipeline_id)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
+        }
+        if let Some(b) = batch {
+            self.write_on(tx, b).await?;
+        }
+        if !more.is_empty() {
+            let upstreams: Vec<&str> = more
+                .iter()
+                .map(|t| t.upstream_application.as_str())
+                .collect();
+            let ids: Vec<i64> = more.iter().map(|t| t.notification_id).collect();
+            sqlx::query(super::sql::dynamic(format!(
+                "INSERT INTO {table} (application_name, upstream_application_name, pipeline_id, notification_id) \
+                 SELECT $1, u, $2, n FROM UNNEST($3::text[], $4::bigint[]) AS t(u, n)"
+            )))
+            .bind(&self.application_name)
+            .bind(self.pipeline_id)
+            .bind(upstreams)
+            .bind(ids)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
+        }
+        Ok(())
+    }
+
+    /// Prompts the background sequencer after a [`super::tx::Tx`] committed events.
+    pub(crate) fn prompt_after_commit(&self) {
+        self.db.prompt_sequencer(&self.key);
+    }
+
     /// Assigns notification ids to the rows of committed transactions that have none yet, and
     /// returns the highest id (readers do this by themselves; writers may call it to make their
     /// events visible without waiting for the next read).
@@ -456,6 +505,10 @@ impl RecordManager for PostgresRecordManager {
     }
     fn pipeline_id(&self) -> i64 {
         self.pipeline_id
+    }
+
+    async fn begin_tx(&self) -> Result<super::tx::Tx> {
+        super::tx::Tx::postgres_of(self.clone()).await
     }
 
     async fn write(&self, batch: &RecordBatch) -> Result<()> {

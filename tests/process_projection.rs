@@ -1,0 +1,455 @@
+//! Projections into the user's own tables, and policies writing outbox rows, on every backend:
+//! a handler error writes nothing and names the notification and the handler; a crash between
+//! a handler and the commit leaves nothing and the restart applies the notification once; a
+//! rebuild ends equal to the incremental result; two projections of one log stay independent.
+
+mod support;
+
+use es_examples::bank::{self, account, Account, Balances, Param, Reviews};
+use es_runtime::application::{Application, Database};
+use es_runtime::prelude::*;
+use es_runtime::process::projection::{Projection, Projector};
+use es_runtime::process::{PolicyType, ProcessApplication, Runner};
+use es_runtime::record::RecordManager;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+async fn accounts(db: &Arc<dyn Database>) -> Arc<Application> {
+    Arc::new(support::app_on(db, "accounts").build().await.unwrap())
+}
+
+/// A balances projection into a fresh table, tracked under a fresh name.
+async fn balances(db: &Arc<dyn Database>, upstream: &Application) -> Projector<Balances> {
+    let table = support::unique("bal");
+    let p = Projector::new(
+        Balances {
+            table: table.clone(),
+        },
+        db.clone(),
+    )
+    .named(support::unique("balances"))
+    .following(upstream)
+    .unwrap();
+    bank::create_table(p.records(), &table).await.unwrap();
+    p
+}
+
+async fn rows<P: Projection>(p: &Projector<P>, table: &str) -> Vec<(String, i64)> {
+    let sql = format!("SELECT id, value FROM {table} ORDER BY id");
+    bank::query_pairs(p.records(), &sql, table).await.unwrap()
+}
+
+/// Opens an account and runs `amounts` (positive: deposit, negative: withdrawal).
+async fn account_with(app: &Application, amounts: &[i64]) -> Account {
+    let mut a = Account::open("ada".into()).unwrap();
+    for &x in amounts {
+        if x > 0 {
+            a.deposit(x).unwrap();
+        } else {
+            a.withdraw(-x).unwrap();
+        }
+    }
+    app.save(&mut a).await.unwrap();
+    a
+}
+
+/// Balances, but a deposit of 13 writes the row `dup` twice (a constraint violation on every
+/// backend: at once on PostgreSQL and MySQL, at commit in SQLite's and memory's closures),
+/// and a deposit of 99 stalls after writing its row while `stall` is set.
+struct Flaky {
+    inner: Balances,
+    fail: AtomicBool,
+    stall: AtomicBool,
+    stalled: Notify,
+}
+
+#[projection(name = "flaky")]
+impl Flaky {
+    async fn opened(&self, tx: &mut Tx, e: &Event<account::Opened>) -> Result<()> {
+        self.inner.apply(tx, e).await
+    }
+
+    async fn deposited(&self, tx: &mut Tx, e: &Event<account::Deposited>) -> Result<()> {
+        if e.amount == 13 && self.fail.load(Ordering::SeqCst) {
+            let sql = format!("INSERT INTO {} (id, value) VALUES (?, ?)", self.inner.table);
+            for _ in 0..2 {
+                insert_dup(tx, &sql, &self.inner.table).await?;
+            }
+        }
+        self.inner.apply(tx, e).await?;
+        if e.amount == 99 && self.stall.load(Ordering::SeqCst) {
+            self.stalled.notify_one();
+            std::future::pending::<()>().await;
+        }
+        Ok(())
+    }
+}
+
+async fn insert_dup(tx: &mut Tx, sql: &str, table: &str) -> Result<()> {
+    if tx.backend() == es_runtime::record::tx::Backend::Memory {
+        let table = table.to_string();
+        return tx.memory(move |rows| match rows.put(&table, "dup", 1.into()) {
+            Some(_) => Err(Error::RecordConflict("row dup exists".into())),
+            None => Ok(()),
+        });
+    }
+    bank::execute(tx, sql, vec![Param::Text("dup".into()), Param::Int(1)]).await
+}
+
+async fn flaky(
+    db: &Arc<dyn Database>,
+    upstream: &Application,
+    name: &str,
+    table: &str,
+) -> Projector<Flaky> {
+    let p = Projector::new(
+        Flaky {
+            inner: Balances {
+                table: table.into(),
+            },
+            fail: AtomicBool::new(true),
+            stall: AtomicBool::new(false),
+            stalled: Notify::new(),
+        },
+        db.clone(),
+    )
+    .named(name)
+    .following(upstream)
+    .unwrap();
+    bank::create_table(p.records(), table).await.unwrap();
+    p
+}
+
+#[tokio::test]
+async fn a_handler_error_writes_nothing_and_names_the_notification_and_the_handler() {
+    for (backend, db) in support::databases().await {
+        let app = accounts(&db).await;
+        // Notifications 1 (opened), 2 (+5), 3 (+13: fails), 4 (+7).
+        let a = account_with(&app, &[5, 13, 7]).await;
+        let (name, table) = (support::unique("flaky"), support::unique("fl"));
+        let p = flaky(&db, &app, &name, &table).await.batch_size(10);
+        let err = p.catch_up().await.unwrap_err();
+        match &err {
+            Error::Processing {
+                notification_id,
+                upstream,
+                source,
+                ..
+            } => {
+                assert_eq!(*notification_id, 3, "{backend}: {err}");
+                assert_eq!(upstream, app.name(), "{backend}");
+                assert!(
+                    matches!(&**source, Error::Handler { handler, .. } if handler == "Flaky::deposited"),
+                    "{backend}: {err}"
+                );
+            }
+            other => panic!("{backend}: {other}"),
+        }
+        // The notifications before the failing one are applied; nothing of it is written.
+        assert_eq!(
+            rows(&p, &table).await,
+            [(a.id().to_string(), 5)],
+            "{backend}"
+        );
+        assert_eq!(
+            p.positions().await.unwrap(),
+            [(app.name().to_string(), 2)],
+            "{backend}"
+        );
+        assert_eq!(p.lag().await.unwrap(), 2, "{backend}");
+        // Failing again changes nothing; once fixed, it resumes with notification 3.
+        assert!(p.catch_up().await.is_err(), "{backend}");
+        p.projection().fail.store(false, Ordering::SeqCst);
+        let progress = p.catch_up().await.unwrap();
+        assert_eq!(progress.notifications, 2, "{backend}");
+        assert_eq!(
+            rows(&p, &table).await,
+            [(a.id().to_string(), 25)],
+            "{backend}"
+        );
+        assert_eq!(p.lag().await.unwrap(), 0, "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn a_crash_between_handler_and_commit_leaves_nothing_and_the_restart_applies_it_once() {
+    for (backend, db) in support::databases().await {
+        let app = accounts(&db).await;
+        let a = account_with(&app, &[10, 99, 1]).await;
+        let (name, table) = (support::unique("crash"), support::unique("cr"));
+        let p = Arc::new(flaky(&db, &app, &name, &table).await.batch_size(2));
+        p.projection().stall.store(true, Ordering::SeqCst);
+        let running = {
+            let p = p.clone();
+            tokio::spawn(async move { p.catch_up().await })
+        };
+        // The handler of notification 3 (+99) has written its row and waits: kill the task.
+        tokio::time::timeout(Duration::from_secs(20), p.projection().stalled.notified())
+            .await
+            .unwrap_or_else(|_| panic!("{backend}: the handler never ran"));
+        running.abort();
+        assert!(running.await.unwrap_err().is_cancelled(), "{backend}");
+        // Batch 1-2 committed; batch 3-4 was open when the task died: nothing of it.
+        assert_eq!(
+            rows(&p, &table).await,
+            [(a.id().to_string(), 10)],
+            "{backend}"
+        );
+        assert_eq!(p.positions().await.unwrap()[0].1, 2, "{backend}");
+
+        // Restart: a new projector of the same name resumes from tracking, applies 3 and 4 once.
+        let restarted = flaky(&db, &app, &name, &table).await;
+        let progress = restarted.catch_up().await.unwrap();
+        assert_eq!(progress.notifications, 2, "{backend}");
+        assert_eq!(
+            rows(&restarted, &table).await,
+            [(a.id().to_string(), 110)],
+            "{backend}"
+        );
+        assert_eq!(
+            restarted.catch_up().await.unwrap().notifications,
+            0,
+            "{backend}"
+        );
+        assert_eq!(
+            rows(&restarted, &table).await,
+            [(a.id().to_string(), 110)],
+            "{backend}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_rebuild_ends_equal_to_the_incremental_result() {
+    for (backend, db) in support::databases().await {
+        let app = accounts(&db).await;
+        let p = balances(&db, &app).await.batch_size(3);
+        let mut ids = Vec::new();
+        for round in 0..4i64 {
+            let a = account_with(&app, &[round + 1, 20, -(round + 2)]).await;
+            ids.push(a.id());
+            p.catch_up().await.unwrap();
+        }
+        let mut gone = account_with(&app, &[3, -3]).await;
+        gone.close().unwrap();
+        app.save(&mut gone).await.unwrap();
+        p.catch_up().await.unwrap();
+        let table = &p.projection().table;
+        let incremental = rows(&p, table).await;
+        assert_eq!(
+            incremental.len(),
+            4,
+            "{backend}: the closed account has no row"
+        );
+
+        let mut reports = Vec::new();
+        let progress = p.rebuild(|r| reports.push(r.clone())).await.unwrap();
+        let last = app.records().max_notification_id().await.unwrap();
+        assert_eq!(
+            progress.notifications as i64, last,
+            "{backend}: replayed from 1"
+        );
+        assert_eq!(rows(&p, table).await, incremental, "{backend}");
+        assert!(
+            reports.len() >= 2,
+            "{backend}: progress is reported per commit"
+        );
+        assert!(
+            reports.windows(2).all(|w| w[0].position < w[1].position),
+            "{backend}"
+        );
+        let end = reports.last().unwrap();
+        assert_eq!((end.position, end.target), (last, last), "{backend}");
+        assert_eq!(p.lag().await.unwrap(), 0, "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn two_projections_of_one_log_stay_independent() {
+    for (backend, db) in support::databases().await {
+        let app = accounts(&db).await;
+        let a = account_with(&app, &[4, 6]).await;
+        let first = balances(&db, &app).await;
+        let second = balances(&db, &app).await;
+        assert_eq!(
+            first.catch_up().await.unwrap().notifications,
+            3,
+            "{backend}"
+        );
+        assert_eq!(first.lag().await.unwrap(), 0, "{backend}");
+        assert_eq!(
+            second.lag().await.unwrap(),
+            3,
+            "{backend}: untouched by the first"
+        );
+        assert!(
+            rows(&second, &second.projection().table).await.is_empty(),
+            "{backend}"
+        );
+
+        let b = account_with(&app, &[1]).await;
+        assert_eq!(
+            second.catch_up().await.unwrap().notifications,
+            5,
+            "{backend}"
+        );
+        // Rebuilding the first resets only its own tracking and table.
+        first.rebuild(|_| {}).await.unwrap();
+        assert_eq!(second.positions().await.unwrap()[0].1, 5, "{backend}");
+        assert_eq!(
+            second.catch_up().await.unwrap().notifications,
+            0,
+            "{backend}"
+        );
+        let mut want = vec![(a.id().to_string(), 10), (b.id().to_string(), 1)];
+        want.sort();
+        assert_eq!(
+            rows(&first, &first.projection().table).await,
+            want,
+            "{backend}"
+        );
+        assert_eq!(
+            rows(&second, &second.projection().table).await,
+            want,
+            "{backend}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_started_projection_follows_saves_and_stops() {
+    for (backend, db) in support::databases().await {
+        let app = accounts(&db).await;
+        let p = balances(&db, &app)
+            .await
+            .poll_interval(Duration::from_secs(60));
+        let table = p.projection().table.clone();
+        let handle = p.start();
+        // Woken by the save (the poll interval is a minute).
+        let a = account_with(&app, &[8]).await;
+        handle
+            .wait_caught_up(Duration::from_secs(20))
+            .await
+            .unwrap();
+        let records = handle.projector().records().clone();
+        let sql = format!("SELECT id, value FROM {table} ORDER BY id");
+        assert_eq!(
+            bank::query_pairs(&records, &sql, &table).await.unwrap(),
+            [(a.id().to_string(), 8)],
+            "{backend}"
+        );
+        assert_eq!(handle.lag().await.unwrap(), 0);
+        handle.stop().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_policy_outbox_row_commits_with_its_events_and_tracking_or_not_at_all() {
+    for (backend, db) in support::databases().await {
+        let outbox = support::unique("outbox");
+        let reviews = Reviews {
+            threshold: 100,
+            outbox: outbox.clone(),
+        };
+        let runner = Runner::builder(&bank::system(reviews), db.clone())
+            .namespace(format!("{}_", support::unique("bank")))
+            .single_threaded()
+            .await
+            .unwrap();
+        let accounts = runner.app("accounts").unwrap();
+        let reviews = runner.app("reviews").unwrap();
+        let records: Arc<dyn RecordManager> = reviews.records().clone();
+        bank::create_table(&records, &outbox).await.unwrap();
+        let sql = format!("SELECT id, value FROM {outbox} ORDER BY id");
+
+        let mut a = Account::open("bo".into()).unwrap();
+        a.deposit(500).unwrap();
+        a.withdraw(50).unwrap();
+        a.withdraw(300).unwrap();
+        accounts.save(&mut a).await.unwrap();
+        let cases = bank::query_pairs(&records, &sql, &outbox).await.unwrap();
+        assert_eq!(cases.len(), 1, "{backend}: one large withdrawal");
+        assert_eq!(cases[0].1, 300, "{backend}");
+        let review: bank::Review = reviews.get(cases[0].0.parse().unwrap()).await.unwrap();
+        assert_eq!(review.account_id(), a.id(), "{backend}");
+        let tracked = reviews
+            .records()
+            .max_tracking_id(accounts.name())
+            .await
+            .unwrap();
+        assert_eq!(tracked, 4, "{backend}");
+
+        runner.stop().await.unwrap();
+
+        // A policy whose outbox row cannot be written fails the whole process event: no
+        // review event, no tracking record, no row.
+        let app = Arc::new(support::app_on(&db, "failing").build().await.unwrap());
+        let pa = ProcessApplication::new(
+            app.clone(),
+            Failing {
+                outbox: outbox.clone(),
+            }
+            .into_policy(),
+        )
+        .following(accounts.app())
+        .unwrap();
+        let err = pa.pull().await.unwrap_err();
+        match &err {
+            Error::Processing {
+                notification_id,
+                source,
+                ..
+            } => {
+                assert_eq!(*notification_id, 3, "{backend}: the first withdrawal");
+                assert!(
+                    matches!(&**source, Error::Handler { handler, .. } if handler == "Failing::on_withdrawal"),
+                    "{backend}: {err}"
+                );
+            }
+            other => panic!("{backend}: {other}"),
+        }
+        assert_eq!(
+            app.records().max_notification_id().await.unwrap(),
+            0,
+            "{backend}"
+        );
+        assert_eq!(
+            app.records()
+                .max_tracking_id(accounts.name())
+                .await
+                .unwrap(),
+            2,
+            "{backend}"
+        );
+        assert_eq!(
+            bank::query_pairs(&records, &sql, &outbox).await.unwrap(),
+            cases,
+            "{backend}"
+        );
+    }
+}
+
+/// Saves a review and writes the outbox row `dup` twice: the second write conflicts.
+#[derive(Default)]
+struct Failing {
+    outbox: String,
+}
+
+#[policy(name = "failing_reviews")]
+impl Failing {
+    async fn on_withdrawal(
+        &self,
+        ctx: &mut ProcessContext,
+        e: &Event<account::Withdrawn>,
+    ) -> Result<()> {
+        ctx.save(bank::Review::open(e.originator_id(), e.amount)?);
+        let mut tx = ctx.tx().await?;
+        let sql = format!("INSERT INTO {} (id, value) VALUES (?, ?)", self.outbox);
+        for _ in 0..2 {
+            insert_dup(&mut tx, &sql, &self.outbox).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,26 @@
+use es_runtime::prelude::*;
+
+#[aggregate]
+pub struct Order {
+    open: bool,
+}
+
+#[aggregate]
+impl Order {
+    #[event(Created)]
+    pub fn create() -> Self {
+        Order { open: true }
+    }
+}
+
+#[derive(Default)]
+pub struct Orders;
+
+#[policy]
+impl Orders {
+    async fn on_created(&self, ctx: &mut ProcessContext, e: &Event<order::Created>) {
+        let _ = (ctx, e);
+    }
+}
+
+fn main() {}

@@ -1,0 +1,27 @@
+use es_runtime::prelude::*;
+
+#[aggregate]
+pub struct Order {
+    open: bool,
+}
+
+#[aggregate]
+impl Order {
+    #[event(Created)]
+    pub fn create() -> Self {
+        Order { open: true }
+    }
+}
+
+#[derive(Default)]
+pub struct Orders;
+
+#[policy]
+impl Orders {
+    async fn on_text(&self, ctx: &mut ProcessContext, e: &String) -> Result<()> {
+        let _ = (ctx, e);
+        Ok(())
+    }
+}
+
+fn main() {}

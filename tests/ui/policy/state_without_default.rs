@@ -1,0 +1,31 @@
+use es_runtime::prelude::*;
+
+#[aggregate]
+pub struct Order {
+    open: bool,
+}
+
+#[aggregate]
+impl Order {
+    #[event(Created)]
+    pub fn create() -> Self {
+        Order { open: true }
+    }
+}
+
+#[derive(Default)]
+pub struct Orders;
+
+pub struct Clients {
+    url: String,
+}
+
+#[policy]
+impl Clients {
+    async fn on_created(&self, ctx: &mut ProcessContext, e: &Event<order::Created>) -> Result<()> {
+        let _ = (ctx, e, &self.url);
+        Ok(())
+    }
+}
+
+fn main() {}
