@@ -316,6 +316,11 @@ impl Supervisor {
             }
             match tokio::time::timeout_at(deadline, c.process.wait()).await {
                 Ok(Ok(s)) if s.success() => {}
+                // A child still starting (before its runner listens for signals) dies of the
+                // SIGTERM itself: a clean stop too, since every write it made is a transaction.
+                Ok(Ok(s))
+                    if std::os::unix::process::ExitStatusExt::signal(&s) == Some(libc::SIGTERM) => {
+                }
                 Ok(Ok(s)) => unclean.push(format!("{part}: {s}")),
                 Ok(Err(e)) => unclean.push(format!("{part}: {e}")),
                 Err(_) => {
