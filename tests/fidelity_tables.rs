@@ -532,6 +532,7 @@ async fn the_direct_constructor_and_the_url_use_the_same_tables() {
         Vec<String>,
     );
     let mut routes: Vec<Route> = Vec::new();
+    #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(unused_mut))]
     let mut cleanups: Vec<futures_sql::Fut> = Vec::new();
     #[cfg(feature = "sqlite")]
     {

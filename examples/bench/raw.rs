@@ -57,7 +57,7 @@ pub async fn run(workload: &str, backend: &str, n: usize, replay_len: usize) -> 
     }
 }
 
-#[cfg(feature = "postgres")]
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub fn report_secs(workload: &str, backend: &str, count: usize, s: f64) {
     println!(
         "RESULT {workload} {backend} {count} {s:.6} {:.1}",
