@@ -1,3 +1,4 @@
+#![cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 //! The migration files equal the DDL es runs (`ES_BLESS_MIGRATIONS=1` rewrites them), and a
 //! database made by applying them serves an application that creates nothing itself.
 

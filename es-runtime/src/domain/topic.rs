@@ -95,7 +95,10 @@ pub fn resolve(topic: &str) -> Result<&'static EventType> {
 /// The registered topic string equal to `topic`, if any, without building an error when there
 /// is none: record managers share these strings between the items they read instead of
 /// allocating one per item. Only the SQL record managers use it.
-#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+#[cfg_attr(
+    not(any(feature = "postgres", feature = "mysql", feature = "sqlite")),
+    allow(dead_code)
+)]
 pub(crate) fn registered(topic: &str) -> Option<&'static str> {
     if let Some(ty) = table().by_topic.get(topic) {
         return Some(ty.topic);

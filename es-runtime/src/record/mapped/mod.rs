@@ -62,11 +62,10 @@
 //! Names are plain SQL identifiers (ASCII letters, digits, underscores, not starting with a
 //! digit; a table name may be qualified by one schema, `schema.table`) and are quoted in every
 //! statement. PostgreSQL matches them as it matches unquoted names (folded to lower case).
-
-// Without an SQL backend only the description is left.
+// Without any SQL backend only the table descriptions are used.
 #![cfg_attr(
-    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
-    allow(dead_code)
+    not(any(feature = "postgres", feature = "mysql", feature = "sqlite")),
+    allow(dead_code, unused_macros, unused_imports)
 )]
 
 #[cfg(feature = "sqlite")]

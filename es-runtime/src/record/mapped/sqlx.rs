@@ -6,7 +6,7 @@
 use super::{
     item_from, number, table_record_manager, Dialect, MapTable, Mapping, Stmt, TableSpec, Value,
 };
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::record::{RecordManager, SequencedItem};
 use sqlx::Row;
 use std::sync::Arc;
@@ -33,7 +33,7 @@ macro_rules! sqlx_table {
         #[cfg(feature = $feature)]
         impl $name {
             /// A record manager over `spec`'s table in `db`, for one application and
-            /// pipeline. The names are checked here ([`Error::Configuration`]); the table
+            /// pipeline. The names are checked here ([`Error::Configuration`](crate::Error::Configuration)); the table
             /// itself is checked by [`RecordManager::check`].
             pub fn new(
                 db: &$database,
@@ -279,7 +279,9 @@ impl MySqlTable {
         };
         let mut lock = NamedLock(Some(self.pool.acquire().await.map_err(e)?));
         let Some(conn) = lock.0.as_mut() else {
-            return Err(Error::Operational("mysql: connection lost".into()));
+            return Err(crate::error::Error::Operational(
+                "mysql: connection lost".into(),
+            ));
         };
         let name = self.m.lock_name();
         // Taken before the transaction starts, so that its snapshot sees the rows of the
@@ -291,7 +293,7 @@ impl MySqlTable {
             .await
             .map_err(e)?;
         if got != Some(1) {
-            return Err(Error::Operational(format!(
+            return Err(crate::error::Error::Operational(format!(
                 "{}: another writer held the log's lock for {LOCK_WAIT_SECONDS} s",
                 self.m.label()
             )));
