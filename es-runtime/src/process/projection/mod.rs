@@ -5,7 +5,7 @@
 //! `e: &Event<T>` / `e: Event<T>` to read the originator id and version too), one per event
 //! type. A [`Projector`] follows the notification logs of one or more applications and calls
 //! the handlers with each decoded event and the backend's open write transaction
-//! ([`Tx`](crate::record::tx::Tx)); the rows the handlers write and the tracking records of the
+//! ([`Tx`]); the rows the handlers write and the tracking records of the
 //! notifications commit together, so each notification is applied exactly once, also across
 //! crashes and restarts.
 //!

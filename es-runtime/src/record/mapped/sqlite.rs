@@ -61,7 +61,7 @@ fn cell<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<&'r [u8]> 
 
 impl SqliteTable {
     /// A record manager over `spec`'s table in `db`, for one application and pipeline. The
-    /// names are checked here ([`Error::Configuration`]); the table itself is checked by
+    /// names are checked here ([`Error::Configuration`](crate::Error::Configuration)); the table itself is checked by
     /// [`RecordManager::check`].
     pub fn new(
         db: &SqliteDatabase,
