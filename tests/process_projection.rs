@@ -1,7 +1,10 @@
 //! Projections into the user's own tables, and policies writing outbox rows, on every backend:
 //! a handler error writes nothing and names the notification and the handler; a crash between
 //! a handler and the commit leaves nothing and the restart applies the notification once; a
-//! rebuild ends equal to the incremental result; two projections of one log stay independent.
+//! rebuild ends equal to the incremental result; two projections of one log stay independent;
+//! a started projection retries transient failures with backoff, stops with its error in its
+//! health, shares a lease with a standby that takes over, and wakes on prompts from another
+//! process (PostgreSQL).
 
 mod support;
 
@@ -452,4 +455,293 @@ impl Failing {
         }
         Ok(())
     }
+}
+
+/// Balances whose deposit handler meets a lost connection while `failures` is above 0 (each
+/// failure takes one off), as a handler's own database call would.
+struct Shaky {
+    inner: Balances,
+    failures: std::sync::atomic::AtomicUsize,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+#[projection(name = "shaky")]
+impl Shaky {
+    async fn opened(&self, tx: &mut Tx, e: &Event<account::Opened>) -> Result<()> {
+        self.inner.apply(tx, e).await
+    }
+
+    async fn deposited(&self, tx: &mut Tx, e: &Event<account::Deposited>) -> Result<()> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self
+            .failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(Error::Operational("connection reset by peer".into()));
+        }
+        self.inner.apply(tx, e).await
+    }
+}
+
+/// A started-to-be Shaky projector into a fresh table, failing `failures` times, retrying
+/// `attempts` times in a row.
+async fn shaky(
+    db: &Arc<dyn Database>,
+    app: &Application,
+    failures: usize,
+    attempts: u32,
+) -> (Projector<Shaky>, String) {
+    let table = support::unique("shk");
+    let p = Projector::new(
+        Shaky {
+            inner: Balances {
+                table: table.clone(),
+            },
+            failures: failures.into(),
+            calls: 0.into(),
+        },
+        db.clone(),
+    )
+    .named(support::unique("shaky"))
+    .following(app)
+    .unwrap()
+    .backoff(quick_backoff(attempts));
+    bank::create_table(p.records(), &table).await.unwrap();
+    (p, table)
+}
+
+fn quick_backoff(attempts: u32) -> es_runtime::process::Backoff {
+    es_runtime::process::Backoff::new(
+        Duration::from_millis(2),
+        Duration::from_millis(20),
+        attempts,
+    )
+}
+
+/// Polls `health` until `ok` holds for its state, or 20 s pass.
+async fn await_state<P: Projection>(
+    h: &es_runtime::process::projection::ProjectionHandle<P>,
+    what: &str,
+    ok: impl Fn(&es_runtime::process::State) -> bool,
+) -> es_runtime::process::Health {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let health = h.health().await.unwrap();
+        if ok(&health.state) {
+            return health;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: still {health:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_started_projection_retries_a_lost_connection_with_backoff_and_applies_each_event_once() {
+    for (backend, db) in support::databases().await {
+        let app = accounts(&db).await;
+        let (p, table) = shaky(&db, &app, 3, 5).await;
+        let a = account_with(&app, &[4, 6]).await;
+        let handle = p.start();
+        handle
+            .wait_caught_up(Duration::from_secs(20))
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        // Three failed tries, then the two deposits once each.
+        let shaky = handle.projector().projection();
+        assert_eq!(shaky.calls.load(Ordering::SeqCst), 5, "{backend}");
+        let records = handle.projector().records().clone();
+        let sql = format!("SELECT id, value FROM {table} ORDER BY id");
+        assert_eq!(
+            bank::query_pairs(&records, &sql, &table).await.unwrap(),
+            [(a.id().to_string(), 10)],
+            "{backend}"
+        );
+        let health = handle.health().await.unwrap();
+        assert_eq!(health.lag, 0, "{backend}");
+        assert_eq!(health.positions, [(app.name().to_string(), 3)], "{backend}");
+        handle.stop().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_started_projection_stops_when_retries_run_out_or_a_handler_fails_and_says_why() {
+    for (backend, db) in support::databases().await {
+        let app = accounts(&db).await;
+        let (p, table) = shaky(&db, &app, 100, 2).await;
+        account_with(&app, &[4]).await;
+        let handle = p.start();
+        let health = await_state(&handle, backend, |s| {
+            matches!(s, es_runtime::process::State::Stopped { .. })
+        })
+        .await;
+        match &health.state {
+            es_runtime::process::State::Stopped { error } => {
+                assert!(error.contains("connection reset"), "{backend}: {error}")
+            }
+            other => panic!("{backend}: {other:?}"),
+        }
+        // The first try and two retries; the opening is applied, the deposit is not.
+        assert_eq!(
+            handle.projector().projection().calls.load(Ordering::SeqCst),
+            3,
+            "{backend}"
+        );
+        assert_eq!(health.lag, 1, "{backend}");
+        let err = handle.stop().await.unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::Processing {
+                    notification_id: 2,
+                    ..
+                }
+            ),
+            "{backend}: {err}"
+        );
+
+        // A handler's own error (a constraint violation) is not retried.
+        let (name, table) = (support::unique("flaky"), support::unique("fl"));
+        account_with(&app, &[13]).await;
+        let p = flaky(&db, &app, &name, &table)
+            .await
+            .backoff(quick_backoff(5));
+        let handle = p.start();
+        let err = handle
+            .wait_caught_up(Duration::from_secs(20))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Processing { source, .. } if matches!(&**source, Error::Handler { .. })),
+            "{backend}: {err}"
+        );
+        assert!(
+            matches!(
+                handle.health().await.unwrap().state,
+                es_runtime::process::State::Stopped { .. }
+            ),
+            "{backend}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn of_two_started_instances_one_holds_the_lease_and_the_other_takes_over_when_it_stops() {
+    for (backend, db) in support::databases().await {
+        let app = accounts(&db).await;
+        let (name, table) = (support::unique("balances"), support::unique("bal"));
+        let leases: Arc<dyn es_runtime::process::lease::Leases> =
+            Arc::new(es_runtime::process::lease::LocalLeases::new());
+        let instance = || {
+            Projector::new(
+                Balances {
+                    table: table.clone(),
+                },
+                db.clone(),
+            )
+            .named(&name)
+            .following(&app)
+            .unwrap()
+            .leases(leases.clone())
+            .lease_interval(Duration::from_millis(10))
+        };
+        bank::create_table(instance().records(), &table)
+            .await
+            .unwrap();
+        let first = instance().start();
+        await_state(&first, backend, |s| {
+            *s == es_runtime::process::State::Running
+        })
+        .await;
+        let second = instance().start();
+        await_state(&second, backend, |s| {
+            *s == es_runtime::process::State::WaitingForLease
+        })
+        .await;
+        let a = account_with(&app, &[3, 4]).await;
+        first.wait_caught_up(Duration::from_secs(20)).await.unwrap();
+        first.stop().await.unwrap();
+        // The standby takes over and applies what comes next.
+        await_state(&second, backend, |s| {
+            *s == es_runtime::process::State::Running
+        })
+        .await;
+        let b = account_with(&app, &[5]).await;
+        second
+            .wait_caught_up(Duration::from_secs(20))
+            .await
+            .unwrap();
+        let records = second.projector().records().clone();
+        let sql = format!("SELECT id, value FROM {table} ORDER BY id");
+        let mut want = vec![(a.id().to_string(), 7), (b.id().to_string(), 5)];
+        want.sort();
+        assert_eq!(
+            bank::query_pairs(&records, &sql, &table).await.unwrap(),
+            want,
+            "{backend}"
+        );
+        second.stop().await.unwrap();
+    }
+}
+
+/// On PostgreSQL: a save through an application object built with prompts wakes a started
+/// projection that follows another object of the same application (as a process elsewhere
+/// would), long before its poll interval.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn a_prompt_from_another_application_object_wakes_a_started_projection_on_postgres() {
+    use es_runtime::process::prompt::PostgresPrompts;
+    let Some(url) = support::server_url("ES_POSTGRES_URL", "postgres") else {
+        return;
+    };
+    let db: Arc<dyn Database> = es_runtime::application::connect(&url).await.unwrap();
+    let prompts: Arc<dyn es_runtime::process::prompt::Prompts> =
+        Arc::new(PostgresPrompts::connect(&url).await.unwrap());
+    let name = support::unique("accounts");
+    let writer = Application::builder(&name)
+        .database(db.clone())
+        .prompts(prompts.clone())
+        .build()
+        .await
+        .unwrap();
+    let reader = Application::builder(&name)
+        .database(db.clone())
+        .build()
+        .await
+        .unwrap();
+    let p = balances(&db, &reader)
+        .await
+        .poll_interval(Duration::from_secs(60))
+        .prompts(prompts);
+    let table = p.projection().table.clone();
+    let handle = p.start();
+    // Caught up (nothing to do), then listening; the first poll is a minute away.
+    handle
+        .wait_caught_up(Duration::from_secs(20))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let a = account_with(&writer, &[9]).await;
+    let records = handle.projector().records().clone();
+    let sql = format!("SELECT id, value FROM {table} ORDER BY id");
+    loop {
+        let rows = bank::query_pairs(&records, &sql, &table).await.unwrap();
+        if rows == [(a.id().to_string(), 9)] {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "not woken by the prompt: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    eprintln!(
+        "prompted projection applied the save in {:?}",
+        started.elapsed()
+    );
+    handle.stop().await.unwrap();
 }

@@ -203,6 +203,7 @@ pub struct ApplicationBuilder {
     page_size: usize,
     hashing: Option<HashConfig>,
     create_tables: bool,
+    prompts: Option<Arc<dyn crate::process::prompt::Prompts>>,
 }
 
 impl ApplicationBuilder {
@@ -339,6 +340,17 @@ impl ApplicationBuilder {
         self
     }
 
+    /// Prompts followers in other processes after saves through this application object
+    /// (on PostgreSQL a `NOTIFY` on the channel of this application and pipeline: see
+    /// [`prompt`](crate::process::prompt)), so that a runner's process application or a
+    /// projection there wakes within milliseconds instead of at its next poll. Sent after the
+    /// commit by a task of its own, one prompt for each burst of saves, so a save never waits
+    /// for it; a lost prompt only delays followers until they poll.
+    pub fn prompts(mut self, prompts: Arc<dyn crate::process::prompt::Prompts>) -> Self {
+        self.prompts = Some(prompts);
+        self
+    }
+
     /// Builds the application.
     pub async fn build(self) -> Result<Application> {
         let db = self
@@ -384,6 +396,10 @@ impl ApplicationBuilder {
         if let Some(h) = self.hashing {
             mapper = mapper.with_hashing(h);
         }
+        let writes = tokio::sync::watch::Sender::new(0);
+        if let Some(prompts) = self.prompts {
+            forward_prompts(writes.subscribe(), prompts, &self.name, self.pipeline_id)?;
+        }
         Ok(Application {
             name: self.name,
             events: EventStore::new(records, mapper),
@@ -392,10 +408,32 @@ impl ApplicationBuilder {
             persist: self.persist,
             cache: self.cache.then(|| Mutex::new(HashMap::new())),
             page_size: self.page_size,
-            writes: tokio::sync::watch::Sender::new(0),
+            writes,
             subscribers: PubSub::new(),
         })
     }
+}
+
+/// Sends a prompt after each burst of saves (the watch keeps only the latest change), until
+/// the application is dropped.
+fn forward_prompts(
+    mut writes: tokio::sync::watch::Receiver<u64>,
+    prompts: Arc<dyn crate::process::prompt::Prompts>,
+    name: &str,
+    pipeline_id: i64,
+) -> Result<()> {
+    let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+        Error::Configuration("prompts need a tokio runtime to send them from".into())
+    })?;
+    let name = name.to_string();
+    runtime.spawn(async move {
+        while writes.changed().await.is_ok() {
+            if let Err(e) = prompts.notify(&name, pipeline_id).await {
+                tracing::warn!(application = name.as_str(), pipeline = pipeline_id, error = %e, "prompt not sent");
+            }
+        }
+    });
+    Ok(())
 }
 
 impl Application {
@@ -418,6 +456,7 @@ impl Application {
             page_size: 5000,
             hashing: None,
             create_tables: false,
+            prompts: None,
         }
     }
 

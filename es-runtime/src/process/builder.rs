@@ -2,6 +2,7 @@
 
 use super::application::{ProcessApplication, Prompter};
 use super::deadletter::OnPolicyError;
+use super::follow;
 use super::health::{State, StateCell};
 use super::lease::Leases;
 use super::prompt::Prompts;
@@ -314,11 +315,13 @@ impl RunnerBuilder {
                     key.clone(),
                     stopped.clone(),
                     worker::Settings {
-                        poll: self.poll_interval,
+                        follow: follow::Settings {
+                            poll: self.poll_interval,
+                            backoff: self.backoff,
+                            leases: self.leases.clone(),
+                            lease_interval: self.lease_interval,
+                        },
                         batch: self.batch,
-                        backoff: self.backoff,
-                        leases: self.leases.clone(),
-                        lease_interval: self.lease_interval,
                     },
                 );
                 tasks.push(tokio::spawn(task));

@@ -66,6 +66,7 @@ mod application;
 mod builder;
 mod causal;
 mod deadletter;
+mod follow;
 mod health;
 pub mod lease;
 mod policy;

@@ -68,12 +68,13 @@ impl Backoff {
 
 /// True if `e` is worth retrying as it is: the database or the network failed
 /// ([`Error::Operational`]: connection lost, timeout, serialization failure, deadlock), also
-/// when it is the cause of an [`Error::Processing`]. A policy's own failure, a conflict that
+/// when it is the cause of an [`Error::Processing`] or of an [`Error::Handler`] (a handler
+/// whose own reads or writes met a lost connection). A policy's own failure, a conflict that
 /// outlived its re-runs, bad data or configuration are not.
 pub fn is_transient(e: &Error) -> bool {
     match e {
         Error::Operational(_) => true,
-        Error::Processing { source, .. } => is_transient(source),
+        Error::Processing { source, .. } | Error::Handler { source, .. } => is_transient(source),
         _ => false,
     }
 }
@@ -111,5 +112,10 @@ mod tests {
             source: Box::new(Error::NotFound("x".into())),
         }));
         assert!(!is_transient(&Error::Concurrency("x".into())));
+        assert!(is_transient(&Error::handler("Balances::deposited", op())));
+        assert!(!is_transient(&Error::handler(
+            "Balances::deposited",
+            Error::NotFound("account".into())
+        )));
     }
 }

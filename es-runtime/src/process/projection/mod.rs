@@ -20,10 +20,14 @@
 //! - Rebuild: [`Projector::rebuild`] empties the tables (the `#[reset]` method) and the
 //!   tracking records in one transaction, then replays from notification 1, reporting
 //!   progress.
-//! - Running: [`Projector::start`] spawns a task woken by every save through the upstream
-//!   application objects (the same in-process prompt process applications get), polling as
-//!   the fallback for writes from elsewhere; the [`ProjectionHandle`] stops it, reads the lag
-//!   and waits for it to catch up.
+//! - Running: [`Projector::start`] spawns a task that runs the same follower loop as the
+//!   runners' process applications: woken by every save through the upstream application
+//!   objects, by prompts from other processes ([`Projector::prompts`]: PostgreSQL `NOTIFY`),
+//!   or by polling as the fallback; transient failures retried with backoff
+//!   ([`Projector::backoff`]); one active instance across processes and hosts
+//!   ([`Projector::leases`]), standbys taking over. The [`ProjectionHandle`] reports its
+//!   [`Health`](crate::process::Health), stops it, reads the lag and waits for it to catch
+//!   up.
 //!
 //! Why a separate `#[projection]` rather than `#[policy]` handlers taking a transaction: a
 //! projection may be replayed from notification 1 at any time, which is only right for code

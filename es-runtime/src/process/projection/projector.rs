@@ -4,6 +4,9 @@ use super::{Progress, Projection};
 use crate::application::{Application, Database};
 use crate::error::{Error, Result};
 use crate::mapper::Mapper;
+use crate::process::lease::Leases;
+use crate::process::prompt::Prompts;
+use crate::process::Backoff;
 use crate::record::{Notification, RecordKind, RecordManager, Tracking};
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -46,6 +49,10 @@ pub struct Projector<P> {
     pub(super) upstreams: Vec<Upstream>,
     batch: usize,
     pub(super) poll: Duration,
+    pub(super) backoff: Backoff,
+    pub(super) leases: Option<Arc<dyn Leases>>,
+    pub(super) lease_interval: Duration,
+    pub(super) prompts: Option<Arc<dyn Prompts>>,
     /// Positions by upstream (`None` until read from the tracking records); held while a
     /// catch-up or rebuild runs, so they never run at once.
     positions: tokio::sync::Mutex<Vec<Option<i64>>>,
@@ -86,6 +93,10 @@ impl<P: Projection> Projector<P> {
             upstreams: Vec::new(),
             batch: DEFAULT_BATCH,
             poll: Duration::from_millis(100),
+            backoff: Backoff::default(),
+            leases: None,
+            lease_interval: Duration::from_millis(500),
+            prompts: None,
             positions: tokio::sync::Mutex::new(Vec::new()),
         }
     }
@@ -149,6 +160,50 @@ impl<P: Projection> Projector<P> {
         self
     }
 
+    /// When started: how transient failures (a lost connection, a timeout: see
+    /// [`is_transient`](crate::process::is_transient)) are retried before the projection
+    /// stops (default [`Backoff::default`]). A handler's own error is not retried: it stops
+    /// the projection at once, as it would fail again.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// When started: takes the lease of this projection and pipeline before applying
+    /// anything, so that of several instances (processes, hosts) one applies and the others
+    /// stand by, taking over within about `lease_interval` when the holder stops or dies (see
+    /// [`lease`](crate::process::lease); the key is `"{name}#{pipeline}"`). Tracking records
+    /// stay the backstop.
+    pub fn leases(mut self, leases: Arc<dyn Leases>) -> Self {
+        self.leases = Some(leases);
+        self
+    }
+
+    /// How often a standby tries, and the holder checks, the lease (default 500 ms).
+    pub fn lease_interval(mut self, every: Duration) -> Self {
+        self.lease_interval = every;
+        self
+    }
+
+    /// When started: also wakes on prompts from other processes (PostgreSQL `NOTIFY`, sent by
+    /// runners and by applications built with
+    /// [`ApplicationBuilder::prompts`](crate::application::ApplicationBuilder::prompts)) for
+    /// the upstreams it follows, in its pipeline; polling stays the fallback.
+    pub fn prompts(mut self, prompts: Arc<dyn Prompts>) -> Self {
+        self.prompts = Some(prompts);
+        self
+    }
+
+    /// The pipeline it tracks in.
+    pub fn pipeline(&self) -> i64 {
+        self.pipeline_id
+    }
+
+    /// The names of the upstream applications it follows.
+    pub fn upstream_names(&self) -> Vec<String> {
+        self.upstreams.iter().map(|u| u.name.clone()).collect()
+    }
+
     /// The name the tracking records are kept under.
     pub fn name(&self) -> &str {
         &self.name
@@ -189,7 +244,14 @@ impl<P: Projection> Projector<P> {
     /// Applies every notification not yet applied, from every upstream, until none is left.
     pub async fn catch_up(&self) -> Result<Progress> {
         let mut positions = self.positions.lock().await;
-        self.run(&mut positions, &mut |_| {}).await
+        Ok(self.run(&mut positions, usize::MAX, &mut |_| {}).await?.0)
+    }
+
+    /// Like [`Projector::catch_up`], but commits at most `commits` batches; also says whether
+    /// it reached the end of every upstream log.
+    pub async fn catch_up_some(&self, commits: usize) -> Result<(Progress, bool)> {
+        let mut positions = self.positions.lock().await;
+        self.run(&mut positions, commits, &mut |_| {}).await
     }
 
     /// Empties the projection (its `reset`) and its tracking records in one transaction, then
@@ -212,7 +274,7 @@ impl<P: Projection> Projector<P> {
         for u in &self.upstreams {
             targets.push((u.name.clone(), u.records.max_notification_id().await?));
         }
-        self.run(&mut positions, &mut |(upstream, position)| {
+        let mut report = |(upstream, position): (&str, i64)| {
             let target = targets
                 .iter()
                 .find(|(n, _)| n == upstream)
@@ -222,15 +284,18 @@ impl<P: Projection> Projector<P> {
                 position,
                 target,
             })
-        })
-        .await
+        };
+        Ok(self.run(&mut positions, usize::MAX, &mut report).await?.0)
     }
 
+    /// Applies pages until every upstream is exhausted or `commits` pages were committed;
+    /// true if every upstream was exhausted.
     async fn run(
         &self,
         positions: &mut [Option<i64>],
+        commits: usize,
         report: &mut (dyn FnMut((&str, i64)) + Send),
-    ) -> Result<Progress> {
+    ) -> Result<(Progress, bool)> {
         let mut total = Progress::default();
         for (u, slot) in self.upstreams.iter().zip(positions.iter_mut()) {
             let mut at = match *slot {
@@ -239,6 +304,9 @@ impl<P: Projection> Projector<P> {
             };
             *slot = Some(at);
             loop {
+                if total.commits >= commits {
+                    return Ok((total, false));
+                }
                 let page = u
                     .records
                     .get_notifications(
@@ -284,7 +352,7 @@ impl<P: Projection> Projector<P> {
                 }
             }
         }
-        Ok(total)
+        Ok((total, true))
     }
 
     /// Applies `page` in one transaction with its tracking records.
