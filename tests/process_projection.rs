@@ -571,7 +571,7 @@ async fn a_started_projection_retries_a_lost_connection_with_backoff_and_applies
 async fn a_started_projection_stops_when_retries_run_out_or_a_handler_fails_and_says_why() {
     for (backend, db) in support::databases().await {
         let app = accounts(&db).await;
-        let (p, table) = shaky(&db, &app, 100, 2).await;
+        let (p, _) = shaky(&db, &app, 100, 2).await;
         account_with(&app, &[4]).await;
         let handle = p.start();
         let health = await_state(&handle, backend, |s| {
