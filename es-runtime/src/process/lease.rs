@@ -227,6 +227,43 @@ impl Leases for FileLeases {
     }
 }
 
+/// A lock held by a database session (PostgreSQL advisory lock, MySQL `GET_LOCK`): what a
+/// [`SessionGuard`] needs of its backend.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+#[async_trait]
+trait LockSession: Send + Sync {
+    /// A round trip: fails once the session is gone.
+    async fn ping(&mut self) -> Result<()>;
+    /// Releases the lock and closes the session.
+    async fn unlock(self) -> Result<()>;
+}
+
+/// A lease held as long as its session lives: checked by a round trip, lost (for good) when
+/// one fails, released by unlocking and closing.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+struct SessionGuard<S>(Option<S>);
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+#[async_trait]
+impl<S: LockSession + 'static> LeaseGuard for SessionGuard<S> {
+    async fn check(&mut self) -> Result<bool> {
+        let Some(s) = self.0.as_mut() else {
+            return Ok(false);
+        };
+        if s.ping().await.is_ok() {
+            return Ok(true);
+        }
+        self.0 = None;
+        Ok(false)
+    }
+    async fn release(mut self: Box<Self>) -> Result<()> {
+        match self.0.take() {
+            Some(s) => s.unlock().await,
+            None => Ok(()),
+        }
+    }
+}
+
 #[cfg(feature = "postgres")]
 pub use self::postgres::PostgresLeases;
 
@@ -257,35 +294,28 @@ mod postgres {
         Error::Operational(format!("postgres lease: {e}"))
     }
 
-    struct PgGuard {
-        conn: Option<PgConnection>,
+    /// The session holding advisory lock `lock`.
+    struct PgSession {
+        conn: PgConnection,
         lock: i64,
     }
 
     #[async_trait]
-    impl LeaseGuard for PgGuard {
-        async fn check(&mut self) -> Result<bool> {
-            let Some(c) = self.conn.as_mut() else {
-                return Ok(false);
-            };
-            match sqlx::query("SELECT 1").execute(&mut *c).await {
-                Ok(_) => Ok(true),
-                Err(_) => {
-                    self.conn = None;
-                    Ok(false)
-                }
-            }
-        }
-        async fn release(mut self: Box<Self>) -> Result<()> {
-            if let Some(mut c) = self.conn.take() {
-                sqlx::query("SELECT pg_advisory_unlock($1)")
-                    .bind(self.lock)
-                    .execute(&mut c)
-                    .await
-                    .map_err(op)?;
-                c.close().await.map_err(op)?;
-            }
+    impl LockSession for PgSession {
+        async fn ping(&mut self) -> Result<()> {
+            sqlx::query("SELECT 1")
+                .execute(&mut self.conn)
+                .await
+                .map_err(op)?;
             Ok(())
+        }
+        async fn unlock(mut self) -> Result<()> {
+            sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(self.lock)
+                .execute(&mut self.conn)
+                .await
+                .map_err(op)?;
+            self.conn.close().await.map_err(op)
         }
     }
 
@@ -320,10 +350,10 @@ mod postgres {
                 let _ = c.close().await;
                 return Ok(None);
             }
-            Ok(Some(Box::new(PgGuard {
-                conn: Some(c),
+            Ok(Some(Box::new(SessionGuard(Some(PgSession {
+                conn: c,
                 lock,
-            })))
+            })))))
         }
         fn describe(&self) -> &'static str {
             "postgres advisory lock"
@@ -360,35 +390,28 @@ mod mysql {
         Error::Operational(format!("mysql lease: {e}"))
     }
 
-    struct MyGuard {
-        conn: Option<MySqlConnection>,
+    /// The session holding the `GET_LOCK` lock `name`.
+    struct MySession {
+        conn: MySqlConnection,
         name: String,
     }
 
     #[async_trait]
-    impl LeaseGuard for MyGuard {
-        async fn check(&mut self) -> Result<bool> {
-            let Some(c) = self.conn.as_mut() else {
-                return Ok(false);
-            };
-            match sqlx::query("SELECT 1").execute(&mut *c).await {
-                Ok(_) => Ok(true),
-                Err(_) => {
-                    self.conn = None;
-                    Ok(false)
-                }
-            }
-        }
-        async fn release(mut self: Box<Self>) -> Result<()> {
-            if let Some(mut c) = self.conn.take() {
-                sqlx::query("SELECT RELEASE_LOCK(?)")
-                    .bind(&self.name)
-                    .execute(&mut c)
-                    .await
-                    .map_err(op)?;
-                c.close().await.map_err(op)?;
-            }
+    impl LockSession for MySession {
+        async fn ping(&mut self) -> Result<()> {
+            sqlx::query("SELECT 1")
+                .execute(&mut self.conn)
+                .await
+                .map_err(op)?;
             Ok(())
+        }
+        async fn unlock(mut self) -> Result<()> {
+            sqlx::query("SELECT RELEASE_LOCK(?)")
+                .bind(&self.name)
+                .execute(&mut self.conn)
+                .await
+                .map_err(op)?;
+            self.conn.close().await.map_err(op)
         }
     }
 
@@ -407,10 +430,10 @@ mod mysql {
                 let _ = c.close().await;
                 return Ok(None);
             }
-            Ok(Some(Box::new(MyGuard {
-                conn: Some(c),
+            Ok(Some(Box::new(SessionGuard(Some(MySession {
+                conn: c,
                 name,
-            })))
+            })))))
         }
         fn describe(&self) -> &'static str {
             "mysql GET_LOCK"
