@@ -23,8 +23,57 @@ use std::time::Instant;
 /// One case: its name and its body (which finds the server through [`probe::probe`]).
 pub type Case = (&'static str, fn() -> Pin<Box<dyn Future<Output = ()>>>);
 
+/// What a case of [`run_cases`] runs: an async body (in its own tokio runtime) or a plain one.
+#[derive(Clone, Copy)]
+pub enum Body {
+    /// Runs in a fresh multi-threaded runtime.
+    Async(fn() -> Pin<Box<dyn Future<Output = ()>>>),
+    /// Runs as it is (it makes its own runtimes, if any).
+    Blocking(fn()),
+}
+
+/// One case of a mixed suite: its name, whether it needs the server, and its body.
+pub type Entry = (&'static str, bool, Body);
+
+/// An [`Entry`] for `async fn $f()` that needs the server (`server`), runs without one
+/// (`local`), or is a plain `fn` that needs the server (`server_blocking`).
+#[macro_export]
+macro_rules! case {
+    (server $f:ident) => {
+        (
+            stringify!($f),
+            true,
+            $crate::server_support::harness::Body::Async(|| Box::pin($f())),
+        )
+    };
+    (local $f:ident) => {
+        (
+            stringify!($f),
+            false,
+            $crate::server_support::harness::Body::Async(|| Box::pin($f())),
+        )
+    };
+    (server_blocking $f:ident) => {
+        (
+            stringify!($f),
+            true,
+            $crate::server_support::harness::Body::Blocking($f),
+        )
+    };
+}
+
 /// Runs `cases` against the server of `backend` and prints cargo's summary line.
 pub fn run(backend: Backend, cases: &[Case]) -> ExitCode {
+    let entries: Vec<Entry> = cases
+        .iter()
+        .map(|(name, f)| (*name, true, Body::Async(*f)))
+        .collect();
+    run_cases(backend, &entries)
+}
+
+/// Runs a suite whose cases may or may not need the server of `backend`: without the server,
+/// those that need it are reported as ignored and the others still run.
+pub fn run_cases(backend: Backend, cases: &[Entry]) -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut filters = Vec::new();
     let mut skips = Vec::new();
@@ -54,33 +103,39 @@ pub fn run(backend: Backend, cases: &[Case]) -> ExitCode {
         };
         (filters.is_empty() || filters.iter().any(hit)) && !skips.iter().any(hit)
     };
-    let selected: Vec<&Case> = cases.iter().filter(|c| matches(c.0)).collect();
+    let selected: Vec<&Entry> = cases.iter().filter(|c| matches(c.0)).collect();
     let filtered_out = cases.len() - selected.len();
     if list {
-        for (name, _) in &selected {
+        for (name, ..) in &selected {
             println!("{name}: test");
         }
         return ExitCode::SUCCESS;
     }
     let started = Instant::now();
     println!("\nrunning {} tests", selected.len());
-    if probe::probe(backend).is_err() {
-        {
-            for (name, _) in &selected {
-                println!("test {name} ... ignored, no {} server", backend.name);
-            }
-            return summary(0, 0, selected.len(), filtered_out, started);
-        }
-    }
+    let server = !selected.iter().any(|c| c.1) || probe::probe(backend).is_ok();
     let mut failed = Vec::new();
-    for (name, case) in &selected {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(4)
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| runtime.block_on(case())));
-        drop(runtime);
+    let mut ignored = 0;
+    for (name, needs_server, body) in &selected {
+        if *needs_server && !server {
+            println!("test {name} ... ignored, no {} server", backend.name);
+            ignored += 1;
+            continue;
+        }
+        let outcome = match body {
+            Body::Async(case) => {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(4)
+                    .enable_all()
+                    .build()
+                    .expect("tokio runtime");
+                let outcome =
+                    std::panic::catch_unwind(AssertUnwindSafe(|| runtime.block_on(case())));
+                drop(runtime);
+                outcome
+            }
+            Body::Blocking(case) => std::panic::catch_unwind(case),
+        };
         match outcome {
             Ok(()) => println!("test {name} ... ok"),
             Err(_) => {
@@ -96,9 +151,9 @@ pub fn run(backend: Backend, cases: &[Case]) -> ExitCode {
         }
     }
     summary(
-        selected.len() - failed.len(),
+        selected.len() - failed.len() - ignored,
         failed.len(),
-        0,
+        ignored,
         filtered_out,
         started,
     )
