@@ -91,8 +91,7 @@ async fn pg_calls_after_the_kept_connections_are_cut_succeed() {
 }
 
 fn main() -> std::process::ExitCode {
-    server_support::harness::run_cases(
-        server_support::probe::POSTGRES,
-        &[case!(server pg_calls_after_the_kept_connections_are_cut_succeed)],
-    )
+    server_support::harness::run_cases(&[
+        case!(POSTGRES pg_calls_after_the_kept_connections_are_cut_succeed),
+    ])
 }

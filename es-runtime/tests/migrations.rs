@@ -1,6 +1,11 @@
-#![cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+#![cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(dead_code, unused_imports)
+)]
 //! The migration files equal the DDL es runs (`ES_BLESS_MIGRATIONS=1` rewrites them), and a
 //! database made by applying them serves an application that creates nothing itself.
+
+mod server_support;
 
 use es_runtime::application::Application;
 use es_runtime::prelude::*;
@@ -60,7 +65,6 @@ async fn works_without_creating(db: Arc<dyn es_runtime::application::Database>) 
 }
 
 #[cfg(feature = "sqlite")]
-#[tokio::test]
 async fn sqlite_migration_is_the_ddl_and_makes_a_working_database() {
     use es_runtime::record::sqlite::SqliteDatabase;
     let sql = check(Dialect::Sqlite, &migrations::sqlite("es_").unwrap());
@@ -86,7 +90,6 @@ async fn sqlite_migration_is_the_ddl_and_makes_a_working_database() {
 }
 
 #[cfg(feature = "sqlite")]
-#[tokio::test]
 async fn build_creates_tables_only_when_asked_and_records_the_version() {
     use es_runtime::record::sqlite::SqliteDatabase;
     let db = Arc::new(
@@ -139,7 +142,6 @@ fn with_database(url: &str, name: &str) -> String {
 }
 
 #[cfg(feature = "postgres")]
-#[tokio::test]
 async fn postgres_migration_is_the_ddl_and_makes_a_working_database() {
     use es_runtime::record::postgres::PostgresDatabase;
     use es_runtime::sqlx::{self, postgres::PgPoolOptions};
@@ -150,14 +152,8 @@ async fn postgres_migration_is_the_ddl_and_makes_a_working_database() {
         .with_table_prefix("es_")
         .unwrap();
     let sql = check(Dialect::Postgres, &migrations::postgres(&db));
-    let Ok(url) = std::env::var("ES_POSTGRES_URL") else {
-        assert!(
-            std::env::var("ES_REQUIRE_SERVERS").as_deref() != Ok("1"),
-            "ES_POSTGRES_URL is not set but ES_REQUIRE_SERVERS=1"
-        );
-        eprintln!("postgres: migration file checked; applying it skipped: ES_POSTGRES_URL not set");
-        return;
-    };
+    let url = server_support::probe::probe(server_support::probe::POSTGRES)
+        .expect("the harness probed it");
     let name = format!("es_mig_{}", &Uuid::new_v4().simple().to_string()[..10]);
     let admin = PgPoolOptions::new()
         .max_connections(1)
@@ -201,7 +197,6 @@ async fn postgres_migration_is_the_ddl_and_makes_a_working_database() {
 }
 
 #[cfg(feature = "mysql")]
-#[tokio::test]
 async fn mysql_migration_is_the_ddl_and_makes_a_working_database() {
     use es_runtime::record::mysql::MySqlDatabase;
     use es_runtime::sqlx::{self, mysql::MySqlPoolOptions};
@@ -212,14 +207,8 @@ async fn mysql_migration_is_the_ddl_and_makes_a_working_database() {
         .with_table_prefix("es_")
         .unwrap();
     let sql = check(Dialect::MySql, &migrations::mysql(&db));
-    let Ok(url) = std::env::var("ES_MYSQL_URL") else {
-        assert!(
-            std::env::var("ES_REQUIRE_SERVERS").as_deref() != Ok("1"),
-            "ES_MYSQL_URL is not set but ES_REQUIRE_SERVERS=1"
-        );
-        eprintln!("mysql: migration file checked; applying it skipped: ES_MYSQL_URL not set");
-        return;
-    };
+    let url =
+        server_support::probe::probe(server_support::probe::MYSQL).expect("the harness probed it");
     let name = format!("es_mig_{}", &Uuid::new_v4().simple().to_string()[..10]);
     let admin = MySqlPoolOptions::new()
         .max_connections(1)
@@ -389,7 +378,6 @@ where
 }
 
 #[cfg(feature = "sqlite")]
-#[tokio::test]
 async fn sqlite_each_feature_creates_only_its_tables() {
     use es_runtime::record::sqlite::SqliteDatabase;
     let dbs: Vec<SqliteDatabase> = (0..FEATURES.len())
@@ -427,7 +415,6 @@ async fn sqlite_each_feature_creates_only_its_tables() {
 }
 
 #[cfg(feature = "sqlite")]
-#[tokio::test]
 async fn a_feature_whose_table_is_missing_names_it() {
     use es_runtime::process::{Policy, ProcessApplication};
     use es_runtime::record::sqlite::SqliteDatabase;
@@ -464,17 +451,10 @@ async fn a_feature_whose_table_is_missing_names_it() {
 }
 
 #[cfg(feature = "postgres")]
-#[tokio::test]
 async fn postgres_each_feature_creates_only_its_tables() {
     use es_runtime::record::postgres::PostgresDatabase;
-    let Ok(url) = std::env::var("ES_POSTGRES_URL") else {
-        assert!(
-            std::env::var("ES_REQUIRE_SERVERS").as_deref() != Ok("1"),
-            "ES_POSTGRES_URL is not set but ES_REQUIRE_SERVERS=1"
-        );
-        eprintln!("postgres: table scenarios skipped: ES_POSTGRES_URL not set");
-        return;
-    };
+    let url = server_support::probe::probe(server_support::probe::POSTGRES)
+        .expect("the harness probed it");
     let base = PostgresDatabase::connect_with(&url, 4).await.unwrap();
     let tag = &Uuid::new_v4().simple().to_string()[..8];
     let schemas: Vec<String> = (0..FEATURES.len())
@@ -507,17 +487,10 @@ async fn postgres_each_feature_creates_only_its_tables() {
 }
 
 #[cfg(feature = "mysql")]
-#[tokio::test]
 async fn mysql_each_feature_creates_only_its_tables() {
     use es_runtime::record::mysql::MySqlDatabase;
-    let Ok(url) = std::env::var("ES_MYSQL_URL") else {
-        assert!(
-            std::env::var("ES_REQUIRE_SERVERS").as_deref() != Ok("1"),
-            "ES_MYSQL_URL is not set but ES_REQUIRE_SERVERS=1"
-        );
-        eprintln!("mysql: table scenarios skipped: ES_MYSQL_URL not set");
-        return;
-    };
+    let url =
+        server_support::probe::probe(server_support::probe::MYSQL).expect("the harness probed it");
     let base = MySqlDatabase::connect_with(&url, 4).await.unwrap();
     let tag = &Uuid::new_v4().simple().to_string()[..8];
     let prefixes: Vec<String> = (0..FEATURES.len())
@@ -549,4 +522,25 @@ async fn mysql_each_feature_creates_only_its_tables() {
         .await
         .unwrap();
     }
+}
+
+fn main() -> std::process::ExitCode {
+    server_support::harness::run_cases(&[
+        #[cfg(feature = "sqlite")]
+        case!(local sqlite_migration_is_the_ddl_and_makes_a_working_database),
+        #[cfg(feature = "sqlite")]
+        case!(local build_creates_tables_only_when_asked_and_records_the_version),
+        #[cfg(feature = "postgres")]
+        case!(POSTGRES postgres_migration_is_the_ddl_and_makes_a_working_database),
+        #[cfg(feature = "mysql")]
+        case!(MYSQL mysql_migration_is_the_ddl_and_makes_a_working_database),
+        #[cfg(feature = "sqlite")]
+        case!(local sqlite_each_feature_creates_only_its_tables),
+        #[cfg(feature = "sqlite")]
+        case!(local a_feature_whose_table_is_missing_names_it),
+        #[cfg(feature = "postgres")]
+        case!(POSTGRES postgres_each_feature_creates_only_its_tables),
+        #[cfg(feature = "mysql")]
+        case!(MYSQL mysql_each_feature_creates_only_its_tables),
+    ])
 }

@@ -395,19 +395,16 @@ async fn mysql_a_deleted_record_leaves_its_id_behind_after_the_gap_rereads() {
 }
 
 fn main() -> std::process::ExitCode {
-    server_support::harness::run_cases(
-        server_support::probe::MYSQL,
-        &[
-            case!(server mysql_writes_reads_and_numbers_a_batch_in_order),
-            case!(server mysql_conflict_writes_nothing_and_leaves_no_gap),
-            case!(server mysql_users_transaction_commits_or_rolls_back_with_the_events),
-            case!(server mysql_connection_killed_mid_transaction_writes_nothing_and_is_operational),
-            case!(server mysql_unreachable_server_bad_url_and_missing_table_are_typed_errors),
-            case!(server mysql_eight_racing_appenders_one_wins_per_position),
-            case!(server mysql_eight_writers_with_tailing_reader_see_ids_1_to_4000_without_gaps),
-            case!(server mysql_a_foreign_table_of_the_same_name_is_a_configuration_error),
-            case!(server mysql_database_methods_run_in_spawned_tasks),
-            case!(server mysql_a_deleted_record_leaves_its_id_behind_after_the_gap_rereads),
-        ],
-    )
+    server_support::harness::run_cases(&[
+        case!(MYSQL mysql_writes_reads_and_numbers_a_batch_in_order),
+        case!(MYSQL mysql_conflict_writes_nothing_and_leaves_no_gap),
+        case!(MYSQL mysql_users_transaction_commits_or_rolls_back_with_the_events),
+        case!(MYSQL mysql_connection_killed_mid_transaction_writes_nothing_and_is_operational),
+        case!(MYSQL mysql_unreachable_server_bad_url_and_missing_table_are_typed_errors),
+        case!(MYSQL mysql_eight_racing_appenders_one_wins_per_position),
+        case!(MYSQL mysql_eight_writers_with_tailing_reader_see_ids_1_to_4000_without_gaps),
+        case!(MYSQL mysql_a_foreign_table_of_the_same_name_is_a_configuration_error),
+        case!(MYSQL mysql_database_methods_run_in_spawned_tasks),
+        case!(MYSQL mysql_a_deleted_record_leaves_its_id_behind_after_the_gap_rereads),
+    ])
 }

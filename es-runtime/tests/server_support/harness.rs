@@ -32,32 +32,32 @@ pub enum Body {
     Blocking(fn()),
 }
 
-/// One case of a mixed suite: its name, whether it needs the server, and its body.
-pub type Entry = (&'static str, bool, Body);
+/// One case of a mixed suite: its name, the server it needs (if any), and its body.
+pub type Entry = (&'static str, Option<Backend>, Body);
 
-/// An [`Entry`] for `async fn $f()` that needs the server (`server`), runs without one
-/// (`local`), or is a plain `fn` that needs the server (`server_blocking`).
+/// An [`Entry`] for `async fn $f()` that needs a server (`case!(POSTGRES f)`), runs without
+/// one (`case!(local f)`), or is a plain `fn` that needs one (`case!(blocking POSTGRES f)`).
 #[macro_export]
 macro_rules! case {
-    (server $f:ident) => {
-        (
-            stringify!($f),
-            true,
-            $crate::server_support::harness::Body::Async(|| Box::pin($f())),
-        )
-    };
     (local $f:ident) => {
         (
             stringify!($f),
-            false,
+            None,
             $crate::server_support::harness::Body::Async(|| Box::pin($f())),
         )
     };
-    (server_blocking $f:ident) => {
+    (blocking $backend:ident $f:ident) => {
         (
             stringify!($f),
-            true,
+            Some($crate::server_support::probe::$backend),
             $crate::server_support::harness::Body::Blocking($f),
+        )
+    };
+    ($backend:ident $f:ident) => {
+        (
+            stringify!($f),
+            Some($crate::server_support::probe::$backend),
+            $crate::server_support::harness::Body::Async(|| Box::pin($f())),
         )
     };
 }
@@ -66,14 +66,14 @@ macro_rules! case {
 pub fn run(backend: Backend, cases: &[Case]) -> ExitCode {
     let entries: Vec<Entry> = cases
         .iter()
-        .map(|(name, f)| (*name, true, Body::Async(*f)))
+        .map(|(name, f)| (*name, Some(backend), Body::Async(*f)))
         .collect();
-    run_cases(backend, &entries)
+    run_cases(&entries)
 }
 
-/// Runs a suite whose cases may or may not need the server of `backend`: without the server,
-/// those that need it are reported as ignored and the others still run.
-pub fn run_cases(backend: Backend, cases: &[Entry]) -> ExitCode {
+/// Runs a suite whose cases may or may not need a server: those whose server does not answer
+/// are reported as ignored (one line per backend says why), the others run.
+pub fn run_cases(cases: &[Entry]) -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut filters = Vec::new();
     let mut skips = Vec::new();
@@ -113,11 +113,10 @@ pub fn run_cases(backend: Backend, cases: &[Entry]) -> ExitCode {
     }
     let started = Instant::now();
     println!("\nrunning {} tests", selected.len());
-    let server = !selected.iter().any(|c| c.1) || probe::probe(backend).is_ok();
     let mut failed = Vec::new();
     let mut ignored = 0;
-    for (name, needs_server, body) in &selected {
-        if *needs_server && !server {
+    for (name, needs, body) in &selected {
+        if let Some(backend) = needs.filter(|b| probe::probe(*b).is_err()) {
             println!("test {name} ... ignored, no {} server", backend.name);
             ignored += 1;
             continue;
