@@ -41,7 +41,6 @@ async fn cut(url: &str, application_name: &str) -> i64 {
     n
 }
 
-#[tokio::test]
 async fn pg_calls_after_the_kept_connections_are_cut_succeed() {
     let Some(url) = server_url("ES_POSTGRES_URL", "postgres") else {
         return;
@@ -89,4 +88,10 @@ async fn pg_calls_after_the_kept_connections_are_cut_succeed() {
     }
     let items = m.get_items(s, &ItemQuery::all()).await.unwrap();
     assert_eq!(items.len(), 4, "each write stored once");
+}
+
+fn main() -> std::process::ExitCode {
+    server_support::harness::run_cases(&[
+        case!(POSTGRES pg_calls_after_the_kept_connections_are_cut_succeed),
+    ])
 }

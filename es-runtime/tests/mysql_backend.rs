@@ -34,7 +34,6 @@ async fn database(tag: &str) -> Option<MySqlDatabase> {
     Some(db)
 }
 
-#[tokio::test]
 async fn mysql_writes_reads_and_numbers_a_batch_in_order() {
     let Some(db) = database("basic").await else {
         return;
@@ -107,7 +106,6 @@ async fn mysql_writes_reads_and_numbers_a_batch_in_order() {
     db.drop_tables().await.unwrap();
 }
 
-#[tokio::test]
 async fn mysql_conflict_writes_nothing_and_leaves_no_gap() {
     let Some(db) = database("conflict").await else {
         return;
@@ -159,7 +157,6 @@ async fn mysql_conflict_writes_nothing_and_leaves_no_gap() {
     db.drop_tables().await.unwrap();
 }
 
-#[tokio::test]
 async fn mysql_users_transaction_commits_or_rolls_back_with_the_events() {
     let Some(db) = database("usertx").await else {
         return;
@@ -219,7 +216,6 @@ async fn mysql_users_transaction_commits_or_rolls_back_with_the_events() {
     db.drop_tables().await.unwrap();
 }
 
-#[tokio::test]
 async fn mysql_connection_killed_mid_transaction_writes_nothing_and_is_operational() {
     let Some(db) = database("kill").await else {
         return;
@@ -253,7 +249,6 @@ async fn mysql_connection_killed_mid_transaction_writes_nothing_and_is_operation
     db.drop_tables().await.unwrap();
 }
 
-#[tokio::test]
 async fn mysql_unreachable_server_bad_url_and_missing_table_are_typed_errors() {
     let err = MySqlDatabase::connect("mysql://root@127.0.0.1:1/test")
         .await
@@ -288,7 +283,6 @@ async fn mysql_unreachable_server_bad_url_and_missing_table_are_typed_errors() {
     db.drop_tables().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mysql_eight_racing_appenders_one_wins_per_position() {
     let Some(db) = database("race").await else {
         return;
@@ -300,7 +294,6 @@ async fn mysql_eight_racing_appenders_one_wins_per_position() {
     db.drop_tables().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mysql_eight_writers_with_tailing_reader_see_ids_1_to_4000_without_gaps() {
     let Some(db) = database("tail").await else {
         return;
@@ -313,7 +306,6 @@ async fn mysql_eight_writers_with_tailing_reader_see_ids_1_to_4000_without_gaps(
     db.drop_tables().await.unwrap();
 }
 
-#[tokio::test]
 async fn mysql_a_foreign_table_of_the_same_name_is_a_configuration_error() {
     let Some(db) = database("foreign").await else {
         return;
@@ -339,7 +331,6 @@ async fn mysql_a_foreign_table_of_the_same_name_is_a_configuration_error() {
     db.drop_tables().await.unwrap();
 }
 
-#[tokio::test]
 async fn mysql_database_methods_run_in_spawned_tasks() {
     // Their futures must be `Send + 'static` for every lifetime: sqlx's generic executors can
     // break that, and then this does not compile.
@@ -378,7 +369,6 @@ async fn mysql_database_methods_run_in_spawned_tasks() {
         .unwrap();
 }
 
-#[tokio::test]
 async fn mysql_a_deleted_record_leaves_its_id_behind_after_the_gap_rereads() {
     // A gap makes the reader read again (locking read, then after a pause): a deleted record's
     // gap stays, and the read still returns the rest in order.
@@ -402,4 +392,19 @@ async fn mysql_a_deleted_record_leaves_its_id_behind_after_the_gap_rereads() {
         .collect();
     assert_eq!(ids, [1, 3]);
     db.drop_tables().await.unwrap();
+}
+
+fn main() -> std::process::ExitCode {
+    server_support::harness::run_cases(&[
+        case!(MYSQL mysql_writes_reads_and_numbers_a_batch_in_order),
+        case!(MYSQL mysql_conflict_writes_nothing_and_leaves_no_gap),
+        case!(MYSQL mysql_users_transaction_commits_or_rolls_back_with_the_events),
+        case!(MYSQL mysql_connection_killed_mid_transaction_writes_nothing_and_is_operational),
+        case!(MYSQL mysql_unreachable_server_bad_url_and_missing_table_are_typed_errors),
+        case!(MYSQL mysql_eight_racing_appenders_one_wins_per_position),
+        case!(MYSQL mysql_eight_writers_with_tailing_reader_see_ids_1_to_4000_without_gaps),
+        case!(MYSQL mysql_a_foreign_table_of_the_same_name_is_a_configuration_error),
+        case!(MYSQL mysql_database_methods_run_in_spawned_tasks),
+        case!(MYSQL mysql_a_deleted_record_leaves_its_id_behind_after_the_gap_rereads),
+    ])
 }

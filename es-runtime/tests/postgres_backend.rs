@@ -50,7 +50,6 @@ async fn eventually_max(m: &PostgresRecordManager, want: i64) {
     }
 }
 
-#[tokio::test]
 async fn pg_writes_reads_and_numbers_a_batch_in_order() {
     let Some(db) = database("basic").await else {
         return;
@@ -105,7 +104,6 @@ async fn pg_writes_reads_and_numbers_a_batch_in_order() {
     db.drop_tables().await.unwrap();
 }
 
-#[tokio::test]
 async fn pg_conflict_writes_nothing_from_the_batch() {
     let Some(db) = database("conflict").await else {
         return;
@@ -147,7 +145,6 @@ async fn pg_conflict_writes_nothing_from_the_batch() {
     db.drop_tables().await.unwrap();
 }
 
-#[tokio::test]
 async fn pg_an_open_transaction_neither_holds_back_nor_slips_under_later_commits() {
     let Some(db) = database("open").await else {
         return;
@@ -199,7 +196,6 @@ async fn pg_an_open_transaction_neither_holds_back_nor_slips_under_later_commits
     db.drop_tables().await.unwrap();
 }
 
-#[tokio::test]
 async fn pg_users_transaction_commits_or_rolls_back_with_the_events() {
     let Some(db) = database("usertx").await else {
         return;
@@ -248,7 +244,6 @@ async fn pg_users_transaction_commits_or_rolls_back_with_the_events() {
     db.drop_tables().await.unwrap();
 }
 
-#[tokio::test]
 async fn pg_connection_killed_mid_transaction_writes_nothing_and_is_operational() {
     let Some(db) = database("kill").await else {
         return;
@@ -285,7 +280,6 @@ async fn pg_connection_killed_mid_transaction_writes_nothing_and_is_operational(
     db.drop_tables().await.unwrap();
 }
 
-#[tokio::test]
 async fn pg_unreachable_server_and_bad_url_are_typed_errors() {
     let err = PostgresDatabase::connect("postgres://postgres@127.0.0.1:1/test")
         .await
@@ -317,7 +311,6 @@ async fn pg_unreachable_server_and_bad_url_are_typed_errors() {
     db.drop_tables().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pg_eight_racing_appenders_one_wins_per_position() {
     let Some(db) = database("race").await else {
         return;
@@ -329,7 +322,6 @@ async fn pg_eight_racing_appenders_one_wins_per_position() {
     db.drop_tables().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pg_eight_writers_with_tailing_reader_see_ids_1_to_4000_without_gaps() {
     let Some(db) = database("tail").await else {
         return;
@@ -342,7 +334,6 @@ async fn pg_eight_writers_with_tailing_reader_see_ids_1_to_4000_without_gaps() {
     db.drop_tables().await.unwrap();
 }
 
-#[tokio::test]
 async fn pg_a_foreign_table_of_the_same_name_is_a_configuration_error() {
     let Some(db) = database("foreign").await else {
         return;
@@ -364,7 +355,6 @@ async fn pg_a_foreign_table_of_the_same_name_is_a_configuration_error() {
     db.drop_tables().await.unwrap();
 }
 
-#[tokio::test]
 async fn pg_corrupt_rows_and_unknown_topics_are_typed_errors_on_read() {
     use common::{Added, Counter, Started};
     use es_runtime::domain::aggregate::{create, trigger};
@@ -464,7 +454,6 @@ async fn numbered(db: &PostgresDatabase) -> i64 {
     .unwrap()
 }
 
-#[tokio::test]
 async fn pg_background_sequencer_numbers_writes_without_a_reader() {
     let Some(db) = database("background").await else {
         return;
@@ -494,7 +483,6 @@ async fn pg_background_sequencer_numbers_writes_without_a_reader() {
     db.drop_tables().await.unwrap();
 }
 
-#[tokio::test]
 async fn pg_sequencer_refuses_other_isolation_levels() {
     let Some(db) = database("isolation").await else {
         return;
@@ -529,7 +517,6 @@ async fn pg_sequencer_refuses_other_isolation_levels() {
     db.drop_tables().await.unwrap();
 }
 
-#[tokio::test]
 async fn pg_database_methods_run_in_spawned_tasks() {
     // Their futures must be `Send + 'static` for every lifetime: sqlx's generic executors can
     // break that, and then this does not compile.
@@ -569,7 +556,6 @@ async fn pg_database_methods_run_in_spawned_tasks() {
         .unwrap();
 }
 
-#[tokio::test]
 async fn pg_a_large_backlog_is_numbered_in_bounded_runs_without_gaps() {
     let Some(db) = database("backlog").await else {
         return;
@@ -654,7 +640,6 @@ async fn terminate_sessions(application_name: &str) -> i64 {
     n
 }
 
-#[tokio::test]
 async fn pg_a_kept_connection_the_server_closed_is_replaced_without_an_error() {
     let Some((db, name)) = tagged_database("kept").await else {
         return;
@@ -680,7 +665,6 @@ async fn pg_a_kept_connection_the_server_closed_is_replaced_without_an_error() {
     db.drop_tables().await.unwrap();
 }
 
-#[tokio::test]
 async fn pg_a_kept_connection_idle_for_a_while_is_checked_before_use() {
     let Some((db, name)) = tagged_database("idle").await else {
         return;
@@ -698,7 +682,6 @@ async fn pg_a_kept_connection_idle_for_a_while_is_checked_before_use() {
     db.drop_tables().await.unwrap();
 }
 
-#[test]
 fn pg_kept_connections_are_not_used_on_another_runtime_nor_dropped_outside_one() {
     let Some(url) = server_url("ES_POSTGRES_URL", "postgres") else {
         return;
@@ -762,7 +745,6 @@ fn pg_kept_connections_are_not_used_on_another_runtime_nor_dropped_outside_one()
     });
 }
 
-#[tokio::test]
 async fn pg_a_pool_of_one_is_not_kept_from_the_application() {
     let Some(url) = server_url("ES_POSTGRES_URL", "postgres") else {
         return;
@@ -792,7 +774,6 @@ async fn pg_a_pool_of_one_is_not_kept_from_the_application() {
     db.drop_tables().await.unwrap();
 }
 
-#[tokio::test]
 async fn pg_columns_of_other_types_are_typed_errors_on_read() {
     let Some(db) = database("types").await else {
         return;
@@ -830,7 +811,6 @@ async fn pg_columns_of_other_types_are_typed_errors_on_read() {
     db.drop_tables().await.unwrap();
 }
 
-#[tokio::test]
 async fn pg_setup_replaces_the_notification_index_of_earlier_versions() {
     let Some(db) = database("migrate").await else {
         return;
@@ -901,7 +881,6 @@ async fn pg_setup_replaces_the_notification_index_of_earlier_versions() {
     db.drop_tables().await.unwrap();
 }
 
-#[tokio::test]
 async fn pg_items_are_handed_over_as_read_in_pages_and_replayed_alike() {
     use common::{Added, Counter, Started};
     use es_runtime::domain::aggregate::{create, trigger};
@@ -980,7 +959,6 @@ async fn pg_items_are_handed_over_as_read_in_pages_and_replayed_alike() {
 
 /// A streamed read that meets rows still waiting for their ids numbers them and goes on after
 /// the last id it handed out: every notification once, in order, within the limit.
-#[tokio::test]
 async fn pg_a_streamed_read_numbers_waiting_rows_and_continues_after_the_last_id() {
     let Some(db) = database("streamwait").await else {
         return;
@@ -1030,4 +1008,31 @@ async fn pg_a_streamed_read_numbers_waiting_rows_and_continues_after_the_last_id
         .unwrap();
     assert_eq!(ids, (1..=50).collect::<Vec<_>>());
     db.drop_tables().await.unwrap();
+}
+
+fn main() -> std::process::ExitCode {
+    server_support::harness::run_cases(&[
+        case!(POSTGRES pg_writes_reads_and_numbers_a_batch_in_order),
+        case!(POSTGRES pg_conflict_writes_nothing_from_the_batch),
+        case!(POSTGRES pg_an_open_transaction_neither_holds_back_nor_slips_under_later_commits),
+        case!(POSTGRES pg_users_transaction_commits_or_rolls_back_with_the_events),
+        case!(POSTGRES pg_connection_killed_mid_transaction_writes_nothing_and_is_operational),
+        case!(POSTGRES pg_unreachable_server_and_bad_url_are_typed_errors),
+        case!(POSTGRES pg_eight_racing_appenders_one_wins_per_position),
+        case!(POSTGRES pg_eight_writers_with_tailing_reader_see_ids_1_to_4000_without_gaps),
+        case!(POSTGRES pg_a_foreign_table_of_the_same_name_is_a_configuration_error),
+        case!(POSTGRES pg_corrupt_rows_and_unknown_topics_are_typed_errors_on_read),
+        case!(POSTGRES pg_background_sequencer_numbers_writes_without_a_reader),
+        case!(POSTGRES pg_sequencer_refuses_other_isolation_levels),
+        case!(POSTGRES pg_database_methods_run_in_spawned_tasks),
+        case!(POSTGRES pg_a_large_backlog_is_numbered_in_bounded_runs_without_gaps),
+        case!(POSTGRES pg_a_kept_connection_the_server_closed_is_replaced_without_an_error),
+        case!(POSTGRES pg_a_kept_connection_idle_for_a_while_is_checked_before_use),
+        case!(blocking POSTGRES pg_kept_connections_are_not_used_on_another_runtime_nor_dropped_outside_one),
+        case!(POSTGRES pg_a_pool_of_one_is_not_kept_from_the_application),
+        case!(POSTGRES pg_columns_of_other_types_are_typed_errors_on_read),
+        case!(POSTGRES pg_setup_replaces_the_notification_index_of_earlier_versions),
+        case!(POSTGRES pg_items_are_handed_over_as_read_in_pages_and_replayed_alike),
+        case!(POSTGRES pg_a_streamed_read_numbers_waiting_rows_and_continues_after_the_last_id),
+    ])
 }

@@ -32,12 +32,15 @@ pub async fn databases() -> Vec<(&'static str, Arc<dyn Database>)> {
         Arc::new(es_runtime::record::memory::InMemoryDatabase::new()),
     )];
     #[cfg(feature = "sqlite")]
-    v.push((
-        "sqlite",
-        es_runtime::application::connect("sqlite::memory:")
-            .await
-            .expect("sqlite in memory"),
-    ));
+    {
+        // Every table made up front, as on the servers below (a database from `connect`
+        // would create only those of the features a test configures).
+        let db = es_runtime::record::sqlite::SqliteDatabase::memory()
+            .and_then(|d| d.with_table_prefix(es_runtime::application::config::TABLE_PREFIX))
+            .expect("sqlite in memory");
+        db.setup_tables().expect("sqlite tables");
+        v.push(("sqlite", Arc::new(db)));
+    }
     #[cfg(not(feature = "sqlite"))]
     {
         use std::io::Write as _;

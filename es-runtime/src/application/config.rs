@@ -106,7 +106,11 @@ pub fn default_url() -> &'static str {
 /// Every backend's constructor uses the same default, so both routes reach the same tables.
 pub const TABLE_PREFIX: &str = crate::record::DEFAULT_TABLE_PREFIX;
 
-/// Connects to the database a URL names (and creates the tables if they are missing).
+/// Connects to the database a URL names. It creates no table now: each feature built on it
+/// creates the tables it needs, if they are missing, when it is configured (an application
+/// its event table, snapshots the snapshot table, process applications, runners and
+/// projections the tracking table: see [`Table`](crate::record::Table)), as
+/// [`ApplicationBuilder::create_tables`](super::ApplicationBuilder::create_tables) does.
 pub async fn connect(url: &str) -> Result<Arc<dyn Database>> {
     let scheme = url
         .split(':')
@@ -202,8 +206,7 @@ async fn connect_sqlite(url: &str) -> Result<Arc<dyn Database>> {
         file => SqliteDatabase::open(file)?,
     }
     .with_table_prefix(TABLE_PREFIX)?;
-    db.setup_tables()?;
-    Ok(Arc::new(db))
+    Ok(Arc::new(CreatingTables(db)))
 }
 
 #[cfg(feature = "postgres")]
@@ -211,8 +214,7 @@ async fn connect_postgres(url: &str) -> Result<Arc<dyn Database>> {
     let db = crate::record::postgres::PostgresDatabase::connect(url)
         .await?
         .with_table_prefix(TABLE_PREFIX)?;
-    db.setup_tables().await?;
-    Ok(Arc::new(db))
+    Ok(Arc::new(CreatingTables(db)))
 }
 
 #[cfg(feature = "mysql")]
@@ -221,8 +223,35 @@ async fn connect_mysql(url: &str) -> Result<Arc<dyn Database>> {
     let db = crate::record::mysql::MySqlDatabase::connect(&url)
         .await?
         .with_table_prefix(TABLE_PREFIX)?;
-    db.setup_tables().await?;
-    Ok(Arc::new(db))
+    Ok(Arc::new(CreatingTables(db)))
+}
+
+/// A database whose features create their tables ([`connect`]'s).
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+struct CreatingTables<D>(D);
+
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+impl<D: Database> Database for CreatingTables<D> {
+    fn record_manager(
+        &self,
+        kind: crate::record::RecordKind,
+        application_name: &str,
+        pipeline_id: i64,
+    ) -> Arc<dyn crate::record::RecordManager> {
+        self.0.record_manager(kind, application_name, pipeline_id)
+    }
+    fn table_record_manager(
+        &self,
+        spec: &crate::record::mapped::TableSpec,
+        application_name: &str,
+        pipeline_id: i64,
+    ) -> Result<Arc<dyn crate::record::RecordManager>> {
+        self.0
+            .table_record_manager(spec, application_name, pipeline_id)
+    }
+    fn creates_tables(&self) -> bool {
+        true
+    }
 }
 
 /// `Database` for a backend's database type, whose inherent `record_manager` returns its own

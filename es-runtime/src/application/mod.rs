@@ -12,7 +12,7 @@ pub mod config;
 pub mod own_tx;
 pub mod repository;
 pub mod snapshot;
-mod tables;
+pub(crate) mod tables;
 
 pub use commands::Retry;
 pub use config::{connect, connect_backend, Config};
@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::mapper::{Cipher, Mapper};
 use crate::record::mapped::TableSpec;
 use crate::record::memory::InMemoryDatabase;
-use crate::record::{RecordBatch, RecordKind, RecordManager, Tracking};
+use crate::record::{RecordBatch, RecordKind, RecordManager, Table, Tracking};
 use crate::store::EventStore;
 use std::any::Any;
 use std::collections::HashMap;
@@ -130,6 +130,8 @@ pub struct Application {
     /// Counts saves through this object: followers in this process wait on it.
     writes: tokio::sync::watch::Sender<u64>,
     subscribers: PubSub,
+    /// Whether features configured on this application create their tables.
+    create_tables: bool,
 }
 
 impl std::fmt::Debug for Application {
@@ -167,6 +169,13 @@ pub trait Database: Send + Sync + 'static {
             "this database cannot map table {}: use SQLite, PostgreSQL or MySQL",
             spec.table_name()
         )))
+    }
+
+    /// True when the features built on this database create the tables they need (as
+    /// [`ApplicationBuilder::create_tables`] does): databases made by [`connect`]. False by
+    /// default.
+    fn creates_tables(&self) -> bool {
+        false
     }
 }
 
@@ -207,13 +216,20 @@ pub struct ApplicationBuilder {
 }
 
 impl ApplicationBuilder {
-    /// With `true`, [`build`](ApplicationBuilder::build) creates the database's tables if
-    /// they are missing (the backend's `setup_tables`: every table es uses, so that
-    /// applications with other features can share the database). By default it creates
-    /// nothing: a missing table is an [`Error::Configuration`] naming it, and the tables come
-    /// from `setup_tables`, the backend's `ddl()` or the migrations in
-    /// `es-runtime/migrations` (usable with `sqlx migrate`). [`Application::from_env`] and
-    /// [`connect`] always create them.
+    /// With `true`, [`build`](ApplicationBuilder::build) creates the tables this application
+    /// needs if they are missing, and only those: its event table, plus the snapshot table
+    /// when snapshotting is on ([`Table`](crate::record::Table) lists them). Features
+    /// configured later create their own in turn: a
+    /// [`ProcessApplication`](crate::process::ProcessApplication) on this application its
+    /// tracking table (and the snapshot table for parked notifications), a
+    /// [`Projector`](crate::process::Projector) on a creating database its tracking table.
+    /// The schema version is recorded as the migrations record it.
+    ///
+    /// By default it creates nothing: a missing table is an [`Error::Configuration`] naming
+    /// it, and the tables come from the backend's `setup` / `setup_tables`, its `ddl()` or the
+    /// migrations in `es-runtime/migrations` (usable with `sqlx migrate`). Databases made by
+    /// [`connect`] (so [`Application::from_env`]) create the tables of every feature that
+    /// uses them, as this option does.
     ///
     /// ```
     /// # #[cfg(feature = "sqlite")]
@@ -373,10 +389,11 @@ impl ApplicationBuilder {
             }
             (None, false) => None,
         };
-        if self.create_tables {
-            tables::create(records.as_ref()).await?;
+        let create_tables = self.create_tables || db.creates_tables();
+        if create_tables {
+            tables::create(records.as_ref(), &[Table::of(records.kind())]).await?;
             if let Some(s) = &snapshots {
-                tables::create(s.as_ref()).await?;
+                tables::create(s.as_ref(), &[Table::of(s.kind())]).await?;
             }
         }
         // One cheap read now, so a missing table or an unreachable database is an error of
@@ -384,7 +401,7 @@ impl ApplicationBuilder {
         let missing = |e| tables::missing(&self.name, e);
         records.check().await.map_err(missing)?;
         if let Some(s) = &snapshots {
-            s.check().await.map_err(missing)?;
+            tables::check_items(s.as_ref(), &self.name).await?;
         }
         let mut mapper = Mapper::new();
         if let Some(c) = self.cipher {
@@ -410,6 +427,7 @@ impl ApplicationBuilder {
             page_size: self.page_size,
             writes,
             subscribers: PubSub::new(),
+            create_tables,
         })
     }
 }
@@ -465,7 +483,7 @@ impl Application {
         Self::from_config(name, Config::from_env()?).await
     }
 
-    /// An application configured by a [`Config`]: connects (creating the tables if missing),
+    /// An application configured by a [`Config`]: connects (creating the tables it needs),
     /// and checks the tables can be read, so configuration errors show at construction time.
     pub async fn from_config(name: impl Into<String>, config: Config) -> Result<Application> {
         let mut b = Application::builder(name).database(connect(&config.database_url).await?);
@@ -481,6 +499,13 @@ impl Application {
     /// The application's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Whether it was built to create its tables
+    /// ([`ApplicationBuilder::create_tables`], or a database made by [`connect`]): the
+    /// features configured on it then create theirs too.
+    pub fn creates_tables(&self) -> bool {
+        self.create_tables
     }
 
     /// A prompt for followers in this process: changes after every save through this

@@ -187,6 +187,8 @@ pub struct ProcessApplication {
     causal: Option<Causal>,
     /// Set when the runner stops: a pull ends after the notification it is processing.
     stopping: std::sync::atomic::AtomicBool,
+    /// Set once the tables it needs are there (see [`ProcessApplication::ready`]).
+    tables: tokio::sync::OnceCell<()>,
 }
 
 impl std::fmt::Debug for ProcessApplication {
@@ -222,7 +224,38 @@ impl ProcessApplication {
             parked: Mutex::new(HashSet::new()),
             causal: None,
             stopping: std::sync::atomic::AtomicBool::new(false),
+            tables: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// Makes sure the tables it needs besides its application's are there: the tracking
+    /// table, and the snapshot table that holds parked notifications when
+    /// [`parking_failures`](ProcessApplication::parking_failures) is set. When its application
+    /// creates its tables ([`Application::creates_tables`]) they are created if missing;
+    /// otherwise a missing one is an [`Error::Configuration`] that names it. Pulls, positions
+    /// and the calls on parked notifications do this first (once); a
+    /// [`Runner`](super::Runner) does it when it starts.
+    pub async fn ready(&self) -> Result<()> {
+        self.tables
+            .get_or_try_init(|| async {
+                let create = self.app.creates_tables();
+                let name = self.app.name();
+                crate::application::tables::tracking(self.app.records().as_ref(), create, name)
+                    .await?;
+                if let Some(dl) = &self.dead_letters {
+                    if create {
+                        crate::application::tables::create(
+                            dl.records.as_ref(),
+                            &[crate::record::Table::Snapshots],
+                        )
+                        .await?;
+                    }
+                    crate::application::tables::check_items(dl.records.as_ref(), name).await?;
+                }
+                Ok(())
+            })
+            .await
+            .map(|_| ())
     }
 
     /// Follows the notification log of `upstream` (which may be this application itself),
@@ -427,6 +460,7 @@ impl ProcessApplication {
         only: Option<&str>,
         budget: usize,
     ) -> Result<(Progress, bool)> {
+        self.ready().await?;
         let mut follows = self.follows.lock().await;
         let mut total = Progress::default();
         loop {
@@ -468,6 +502,7 @@ impl ProcessApplication {
     /// The position in each upstream log: the last notification processed or skipped by this
     /// instance (before the first pull, where the tracking records say to resume).
     pub async fn positions(&self) -> Result<Vec<(String, i64)>> {
+        self.ready().await?;
         let mut follows = self.follows.lock().await;
         let mut out = Vec::new();
         for f in follows.iter_mut() {

@@ -36,6 +36,7 @@ pub struct RunnerBuilder {
     leases: Option<Arc<dyn Leases>>,
     lease_interval: Duration,
     prompts: Option<Arc<dyn Prompts>>,
+    create_tables: bool,
 }
 
 impl std::fmt::Debug for RunnerBuilder {
@@ -68,7 +69,19 @@ impl RunnerBuilder {
             leases: None,
             lease_interval: Duration::from_millis(500),
             prompts: None,
+            create_tables: false,
         }
+    }
+
+    /// With `true`, the runner creates the tables its applications need when it starts, if
+    /// they are missing: each application's event table (and snapshot table if it
+    /// snapshots), the tracking table, and the snapshot table for parked notifications
+    /// ([`Table`](crate::record::Table)). A database made by
+    /// [`connect`](crate::application::connect) always does. By default a missing table is
+    /// an [`Error::Configuration`] at start that names it.
+    pub fn create_tables(mut self, create: bool) -> Self {
+        self.create_tables = create;
+        self
     }
 
     /// Prefixes every application's name in the database (`"test1_"` makes `orders` store
@@ -217,7 +230,8 @@ impl RunnerBuilder {
                     .ok_or_else(|| Error::Configuration(format!("no process named {name}")))?;
                 let mut b = Application::builder(format!("{}{name}", self.namespace))
                     .database(self.db.clone())
-                    .pipeline_id(p);
+                    .pipeline_id(p)
+                    .create_tables(self.create_tables);
                 b = def.configure(b);
                 if let Some(c) = &self.configure {
                     b = c(name, b);
@@ -244,6 +258,7 @@ impl RunnerBuilder {
                     .ok_or_else(|| Error::Configuration(format!("no process named {u}")))?;
                 pa = pa.following(upstream)?;
             }
+            pa.ready().await?;
             apps.insert((name.clone(), *p), Arc::new(pa));
         }
         let followers = names

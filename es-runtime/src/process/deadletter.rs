@@ -51,7 +51,7 @@ pub struct ParkedNotification {
 /// The dead-letter records of one process application.
 #[derive(Clone)]
 pub(crate) struct DeadLetters {
-    records: Arc<dyn RecordManager>,
+    pub(super) records: Arc<dyn RecordManager>,
 }
 
 impl std::fmt::Debug for DeadLetters {
@@ -167,6 +167,7 @@ pub(crate) fn now_micros() -> i64 {
 impl ProcessApplication {
     /// The notifications of this pipeline that are parked, by upstream and id.
     pub async fn parked(&self) -> Result<Vec<ParkedNotification>> {
+        self.ready().await?;
         self.dead_letters()?
             .list(self.app.records().pipeline_id())
             .await
@@ -177,6 +178,7 @@ impl ProcessApplication {
     /// stays parked with the new error, which is returned. [`Error::NotFound`] if it is not
     /// parked.
     pub async fn retry_parked(&self, upstream: &str, notification_id: i64) -> Result<Progress> {
+        self.ready().await?;
         let dl = self.dead_letters()?;
         let pipeline = self.app.records().pipeline_id();
         let Some(mut parked) = dl.get(upstream, pipeline, notification_id).await? else {
@@ -220,6 +222,7 @@ impl ProcessApplication {
     /// Gives up on a parked notification: it is tracked as processed, without any new events,
     /// and no longer parked. [`Error::NotFound`] if it is not parked.
     pub async fn discard_parked(&self, upstream: &str, notification_id: i64) -> Result<()> {
+        self.ready().await?;
         let dl = self.dead_letters()?;
         let pipeline = self.app.records().pipeline_id();
         if dl.get(upstream, pipeline, notification_id).await?.is_none() {

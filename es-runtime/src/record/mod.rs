@@ -28,6 +28,56 @@ use uuid::Uuid;
 /// prefix keeps es's tables apart from other libraries' tables of the same plain names.
 pub const DEFAULT_TABLE_PREFIX: &str = "es_";
 
+/// One of the tables es keeps (the schema version aside), so that a database gets only the
+/// tables of the features in use: an application has its [`Table::Events`]; snapshots
+/// ([`ApplicationBuilder::snapshot_period`](crate::application::ApplicationBuilder::snapshot_period))
+/// and parked notifications add [`Table::Snapshots`]; process applications, runners and
+/// projections add [`Table::Tracking`]; the time-bucketed models add
+/// [`Table::TimestampSequenced`]. Leases need no table (they are locks).
+///
+/// Each backend creates a chosen set with its `setup` method (`setup_tables` creates all).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Table {
+    /// `stored_events` (with PostgreSQL's sequencer functions and MySQL's
+    /// `notification_counters`).
+    Events,
+    /// `notification_tracking`: which upstream notifications a follower has processed.
+    Tracking,
+    /// `snapshots` (also holds the dead letters of parked notifications).
+    Snapshots,
+    /// `timestamp_sequenced_items`.
+    TimestampSequenced,
+}
+
+impl Table {
+    /// Every table, in the order the migrations create them.
+    pub const ALL: [Table; 4] = [
+        Table::Events,
+        Table::Tracking,
+        Table::Snapshots,
+        Table::TimestampSequenced,
+    ];
+
+    /// The table's name without the prefix.
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Events => "stored_events",
+            Table::Tracking => "notification_tracking",
+            Table::Snapshots => "snapshots",
+            Table::TimestampSequenced => "timestamp_sequenced_items",
+        }
+    }
+
+    /// The table a record manager of `kind` reads and writes its items in.
+    pub fn of(kind: RecordKind) -> Table {
+        match kind {
+            RecordKind::Events => Table::Events,
+            RecordKind::Snapshots => Table::Snapshots,
+            RecordKind::TimestampSequenced => Table::TimestampSequenced,
+        }
+    }
+}
+
 /// One stored item: a position in a sequence, with the topic and (mapped) state of an event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SequencedItem {

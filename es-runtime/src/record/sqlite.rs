@@ -87,7 +87,9 @@
 //! might even be dropped) makes the next save read the maximum again. Together these made saves in
 //! memory 20-25% faster (measured with the bench example, `save_new` and `append_one`).
 
-use super::{ItemQuery, Notification, RecordBatch, RecordKind, RecordManager, SequencedItem};
+use super::{
+    ItemQuery, Notification, RecordBatch, RecordKind, RecordManager, SequencedItem, Table,
+};
 use crate::error::{Error, IntegrityError, Result};
 use async_trait::async_trait;
 use rusqlite::{
@@ -115,13 +117,22 @@ pub const DEFAULT_PREFIX: &str = super::DEFAULT_TABLE_PREFIX;
 /// [`Error::Operational`].
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The schema for table prefix `prefix` (see the module documentation). Every statement is
-/// idempotent. A prefix must be ASCII letters, digits and underscores, not starting with a digit.
+/// The schema for table prefix `prefix` (see the module documentation): every table. Every
+/// statement is idempotent. A prefix must be ASCII letters, digits and underscores, not
+/// starting with a digit.
 pub fn ddl(prefix: &str) -> Result<String> {
+    ddl_of(prefix, &Table::ALL)
+}
+
+/// The schema of the chosen tables only (in the order of [`Table::ALL`]), as [`ddl`].
+pub fn ddl_of(prefix: &str, tables: &[Table]) -> Result<String> {
     check_prefix(prefix)?;
     let p = prefix;
-    Ok(format!(
-        "CREATE TABLE IF NOT EXISTS {p}stored_events (
+    let mut sql = String::new();
+    for table in Table::ALL.into_iter().filter(|t| tables.contains(t)) {
+        sql.push_str(&match table {
+            Table::Events => format!(
+                "CREATE TABLE IF NOT EXISTS {p}stored_events (
     application_name    TEXT    NOT NULL,
     originator_id       BLOB    NOT NULL,
     originator_version  INTEGER NOT NULL,
@@ -133,20 +144,29 @@ pub fn ddl(prefix: &str) -> Result<String> {
     PRIMARY KEY (application_name, originator_id, originator_version));
 CREATE UNIQUE INDEX IF NOT EXISTS {p}stored_events_notification_idx
     ON {p}stored_events (application_name, pipeline_id, notification_id);
-CREATE TABLE IF NOT EXISTS {p}notification_tracking (
+"
+            ),
+            Table::Tracking => format!(
+                "CREATE TABLE IF NOT EXISTS {p}notification_tracking (
     application_name          TEXT    NOT NULL,
     upstream_application_name TEXT    NOT NULL,
     pipeline_id               INTEGER NOT NULL,
     notification_id           INTEGER NOT NULL,
     PRIMARY KEY (application_name, upstream_application_name, pipeline_id, notification_id));
-CREATE TABLE IF NOT EXISTS {p}snapshots (
+"
+            ),
+            Table::Snapshots => format!(
+                "CREATE TABLE IF NOT EXISTS {p}snapshots (
     application_name    TEXT    NOT NULL,
     originator_id       BLOB    NOT NULL,
     originator_version  INTEGER NOT NULL,
     topic               TEXT    NOT NULL,
     state               BLOB    NOT NULL,
     PRIMARY KEY (application_name, originator_id, originator_version));
-CREATE TABLE IF NOT EXISTS {p}timestamp_sequenced_items (
+"
+            ),
+            Table::TimestampSequenced => format!(
+                "CREATE TABLE IF NOT EXISTS {p}timestamp_sequenced_items (
     application_name    TEXT    NOT NULL,
     sequence_id         BLOB    NOT NULL,
     position            INTEGER NOT NULL,
@@ -156,7 +176,10 @@ CREATE TABLE IF NOT EXISTS {p}timestamp_sequenced_items (
 CREATE INDEX IF NOT EXISTS {p}timestamp_sequenced_items_position_idx
     ON {p}timestamp_sequenced_items (application_name, position);
 "
-    ))
+            ),
+        });
+    }
+    Ok(sql)
 }
 
 fn check_prefix(prefix: &str) -> Result<()> {
@@ -389,9 +412,14 @@ impl SqliteDatabase {
         ddl(&self.prefix).unwrap_or_default()
     }
 
-    /// Creates the tables and indexes if they are missing.
+    /// Creates every table and index if it is missing.
     pub fn setup_tables(&self) -> Result<()> {
-        let sql = ddl(&self.prefix)?;
+        self.setup(&Table::ALL)
+    }
+
+    /// Creates the chosen tables and their indexes if they are missing (see [`Table`]).
+    pub fn setup(&self, tables: &[Table]) -> Result<()> {
+        let sql = ddl_of(&self.prefix, tables)?;
         self.with_connection(|c| c.execute_batch(&sql).map_err(map_err))
     }
 

@@ -23,8 +23,57 @@ use std::time::Instant;
 /// One case: its name and its body (which finds the server through [`probe::probe`]).
 pub type Case = (&'static str, fn() -> Pin<Box<dyn Future<Output = ()>>>);
 
+/// What a case of [`run_cases`] runs: an async body (in its own tokio runtime) or a plain one.
+#[derive(Clone, Copy)]
+pub enum Body {
+    /// Runs in a fresh multi-threaded runtime.
+    Async(fn() -> Pin<Box<dyn Future<Output = ()>>>),
+    /// Runs as it is (it makes its own runtimes, if any).
+    Blocking(fn()),
+}
+
+/// One case of a mixed suite: its name, the server it needs (if any), and its body.
+pub type Entry = (&'static str, Option<Backend>, Body);
+
+/// An [`Entry`] for `async fn $f()` that needs a server (`case!(POSTGRES f)`), runs without
+/// one (`case!(local f)`), or is a plain `fn` that needs one (`case!(blocking POSTGRES f)`).
+#[macro_export]
+macro_rules! case {
+    (local $f:ident) => {
+        (
+            stringify!($f),
+            None,
+            $crate::server_support::harness::Body::Async(|| Box::pin($f())),
+        )
+    };
+    (blocking $backend:ident $f:ident) => {
+        (
+            stringify!($f),
+            Some($crate::server_support::probe::$backend),
+            $crate::server_support::harness::Body::Blocking($f),
+        )
+    };
+    ($backend:ident $f:ident) => {
+        (
+            stringify!($f),
+            Some($crate::server_support::probe::$backend),
+            $crate::server_support::harness::Body::Async(|| Box::pin($f())),
+        )
+    };
+}
+
 /// Runs `cases` against the server of `backend` and prints cargo's summary line.
 pub fn run(backend: Backend, cases: &[Case]) -> ExitCode {
+    let entries: Vec<Entry> = cases
+        .iter()
+        .map(|(name, f)| (*name, Some(backend), Body::Async(*f)))
+        .collect();
+    run_cases(&entries)
+}
+
+/// Runs a suite whose cases may or may not need a server: those whose server does not answer
+/// are reported as ignored (one line per backend says why), the others run.
+pub fn run_cases(cases: &[Entry]) -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut filters = Vec::new();
     let mut skips = Vec::new();
@@ -54,33 +103,38 @@ pub fn run(backend: Backend, cases: &[Case]) -> ExitCode {
         };
         (filters.is_empty() || filters.iter().any(hit)) && !skips.iter().any(hit)
     };
-    let selected: Vec<&Case> = cases.iter().filter(|c| matches(c.0)).collect();
+    let selected: Vec<&Entry> = cases.iter().filter(|c| matches(c.0)).collect();
     let filtered_out = cases.len() - selected.len();
     if list {
-        for (name, _) in &selected {
+        for (name, ..) in &selected {
             println!("{name}: test");
         }
         return ExitCode::SUCCESS;
     }
     let started = Instant::now();
     println!("\nrunning {} tests", selected.len());
-    if probe::probe(backend).is_err() {
-        {
-            for (name, _) in &selected {
-                println!("test {name} ... ignored, no {} server", backend.name);
-            }
-            return summary(0, 0, selected.len(), filtered_out, started);
-        }
-    }
     let mut failed = Vec::new();
-    for (name, case) in &selected {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(4)
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| runtime.block_on(case())));
-        drop(runtime);
+    let mut ignored = 0;
+    for (name, needs, body) in &selected {
+        if let Some(backend) = needs.filter(|b| probe::probe(*b).is_err()) {
+            println!("test {name} ... ignored, no {} server", backend.name);
+            ignored += 1;
+            continue;
+        }
+        let outcome = match body {
+            Body::Async(case) => {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(4)
+                    .enable_all()
+                    .build()
+                    .expect("tokio runtime");
+                let outcome =
+                    std::panic::catch_unwind(AssertUnwindSafe(|| runtime.block_on(case())));
+                drop(runtime);
+                outcome
+            }
+            Body::Blocking(case) => std::panic::catch_unwind(case),
+        };
         match outcome {
             Ok(()) => println!("test {name} ... ok"),
             Err(_) => {
@@ -96,9 +150,9 @@ pub fn run(backend: Backend, cases: &[Case]) -> ExitCode {
         }
     }
     summary(
-        selected.len() - failed.len(),
+        selected.len() - failed.len() - ignored,
         failed.len(),
-        0,
+        ignored,
         filtered_out,
         started,
     )

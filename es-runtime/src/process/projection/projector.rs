@@ -56,6 +56,9 @@ pub struct Projector<P> {
     /// Positions by upstream (`None` until read from the tracking records); held while a
     /// catch-up or rebuild runs, so they never run at once.
     positions: tokio::sync::Mutex<Vec<Option<i64>>>,
+    create_tables: bool,
+    /// Set once the tracking table is there.
+    tables: tokio::sync::OnceCell<()>,
 }
 
 impl<P> std::fmt::Debug for Projector<P> {
@@ -84,7 +87,10 @@ impl<P: Projection> Projector<P> {
     pub fn new(projection: P, db: Arc<dyn Database>) -> Self {
         let name = projection.name().to_string();
         let records = db.record_manager(RecordKind::Events, &name, 0);
+        let create_tables = db.creates_tables();
         Projector {
+            create_tables,
+            tables: tokio::sync::OnceCell::new(),
             projection: Arc::new(projection),
             db,
             name,
@@ -99,6 +105,31 @@ impl<P: Projection> Projector<P> {
             prompts: None,
             positions: tokio::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    /// With `true`, creates the tracking table it keeps its positions in, if it is missing,
+    /// before it first reads them (the default for a database made by
+    /// [`connect`](crate::application::connect)); the projection's own rows are the
+    /// projection's business. Otherwise a missing tracking table is an
+    /// [`Error::Configuration`] that names it.
+    pub fn create_tables(mut self, create: bool) -> Self {
+        self.create_tables = create;
+        self
+    }
+
+    /// Makes sure the tracking table is there (see [`Projector::create_tables`]); catching
+    /// up, rebuilding, positions and lag do this first, once.
+    pub async fn ready(&self) -> Result<()> {
+        self.tables
+            .get_or_try_init(|| {
+                crate::application::tables::tracking(
+                    self.records.as_ref(),
+                    self.create_tables,
+                    &self.name,
+                )
+            })
+            .await
+            .map(|_| ())
     }
 
     /// Keeps the tracking records under `name` instead of the projection's own (two
@@ -222,6 +253,7 @@ impl<P: Projection> Projector<P> {
 
     /// The last notification applied of each upstream, from the tracking records.
     pub async fn positions(&self) -> Result<Vec<(String, i64)>> {
+        self.ready().await?;
         let mut out = Vec::new();
         for u in &self.upstreams {
             out.push((u.name.clone(), self.records.max_tracking_id(&u.name).await?));
@@ -232,6 +264,7 @@ impl<P: Projection> Projector<P> {
     /// How many notifications are not applied yet: the upstreams' last ids minus the
     /// positions, summed.
     pub async fn lag(&self) -> Result<i64> {
+        self.ready().await?;
         let mut lag = 0;
         for u in &self.upstreams {
             let last = u.records.max_notification_id().await?;
@@ -261,6 +294,7 @@ impl<P: Projection> Projector<P> {
         &self,
         mut progress: impl FnMut(&RebuildProgress) + Send,
     ) -> Result<Progress> {
+        self.ready().await?;
         let mut positions = self.positions.lock().await;
         let mut tx = self.records.begin_tx().await?;
         self.projection
@@ -296,6 +330,7 @@ impl<P: Projection> Projector<P> {
         commits: usize,
         report: &mut (dyn FnMut((&str, i64)) + Send),
     ) -> Result<(Progress, bool)> {
+        self.ready().await?;
         let mut total = Progress::default();
         for (u, slot) in self.upstreams.iter().zip(positions.iter_mut()) {
             let mut at = match *slot {

@@ -2,13 +2,27 @@
 
 use super::{map_err, MySqlDatabase};
 use crate::error::{Error, Result};
+use crate::record::Table;
 
 impl MySqlDatabase {
-    /// The statements that create the tables (each idempotent), in order.
+    /// The statements that create every table (each idempotent), in order.
     pub fn ddl(&self) -> Vec<String> {
+        self.ddl_of(&Table::ALL)
+    }
+
+    /// The statements that create the chosen tables (see [`Table`]; the event table comes
+    /// with `notification_counters`), in the order of [`ddl`](Self::ddl).
+    pub fn ddl_of(&self, tables: &[Table]) -> Vec<String> {
         let t = |n: &str| self.table_name(n);
         let opts = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin";
-        vec![
+        let owners = [
+            Table::Events,
+            Table::Events,
+            Table::Tracking,
+            Table::Snapshots,
+            Table::TimestampSequenced,
+        ];
+        let all = [
             format!(
                 "CREATE TABLE IF NOT EXISTS {} (
     application_name    VARCHAR(255) NOT NULL,
@@ -66,12 +80,23 @@ impl MySqlDatabase {
 ) {opts}",
                 t("timestamp_sequenced_items")
             ),
-        ]
+        ];
+        owners
+            .into_iter()
+            .zip(all)
+            .filter(|(owner, _)| tables.contains(owner))
+            .map(|(_, sql)| sql)
+            .collect()
     }
 
-    /// Creates the tables if they do not exist.
+    /// Creates every table if it does not exist.
     pub async fn setup_tables(&self) -> Result<()> {
-        for stmt in self.ddl() {
+        self.setup(&Table::ALL).await
+    }
+
+    /// Creates the chosen tables if they do not exist (see [`Table`]).
+    pub async fn setup(&self, tables: &[Table]) -> Result<()> {
+        for stmt in self.ddl_of(tables) {
             sqlx::raw_sql(crate::record::sql::dynamic(&stmt))
                 .execute(&self.pool)
                 .await
@@ -80,13 +105,16 @@ impl MySqlDatabase {
         // A table of the same name with another layout (another library's) is a configuration
         // error, reported now rather than at the first write.
         let checks = [
-            ("stored_events", "application_name, originator_id, originator_version, pipeline_id, notification_id, topic, state, causal_dependencies"),
-            ("notification_counters", "application_name, pipeline_id, last_id"),
-            ("notification_tracking", "application_name, upstream_application_name, pipeline_id, notification_id"),
-            ("snapshots", "application_name, originator_id, originator_version, topic, state"),
-            ("timestamp_sequenced_items", "application_name, sequence_id, position, topic, state"),
+            (Table::Events, "stored_events", "application_name, originator_id, originator_version, pipeline_id, notification_id, topic, state, causal_dependencies"),
+            (Table::Events, "notification_counters", "application_name, pipeline_id, last_id"),
+            (Table::Tracking, "notification_tracking", "application_name, upstream_application_name, pipeline_id, notification_id"),
+            (Table::Snapshots, "snapshots", "application_name, originator_id, originator_version, topic, state"),
+            (Table::TimestampSequenced, "timestamp_sequenced_items", "application_name, sequence_id, position, topic, state"),
         ];
-        for (table, cols) in checks {
+        let checks = checks
+            .into_iter()
+            .filter(|(owner, ..)| tables.contains(owner));
+        for (_, table, cols) in checks {
             let t = self.table_name(table);
             let sql = format!("SELECT {cols} FROM {t} LIMIT 0");
             let probe = sqlx::query(crate::record::sql::dynamic(&sql))

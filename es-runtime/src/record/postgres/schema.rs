@@ -4,16 +4,64 @@ use super::sequencer::SEQUENCER_BATCH;
 use super::{map_err, PostgresDatabase};
 use crate::error::{Error, Result};
 use crate::record::sql::stable_hash;
+use crate::record::Table;
 
 impl PostgresDatabase {
-    /// The SQL that creates the schema (if one is configured), the tables, their indexes and the
-    /// two functions of the notification sequencer. Every statement is idempotent.
+    /// The SQL that creates the schema (if one is configured), every table, their indexes and
+    /// the two functions of the notification sequencer. Every statement is idempotent.
     pub fn ddl(&self) -> String {
+        self.ddl_of(&Table::ALL)
+    }
+
+    /// The SQL of the chosen tables only (see [`Table`]; the event table comes with the
+    /// sequencer's functions), as [`ddl`](Self::ddl).
+    pub fn ddl_of(&self, tables: &[Table]) -> String {
         let n = &self.names;
         let events = n.table("stored_events");
         let tracking = n.table("notification_tracking");
         let snapshots = n.table("snapshots");
         let timed = n.table("timestamp_sequenced_items");
+        let timed_idx = n.index("timestamp_sequenced_items_position_idx");
+        let mut others = String::new();
+        if tables.contains(&Table::Tracking) {
+            others.push_str(&format!(
+                r#"CREATE TABLE IF NOT EXISTS {tracking} (
+    application_name          TEXT   NOT NULL,
+    upstream_application_name TEXT   NOT NULL,
+    pipeline_id               BIGINT NOT NULL,
+    notification_id           BIGINT NOT NULL,
+    PRIMARY KEY (application_name, upstream_application_name, pipeline_id, notification_id)
+);
+"#
+            ));
+        }
+        if tables.contains(&Table::Snapshots) {
+            others.push_str(&format!(
+                r#"CREATE TABLE IF NOT EXISTS {snapshots} (
+    application_name   TEXT   NOT NULL,
+    originator_id      UUID   NOT NULL,
+    originator_version BIGINT NOT NULL,
+    topic              TEXT   NOT NULL,
+    state              BYTEA  NOT NULL,
+    PRIMARY KEY (application_name, originator_id, originator_version)
+);
+"#
+            ));
+        }
+        if tables.contains(&Table::TimestampSequenced) {
+            others.push_str(&format!(
+                r#"CREATE TABLE IF NOT EXISTS {timed} (
+    application_name TEXT   NOT NULL,
+    sequence_id      UUID   NOT NULL,
+    position         BIGINT NOT NULL,
+    topic            TEXT   NOT NULL,
+    state            BYTEA  NOT NULL,
+    PRIMARY KEY (application_name, sequence_id, position)
+);
+CREATE INDEX IF NOT EXISTS {timed_idx} ON {timed} (application_name, position);
+"#
+            ));
+        }
         let sequencer = n.table("sequence_notifications");
         let reader = n.table("notifications");
         let schema = n
@@ -21,10 +69,12 @@ impl PostgresDatabase {
             .as_ref()
             .map(|s| format!("CREATE SCHEMA IF NOT EXISTS {s};\n"))
             .unwrap_or_default();
-        let (notif_idx, pending_idx, timed_idx) = (
+        if !tables.contains(&Table::Events) {
+            return format!("{schema}{others}");
+        }
+        let (notif_idx, pending_idx) = (
             n.index("stored_events_notification_id_idx"),
             n.index("stored_events_unsequenced_idx"),
-            n.index("timestamp_sequenced_items_position_idx"),
         );
         // Earlier versions of this schema had a notification index that also held the rows
         // still waiting for an id (under NULL): replaced by the partial index above, which
@@ -53,31 +103,7 @@ DROP INDEX IF EXISTS {old_notif_idx};
 CREATE INDEX IF NOT EXISTS {pending_idx}
     ON {events} (application_name, pipeline_id, insert_order)
     WHERE notification_id IS NULL;
-CREATE TABLE IF NOT EXISTS {tracking} (
-    application_name          TEXT   NOT NULL,
-    upstream_application_name TEXT   NOT NULL,
-    pipeline_id               BIGINT NOT NULL,
-    notification_id           BIGINT NOT NULL,
-    PRIMARY KEY (application_name, upstream_application_name, pipeline_id, notification_id)
-);
-CREATE TABLE IF NOT EXISTS {snapshots} (
-    application_name   TEXT   NOT NULL,
-    originator_id      UUID   NOT NULL,
-    originator_version BIGINT NOT NULL,
-    topic              TEXT   NOT NULL,
-    state              BYTEA  NOT NULL,
-    PRIMARY KEY (application_name, originator_id, originator_version)
-);
-CREATE TABLE IF NOT EXISTS {timed} (
-    application_name TEXT   NOT NULL,
-    sequence_id      UUID   NOT NULL,
-    position         BIGINT NOT NULL,
-    topic            TEXT   NOT NULL,
-    state            BYTEA  NOT NULL,
-    PRIMARY KEY (application_name, sequence_id, position)
-);
-CREATE INDEX IF NOT EXISTS {timed_idx} ON {timed} (application_name, position);
-CREATE OR REPLACE FUNCTION {sequencer}(app TEXT, pipe BIGINT, lock_key BIGINT)
+{others}CREATE OR REPLACE FUNCTION {sequencer}(app TEXT, pipe BIGINT, lock_key BIGINT)
 RETURNS BIGINT LANGUAGE plpgsql VOLATILE AS $es$
 DECLARE
     top BIGINT;
@@ -131,9 +157,15 @@ $es$;
         )
     }
 
-    /// Creates the schema, tables, indexes and functions if they do not exist (serialised by an
-    /// advisory lock, so concurrent callers do not race on the catalog).
+    /// Creates the schema, every table, the indexes and functions if they do not exist
+    /// (serialised by an advisory lock, so concurrent callers do not race on the catalog).
     pub async fn setup_tables(&self) -> Result<()> {
+        self.setup(&Table::ALL).await
+    }
+
+    /// Creates the chosen tables (see [`Table`]) as [`setup_tables`](Self::setup_tables)
+    /// creates them all.
+    pub async fn setup(&self, tables: &[Table]) -> Result<()> {
         let key = stable_hash(&[
             b"es setup",
             self.names.schema.as_deref().unwrap_or("").as_bytes(),
@@ -146,31 +178,31 @@ $es$;
             .execute(sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(key))
             .await;
         locked.map_err(map_err)?;
-        let ddl = self.ddl();
+        let ddl = self.ddl_of(tables);
         let created = (&mut *tx)
             .execute(sqlx::raw_sql(crate::record::sql::dynamic(&ddl)))
             .await;
         if let Err(e) = created {
             drop(tx);
             // A foreign table of the same name makes the DDL fail: name it if that is why.
-            self.check_layout().await?;
+            self.check_layout(tables).await?;
             return Err(map_err(e));
         }
         tx.commit().await.map_err(map_err)?;
-        self.check_layout().await
+        self.check_layout(tables).await
     }
 
     /// Fails with [`Error::Configuration`] when a table of the same name exists with another
     /// layout (for instance another library's `stored_events`).
-    async fn check_layout(&self) -> Result<()> {
+    async fn check_layout(&self, tables: &[Table]) -> Result<()> {
         let checks = [
-            ("stored_events", "application_name, originator_id, originator_version, pipeline_id, notification_id, insert_order, topic, state, causal_dependencies"),
-            ("notification_tracking", "application_name, upstream_application_name, pipeline_id, notification_id"),
-            ("snapshots", "application_name, originator_id, originator_version, topic, state"),
-            ("timestamp_sequenced_items", "application_name, sequence_id, position, topic, state"),
+            (Table::Events, "application_name, originator_id, originator_version, pipeline_id, notification_id, insert_order, topic, state, causal_dependencies"),
+            (Table::Tracking, "application_name, upstream_application_name, pipeline_id, notification_id"),
+            (Table::Snapshots, "application_name, originator_id, originator_version, topic, state"),
+            (Table::TimestampSequenced, "application_name, sequence_id, position, topic, state"),
         ];
-        for (table, cols) in checks {
-            let t = self.names.table(table);
+        for (table, cols) in checks.into_iter().filter(|(t, _)| tables.contains(t)) {
+            let t = self.names.table(table.name());
             let sql = format!("SELECT {cols} FROM {t} LIMIT 0");
             let probe =
                 sqlx::Executor::execute(&self.pool, sqlx::query(crate::record::sql::dynamic(&sql)))
