@@ -384,6 +384,13 @@ mod mysql {
                 .map_err(|e| Error::Configuration(format!("mysql: invalid connection URL: {e}")))?;
             Ok(MySqlLeases { opts })
         }
+
+        /// The `GET_LOCK` name of the lease `key` (`<application>#<pipeline>`): who holds
+        /// it is `SELECT IS_USED_LOCK(name)`, a connection id in the server's process list.
+        /// Lock names are at most 64 characters, so the key is hashed.
+        pub fn lock_name(key: &str) -> String {
+            format!("es:{:016x}", key_number(key))
+        }
     }
 
     fn op(e: sqlx::Error) -> Error {
@@ -419,8 +426,7 @@ mod mysql {
     impl Leases for MySqlLeases {
         async fn try_acquire(&self, key: &str) -> Result<Option<Box<dyn LeaseGuard>>> {
             let mut c = self.opts.clone().connect().await.map_err(op)?;
-            // Lock names are at most 64 characters.
-            let name = format!("es:{:016x}", key_number(key));
+            let name = Self::lock_name(key);
             let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 0)")
                 .bind(&name)
                 .fetch_one(&mut c)
