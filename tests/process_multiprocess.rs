@@ -142,13 +142,7 @@ fn child() {
     std::process::exit(0);
 }
 
-fn supervisor(
-    url: &str,
-    system: &System,
-    name: &str,
-    ns: &str,
-    pipelines: Vec<i64>,
-) -> Supervisor {
+fn supervisor(url: &str, system: &System, name: &str, ns: &str, pipelines: Vec<i64>) -> Supervisor {
     let exe = std::env::current_exe().unwrap();
     Supervisor::new(system)
         .pipelines(pipelines)
@@ -266,7 +260,11 @@ fn pid_of_connection(port: u16, server: u16) -> Option<i32> {
         }
     }
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse::<i32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
             continue;
         };
         let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
