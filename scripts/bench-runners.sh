@@ -20,7 +20,7 @@
 # serving the run, found by the run's own application_name, from /proc/<pid>/stat).
 # PEER_PY names the peer's Python (default /tmp/peervenv/bin/python, then the shared .venv),
 # PEER_SCRIPT the peer script (default: found in ../shared/peers or ../../shared/peers);
-# without them the script fails unless NO_PEER=1.
+# without them the script fails; NO_PEER=1 runs es alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-300}
@@ -42,6 +42,7 @@ for c in /tmp/peervenv/bin/python ../shared/peers/.venv/bin/python ../../shared/
 done
 [ -n "$peer" ] || peer_py=''
 
+[ "${NO_PEER:-}" = 1 ] && peer_py=''
 if [ -z "$peer_py" ] || [ ! -x "$peer_py" ]; then
     [ "${NO_PEER:-}" = 1 ] || { echo "no peer (set PEER_PY and PEER_SCRIPT, or NO_PEER=1)" >&2; exit 1; }
 fi
