@@ -216,7 +216,7 @@ impl Admin {
                 // client's port names the socket, and the socket its process (all local).
                 let mut pids = Vec::new();
                 for key in keys {
-                    let name = es_runtime::process::lease::MySqlLeases::lock_name(key);
+                    let name = lease::mysql_lock_name(key);
                     let host: Option<String> = sqlx::query_scalar(
                         "SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = IS_USED_LOCK(?)",
                     )
