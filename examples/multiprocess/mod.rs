@@ -111,6 +111,12 @@ pub async fn run(url: &str, c: &mut Checks) -> Result<()> {
     if let Some(part) = Part::from_env()? {
         return child(url, &opts, &part).await;
     }
+    if !opts.in_process && (url.starts_with("memory") || url.contains(":memory:")) {
+        return Err(Error::Configuration(format!(
+            "--runner processes needs a database its processes share (DB_URI=postgres://…, \
+             mysql://… or sqlite://file), not {url} (or --in-process)"
+        )));
+    }
     let pipelines: Vec<i64> = (0..opts.pipelines).collect();
     match opts.role.as_deref() {
         None => {}
@@ -169,12 +175,6 @@ pub async fn run(url: &str, c: &mut Checks) -> Result<()> {
         runner.stop().await?;
         report_cpu(&opts, "in-process");
         return Ok(());
-    }
-    if url.starts_with("memory") || url.contains(":memory:") {
-        return Err(Error::Configuration(format!(
-            "--runner processes needs a database its processes share (DB_URI=postgres://…, \
-             mysql://… or sqlite://file), not {url} (or --in-process)"
-        )));
     }
     let supervisor = Supervisor::new(&opts.system())
         .pipelines(pipelines.clone())
