@@ -4,7 +4,9 @@
 //! (with `--latency N`) propagation latency.
 //!
 //! Options: `--pipelines N` (2), `--orders N` (15), `--latency N` (0: none), `--no-notify`
-//! (followers only poll), `--poll-ms N` (100).
+//! (followers only poll), `--poll-ms N` (100), `--system orders` (the reference benchmark's
+//! system: orders saved straight into `orders`), `--in-process` (every application in this
+//! process, on the concurrent runner: any database, memory included).
 //!
 //! Split across hosts (`scripts/multihost-test.sh`), with `ORDERS_NAMESPACE` naming the
 //! system's applications in the database: `--role supervisor [--run-pipelines 0,1]` runs
@@ -35,11 +37,13 @@ pub struct Options {
     bare: bool,
     /// Run every application in this process (the concurrent runner) instead of children.
     in_process: bool,
+    /// The database's kind, for `RESULT` lines: the URL's scheme.
+    backend: String,
 }
 
 impl Options {
-    /// From the command line.
-    pub fn from_args() -> Result<Options> {
+    /// From the command line, for the database at `url`.
+    pub fn from_args(url: &str) -> Result<Options> {
         let args: Vec<String> = std::env::args().collect();
         let text = |flag: &str| {
             args.iter()
@@ -75,6 +79,7 @@ impl Options {
             role: text("--role"),
             bare: text("--system").as_deref() == Some("orders"),
             in_process: args.iter().any(|a| a == "--in-process"),
+            backend: url.split(':').next().unwrap_or_default().to_string(),
             run_pipelines,
             expect_total: match text("--expect-total") {
                 Some(_) => Some(value("--expect-total", 0)? as i64),
@@ -102,14 +107,14 @@ async fn builder(url: &str, opts: &Options, ns: &str) -> Result<RunnerBuilder> {
 
 /// Runs the orders system with a process per application and pipeline.
 pub async fn run(url: &str, c: &mut Checks) -> Result<()> {
-    let opts = Options::from_args()?;
+    let opts = Options::from_args(url)?;
     if let Some(part) = Part::from_env()? {
         return child(url, &opts, &part).await;
     }
-    if url.starts_with("memory") || url.contains(":memory:") {
+    if !opts.in_process && (url.starts_with("memory") || url.contains(":memory:")) {
         return Err(Error::Configuration(format!(
             "--runner processes needs a database its processes share (DB_URI=postgres://…, \
-             mysql://… or sqlite://file), not {url}"
+             mysql://… or sqlite://file), not {url} (or --in-process)"
         )));
     }
     let pipelines: Vec<i64> = (0..opts.pipelines).collect();
@@ -156,6 +161,7 @@ pub async fn run(url: &str, c: &mut Checks) -> Result<()> {
     }
     let ns = format!("mp{}_", &Uuid::new_v4().simple().to_string()[..6]);
     if opts.in_process {
+        // One process: any database, memory included.
         let runner = builder(url, &opts, &ns)
             .await?
             .pipelines(pipelines.clone())
@@ -283,13 +289,14 @@ async fn client_work(
         opts.orders as f64 / took.as_secs_f64()
     );
     println!(
-        "RESULT orders_{}p{} postgres {} {:.3} {:.1}",
+        "RESULT orders_{}p{} {} {} {:.3} {:.1}",
         if opts.in_process {
             "threads"
         } else {
             "processes"
         },
         pipelines.len(),
+        opts.backend,
         opts.orders,
         took.as_secs_f64(),
         opts.orders as f64 / took.as_secs_f64()

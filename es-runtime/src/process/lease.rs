@@ -65,6 +65,13 @@ pub(crate) fn key_number(key: &str) -> i64 {
     (u64::from_le_bytes(b) >> 1) as i64
 }
 
+/// The MySQL `GET_LOCK` name of the lease `key` (`<application>#<pipeline>`): who holds it
+/// is `SELECT IS_USED_LOCK(name)`, a connection id in the server's process list. Lock names
+/// are at most 64 characters, so the key is hashed.
+pub fn mysql_lock_name(key: &str) -> String {
+    format!("es:{:016x}", key_number(key))
+}
+
 /// Leases for the database at `url` (as [`connect`](crate::application::connect) takes):
 /// PostgreSQL and MySQL use their locks, a SQLite file a lock file beside it, anything else
 /// (memory, SQLite in memory) locks within this process only.
@@ -419,8 +426,7 @@ mod mysql {
     impl Leases for MySqlLeases {
         async fn try_acquire(&self, key: &str) -> Result<Option<Box<dyn LeaseGuard>>> {
             let mut c = self.opts.clone().connect().await.map_err(op)?;
-            // Lock names are at most 64 characters.
-            let name = format!("es:{:016x}", key_number(key));
+            let name = mysql_lock_name(key);
             let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 0)")
                 .bind(&name)
                 .fetch_one(&mut c)
