@@ -403,7 +403,8 @@ async fn batch_larger_than_one_statement() {
     assert_eq!(rm.max_notification_id().await.unwrap(), 1234);
 }
 
-/// Database URLs reach the SQLite backend (tables prefixed `es_`, created on connect).
+/// Database URLs reach the SQLite backend (tables prefixed `es_`, created by the first
+/// application built on it: `connect` itself creates nothing).
 #[tokio::test]
 async fn connect_by_url() {
     use es_runtime::application::connect;
@@ -415,6 +416,12 @@ async fn connect_by_url() {
         format!("sqlite:{}", path.display()),
     ] {
         let db = connect(&url).await.unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert!(db.creates_tables(), "{url}");
+        es_runtime::application::Application::builder("a")
+            .database(db.clone())
+            .build()
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
         let rm = db.record_manager(RecordKind::Events, "a", 0);
         let s = Uuid::new_v4();
         rm.write(&RecordBatch::items(vec![item(s, 0)]))
