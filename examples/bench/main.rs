@@ -25,19 +25,20 @@
 //! PostgreSQL). `raw_*` workloads write or read the same rows with the driver alone,
 //! in the same number of transactions: the limit es is measured against.
 
+mod clock;
 mod micro;
 mod orders;
 mod projection;
 mod raw;
 mod world;
 
+use clock::Instant;
 use es_runtime::application::{Application, Database};
 use es_runtime::mapper::Cipher;
 use es_runtime::notify::{NotificationLogReader, RecordNotificationLog};
 use es_runtime::prelude::*;
 use es_runtime::record::memory::InMemoryDatabase;
 use std::sync::Arc;
-use std::time::Instant;
 use world::World;
 
 struct Args {
@@ -74,13 +75,7 @@ fn args() -> Args {
     a
 }
 
-fn report(workload: &str, backend: &str, count: usize, started: Instant) {
-    let s = started.elapsed().as_secs_f64();
-    println!(
-        "RESULT {workload} {backend} {count} {s:.6} {:.1}",
-        count as f64 / s
-    );
-}
+use clock::report;
 
 /// The run's database. On a server the run gets tables of its own (a fresh prefix, dropped at
 /// the end), as the peer script drops and makes its tables before measuring and the raw
