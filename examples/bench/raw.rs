@@ -70,6 +70,16 @@ impl RawWorld {
     }
 }
 
+/// Decodes a replay's rows (version, state) into a [`RawWorld`].
+fn replay_rows<S: AsRef<[u8]>>(rows: &[(i64, S)]) -> Result<()> {
+    let mut w = RawWorld::default();
+    for (version, state) in rows {
+        w.apply(*version, state.as_ref())?;
+    }
+    std::hint::black_box(w);
+    Ok(())
+}
+
 /// Decodes one log row's payload by its topic into the payload type, as es's log reader
 /// decodes each notification into its event.
 fn decode_logged(topic: &str, state: &[u8]) -> Result<()> {
@@ -182,6 +192,47 @@ mod pg {
             Ok(started.elapsed().as_secs_f64())
         }
 
+        /// Reads one sequence's rows and decodes them into a [`RawWorld`]; returns how many.
+        pub async fn replay(&mut self, seq: Uuid) -> Result<usize> {
+            let sql = format!(
+                "SELECT originator_version, state FROM {} WHERE originator_id = $1 ORDER BY originator_version",
+                self.table
+            );
+            let got: Vec<(i64, Vec<u8>)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(seq)
+                .fetch_all(&mut self.conn)
+                .await
+                .map_err(op)?;
+            replay_rows(&got)?;
+            Ok(got.len())
+        }
+
+        /// Reads every row in id order, 1,000 a statement, decoding each payload; returns how
+        /// many.
+        pub async fn read_log(&mut self) -> Result<usize> {
+            let sql = format!(
+                "SELECT id, originator_id, originator_version, topic, state FROM {} \
+                 WHERE id > $1 ORDER BY id LIMIT 1000",
+                self.table
+            );
+            let (mut next, mut count) = (0i64, 0usize);
+            loop {
+                let got: Vec<(i64, Uuid, i64, String, Vec<u8>)> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(String::from(&sql)))
+                        .bind(next)
+                        .fetch_all(&mut self.conn)
+                        .await
+                        .map_err(op)?;
+                let Some(last) = got.last() else { break };
+                next = last.0;
+                count += got.len();
+                for (_, _, _, topic, state) in &got {
+                    decode_logged(topic, state)?;
+                }
+            }
+            Ok(count)
+        }
+
         /// Drops the table.
         pub async fn close(mut self) -> Result<()> {
             sqlx::query(sqlx::AssertSqlSafe(String::from(&format!(
@@ -198,15 +249,13 @@ mod pg {
     /// Runs one `raw_*` workload on a side of its own.
     pub async fn run(workload: &str, backend: &str, n: usize, replay_len: usize) -> Result<()> {
         let mut side = PgSide::open().await?;
-        let t = side.table.clone();
-        let result = run_on(&mut side, &t, workload, backend, n, replay_len).await;
+        let result = run_on(&mut side, workload, backend, n, replay_len).await;
         side.close().await?;
         result
     }
 
     async fn run_on(
         side: &mut PgSide,
-        t: &str,
         workload: &str,
         backend: &str,
         n: usize,
@@ -226,22 +275,9 @@ mod pg {
                 let seq = rows[0][0].sequence_id;
                 side.write(rows).await?;
                 let reps = (20_000 / replay_len).max(1);
-                let sql = format!(
-                    "SELECT originator_version, state FROM {t} WHERE originator_id = $1 ORDER BY originator_version"
-                );
                 let started = Instant::now();
                 for _ in 0..reps {
-                    let got: Vec<(i64, Vec<u8>)> =
-                        sqlx::query_as(sqlx::AssertSqlSafe(String::from(&sql)))
-                            .bind(seq)
-                            .fetch_all(&mut side.conn)
-                            .await
-                            .map_err(op)?;
-                    let mut w = RawWorld::default();
-                    for (version, state) in &got {
-                        w.apply(*version, state)?;
-                    }
-                    std::hint::black_box(w);
+                    side.replay(seq).await?;
                 }
                 report("raw_replay", backend, reps * replay_len, started);
             }
@@ -251,26 +287,8 @@ mod pg {
                 rows.extend(append_rows(n)?);
                 rows.extend(append_rows(replay_len)?);
                 side.write(rows).await?;
-                let sql = format!(
-                    "SELECT id, originator_id, originator_version, topic, state FROM {t} \
-                     WHERE id > $1 ORDER BY id LIMIT 1000"
-                );
                 let started = Instant::now();
-                let (mut next, mut count) = (0i64, 0usize);
-                loop {
-                    let got: Vec<(i64, Uuid, i64, String, Vec<u8>)> =
-                        sqlx::query_as(sqlx::AssertSqlSafe(String::from(&sql)))
-                            .bind(next)
-                            .fetch_all(&mut side.conn)
-                            .await
-                            .map_err(op)?;
-                    let Some(last) = got.last() else { break };
-                    next = last.0;
-                    count += got.len();
-                    for (_, _, _, topic, state) in &got {
-                        decode_logged(topic, state)?;
-                    }
-                }
+                let count = side.read_log().await?;
                 report("raw_read_log", backend, count, started);
             }
             other => eprintln!("unknown raw workload {other}"),
@@ -342,11 +360,7 @@ mod my {
                     .fetch_all(&pool)
                     .await
                     .map_err(op)?;
-                    let mut w = RawWorld::default();
-                    for (version, state) in &got {
-                        w.apply(*version, state)?;
-                    }
-                    std::hint::black_box(w);
+                    replay_rows(&got)?;
                 }
                 report("raw_replay", backend, reps * replay_len, started);
                 Ok(())
@@ -473,11 +487,7 @@ mod lite {
                         .map_err(op)?
                         .collect::<std::result::Result<_, _>>()
                         .map_err(op)?;
-                    let mut w = RawWorld::default();
-                    for (version, state) in &got {
-                        w.apply(*version, state)?;
-                    }
-                    std::hint::black_box(w);
+                    replay_rows(&got)?;
                 }
                 report("raw_replay", backend, reps * replay_len, started);
                 Ok(())
@@ -561,11 +571,7 @@ mod mem {
                 let started = Instant::now();
                 for _ in 0..reps {
                     let got: Vec<(i64, Bytes)> = lock()?.sequences[&seq].clone();
-                    let mut w = RawWorld::default();
-                    for (version, state) in &got {
-                        w.apply(*version, state)?;
-                    }
-                    std::hint::black_box(w);
+                    replay_rows(&got)?;
                 }
                 report("raw_replay", backend, reps * replay_len, started);
             }

@@ -599,3 +599,39 @@ impl<A: Aggregate> EventPayload for Discarded<A> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    #[test]
+    fn heads_compare_as_text_whatever_their_form() {
+        let d = [0xabu8; 32];
+        let hex = integrity::hex(&d);
+        let from_digest = Head::of(&HashRef::Digest(d));
+        let from_text = Head::from_text(hex.clone());
+        assert_eq!(from_digest.as_str(), hex);
+        assert_eq!(from_text.as_str(), hex);
+        for h in [&from_digest, &from_text] {
+            assert!(h.matches(&HashRef::Digest(d)));
+            assert!(h.matches(&HashRef::Text(Cow::Borrowed(&hex))));
+            assert!(!h.matches(&HashRef::Digest([0xac; 32])));
+            assert!(!h.matches(&HashRef::Text(Cow::Borrowed(&hex.to_uppercase()))));
+        }
+        // Text that is not a digest (a genesis hash) is kept and compared as it is.
+        let genesis = Head::from_text("genesis".into());
+        assert_eq!(genesis.as_str(), "genesis");
+        assert!(genesis.matches(&HashRef::Text(Cow::Borrowed("genesis"))));
+        assert!(!genesis.matches(&HashRef::Digest(d)));
+        assert_eq!(Head::default().as_str(), "");
+        // Moving a head that was shown as text forgets the old text.
+        let mut h = Head::of(&HashRef::Digest(d));
+        assert_eq!(h.as_str(), hex);
+        h.set(&HashRef::Digest([1; 32]));
+        assert_eq!(h.as_str(), integrity::hex(&[1; 32]));
+        h.set(&HashRef::Text(Cow::Borrowed("x")));
+        assert_eq!(h.as_str(), "x");
+        assert!(h.matches(&HashRef::Text(Cow::Borrowed("x"))));
+    }
+}

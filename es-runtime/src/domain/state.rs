@@ -756,3 +756,80 @@ pub fn expand_item(item: &crate::record::SequencedItem) -> Cow<'_, [u8]> {
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The digest made from scratch, without the per-thread prefixes.
+    #[allow(clippy::too_many_arguments)]
+    fn plain(
+        salt: &[u8],
+        topic: &str,
+        id: Uuid,
+        version: u64,
+        ts: i64,
+        prev: &str,
+        schema: u32,
+        payload: &[u8],
+    ) -> [u8; 32] {
+        let mut header = Vec::new();
+        write_header(&mut header, topic, id, version, Timestamp(ts), prev, schema);
+        integrity::digest(salt, &[&header, payload, b"}"])
+    }
+
+    #[test]
+    fn kept_prefixes_give_the_digest_made_from_scratch() {
+        let ids: Vec<Uuid> = (0..PREFIXES as u128 + 3).map(Uuid::from_u128).collect();
+        let topics = ["a::B.C", "a::B.Created", "with \"quote\"", ""];
+        let salts: [&[u8]; 3] = [b"", b"salt", &[7u8; 200]];
+        // Interleaved, more pairs than are kept, each seen again after others evicted it.
+        for round in 0..3u64 {
+            for (i, id) in ids.iter().enumerate() {
+                for topic in topics {
+                    for salt in salts {
+                        let prev = if i % 2 == 0 { "" } else { "00ff" };
+                        let payload = format!("{{\"n\":{round}}}");
+                        let got = canonical_digest(
+                            salt,
+                            topic,
+                            *id,
+                            round,
+                            Timestamp(i as i64),
+                            prev,
+                            1,
+                            payload.as_bytes(),
+                        );
+                        let want = plain(
+                            salt,
+                            topic,
+                            *id,
+                            round,
+                            i as i64,
+                            prev,
+                            1,
+                            payload.as_bytes(),
+                        );
+                        assert_eq!(got, want, "{topic:?} {id} {salt:?} {round}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_header_is_the_prefix_and_the_rest() {
+        let id = Uuid::from_u128(42);
+        let mut whole = Vec::new();
+        write_header(&mut whole, "t::T", id, 3, Timestamp(-5), "g", 2);
+        let mut parts = Vec::new();
+        write_prefix(&mut parts, "t::T", id);
+        write_rest(&mut parts, 3, Timestamp(-5), "g", 2);
+        assert_eq!(whole, parts);
+        assert_eq!(
+            String::from_utf8(whole).unwrap(),
+            "{\"topic\":\"t::T\",\"originator_id\":\"00000000-0000-0000-0000-00000000002a\",\
+             \"originator_version\":3,\"timestamp\":-5,\"previous_hash\":\"g\",\"schema\":2,\"data\":"
+        );
+    }
+}
