@@ -618,3 +618,62 @@ async fn remembered_notification_ids_follow_every_other_write() {
         .unwrap();
     assert_eq!(ids(&a).await, vec![1, 2]);
 }
+
+/// Rows whose columns hold another type than es wrote (a state as text, a topic as a blob, a
+/// sequence id of the wrong length) are typed integrity errors when read, item by item and as
+/// notifications, never a panic or a wrong item.
+#[tokio::test]
+async fn columns_of_the_wrong_type_are_integrity_errors() {
+    let db = SqliteDatabase::memory().unwrap();
+    db.setup_tables().unwrap();
+    let name = app();
+    let rm = db.record_manager(RecordKind::Events, &name, 0);
+    let s = Uuid::new_v4();
+    rm.write(&RecordBatch::items(vec![item(s, 0), item(s, 1)]))
+        .await
+        .unwrap();
+    let got = rm.get_items(s, &ItemQuery::all()).await.unwrap();
+    assert_eq!(got, vec![item(s, 0), item(s, 1)]);
+    let change = |sql: &str| {
+        db.with_connection(|c| {
+            c.execute(sql, [&s.as_bytes()[..]])
+                .map_err(|e| Error::Operational(e.to_string()))
+        })
+        .unwrap()
+    };
+    let corrupt = |e: &Error| {
+        matches!(
+            e,
+            Error::DataIntegrity(es_runtime::IntegrityError::Corrupt(_))
+        )
+    };
+    for (sql, undo) in [
+        (
+            "UPDATE es_stored_events SET state = CAST(state AS TEXT) WHERE originator_id = ?1 AND originator_version = 1",
+            "UPDATE es_stored_events SET state = CAST(state AS BLOB) WHERE originator_id = ?1 AND originator_version = 1",
+        ),
+        (
+            "UPDATE es_stored_events SET topic = CAST(topic AS BLOB) WHERE originator_id = ?1 AND originator_version = 1",
+            "UPDATE es_stored_events SET topic = CAST(topic AS TEXT) WHERE originator_id = ?1 AND originator_version = 1",
+        ),
+        (
+            "UPDATE es_stored_events SET topic = x'ff00' WHERE originator_id = ?1 AND originator_version = 1",
+            "UPDATE es_stored_events SET topic = 'tests::Item' WHERE originator_id = ?1 AND originator_version = 1",
+        ),
+    ] {
+        assert_eq!(change(sql), 1, "{sql}");
+        let err = rm.get_items(s, &ItemQuery::all()).await.unwrap_err();
+        assert!(corrupt(&err), "{sql}: {err:?}");
+        let err = rm.get_notifications(1, 10, None).await.unwrap_err();
+        assert!(corrupt(&err), "{sql}: {err:?}");
+        assert_eq!(change(undo), 1, "{undo}");
+        assert_eq!(rm.get_items(s, &ItemQuery::all()).await.unwrap().len(), 2);
+    }
+    // A sequence id that is not 16 bytes, read as a notification.
+    assert_eq!(
+        change("UPDATE es_stored_events SET originator_id = x'0102' WHERE originator_id = ?1 AND originator_version = 1"),
+        1
+    );
+    let err = rm.get_notifications(1, 10, None).await.unwrap_err();
+    assert!(corrupt(&err), "{err:?}");
+}

@@ -25,19 +25,20 @@
 //! PostgreSQL). `raw_*` workloads write or read the same rows with the driver alone,
 //! in the same number of transactions: the limit es is measured against.
 
+mod clock;
 mod micro;
 mod orders;
 mod projection;
 mod raw;
 mod world;
 
+use clock::Instant;
 use es_runtime::application::{Application, Database};
 use es_runtime::mapper::Cipher;
 use es_runtime::notify::{NotificationLogReader, RecordNotificationLog};
 use es_runtime::prelude::*;
 use es_runtime::record::memory::InMemoryDatabase;
 use std::sync::Arc;
-use std::time::Instant;
 use world::World;
 
 struct Args {
@@ -74,13 +75,7 @@ fn args() -> Args {
     a
 }
 
-fn report(workload: &str, backend: &str, count: usize, started: Instant) {
-    let s = started.elapsed().as_secs_f64();
-    println!(
-        "RESULT {workload} {backend} {count} {s:.6} {:.1}",
-        count as f64 / s
-    );
-}
+use clock::report;
 
 /// The run's database. On a server the run gets tables of its own (a fresh prefix, dropped at
 /// the end), as the peer script drops and makes its tables before measuring and the raw
@@ -358,6 +353,80 @@ impl PairedTimes {
 #[cfg(feature = "postgres")]
 const PAIRED_BLOCK: usize = 100;
 
+/// Replays and whole-log reads on PostgreSQL with the raw side interleaved: each of 10 rounds
+/// replays an aggregate of `len` events with es, then reads the same rows with the driver alone
+/// (decoding the same payloads), then reads es's whole log (every event decoded), then the raw
+/// side's copy of the same rows, each side's time summed. The raw table holds exactly the rows
+/// of es's log (copied from it). Runs seconds apart see different loads on a shared machine;
+/// rounds interleaved tens of milliseconds apart see the same. Prints `replay_paired`,
+/// `raw_replay_paired`, `read_log_paired` and `raw_read_log_paired`.
+#[cfg(feature = "postgres")]
+async fn paired_reads(app: &Application, backend: &str, len: usize) -> Result<()> {
+    let mut r = World::create("gods")?;
+    for i in 0..len.saturating_sub(1) {
+        r.make_it_so(format!("thing {i}"))?;
+    }
+    app.save(&mut r).await?;
+    let id = r.id();
+    app.records().max_notification_id().await?;
+    let rows: Vec<_> = app
+        .records()
+        .get_notifications(1, i64::MAX, None)
+        .await?
+        .into_iter()
+        .map(|n| n.item)
+        .collect();
+    let log_len = rows.len();
+    let mut side = raw::PgSide::open().await?;
+    side.write(rows.chunks(500).map(<[_]>::to_vec).collect())
+        .await?;
+    let mapper = app.mapper();
+    let (mut es_r, mut raw_r, mut es_l, mut raw_l) = (0f64, 0f64, 0f64, 0f64);
+    const ROUNDS: usize = 10;
+    let result = async {
+        for _ in 0..ROUNDS {
+            let t = std::time::Instant::now();
+            let w: World = app.get(id).await?;
+            es_r += t.elapsed().as_secs_f64();
+            let t = std::time::Instant::now();
+            let n = side.replay(id).await?;
+            raw_r += t.elapsed().as_secs_f64();
+            if w.history.len() + 1 != len || n != len {
+                return Err(Error::Operational(format!(
+                    "replayed {} and {n} events, expected {len}",
+                    w.history.len() + 1
+                )));
+            }
+            let t = std::time::Instant::now();
+            let log = RecordNotificationLog::for_application(app, READ_LOG_SECTION)?;
+            let count = NotificationLogReader::new(Arc::new(log))
+                .for_each(|n| {
+                    std::hint::black_box(mapper.from_item(&n.item)?);
+                    Ok(())
+                })
+                .await?;
+            es_l += t.elapsed().as_secs_f64();
+            let t = std::time::Instant::now();
+            let raw_count = side.read_log().await?;
+            raw_l += t.elapsed().as_secs_f64();
+            if count != log_len || raw_count != log_len {
+                return Err(Error::Operational(format!(
+                    "read {count} and {raw_count} notifications, expected {log_len}"
+                )));
+            }
+        }
+        Ok(())
+    }
+    .await;
+    side.close().await?;
+    result?;
+    raw::report_secs("replay_paired", backend, ROUNDS * len, es_r);
+    raw::report_secs("raw_replay_paired", backend, ROUNDS * len, raw_r);
+    raw::report_secs("read_log_paired", backend, ROUNDS * log_len, es_l);
+    raw::report_secs("raw_read_log_paired", backend, ROUNDS * log_len, raw_l);
+    Ok(())
+}
+
 /// Section size and sections fetched ahead for `read_log_sections`. One section ahead keeps
 /// the database busy while a section is decoded, on the connections the saves left open; more
 /// would open new ones, which costs more than it saves on a log of a few thousand events.
@@ -409,6 +478,8 @@ async fn run(a: Args) -> Result<()> {
                 "read_log_sections" => read_log_sections(&plain, b).await?,
                 #[cfg(feature = "postgres")]
                 "paired" if b == "postgres" => paired(&plain, b, a.n).await?,
+                #[cfg(feature = "postgres")]
+                "paired_reads" if b == "postgres" => paired_reads(&plain, b, a.replay_len).await?,
                 // As the peer script: a tenth as many orders as --n.
                 "orders" => orders::run(&db, b, (a.n / 10).max(1)).await?,
                 "projection" => projection::run(&db, b, a.n).await?,

@@ -2,13 +2,12 @@
 //! event (JSON + SHA-256), mapping it to an item, reading an item back (hash check + decode),
 //! the SHA-256 of a state alone, and AES-256-GCM sealing and opening of a state.
 
-use crate::report;
+use crate::clock::{report, Instant};
 use crate::world::World;
 use es_runtime::domain::integrity;
 use es_runtime::mapper::{Cipher, Mapper};
 use es_runtime::prelude::*;
 use std::hint::black_box;
-use std::time::Instant;
 
 /// Runs each micro workload `n` times and prints a `RESULT micro_<part>` line for each.
 pub fn run(n: usize) -> Result<()> {

@@ -2,12 +2,12 @@
 //! payments | orders` on the single-threaded runner; N orders saved one after another, each
 //! fully processed (reserved and paid) before the next.
 
+use crate::clock::Instant;
 use es_examples::orders::{self, Order};
 use es_runtime::application::Database;
 use es_runtime::prelude::*;
 use es_runtime::process::Runner;
 use std::sync::Arc;
-use std::time::Instant;
 
 /// Runs the workload and prints its `RESULT` line.
 pub async fn run(db: &Arc<dyn Database>, backend: &str, n: usize) -> Result<()> {

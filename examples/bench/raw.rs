@@ -2,11 +2,11 @@
 //! number of transactions, without es (no hashing, mapping, notification ids or decoding).
 //! Each run uses a table of its own.
 
-use crate::world::World;
+use crate::clock::Instant;
+use crate::world::{world, World};
 use es_runtime::mapper::Mapper;
 use es_runtime::prelude::*;
 use es_runtime::record::SequencedItem;
-use std::time::Instant;
 
 /// Pre-mapped rows: `n` saves of (Created, SomethingHappened), as es would write them.
 pub fn save_new_rows(n: usize) -> Result<Vec<Vec<SequencedItem>>> {
@@ -33,13 +33,66 @@ pub fn append_rows(n: usize) -> Result<Vec<Vec<SequencedItem>>> {
         .collect()
 }
 
-fn report(workload: &str, backend: &str, count: usize, started: Instant) {
-    let s = started.elapsed().as_secs_f64();
-    println!(
-        "RESULT {workload} {backend} {count} {s:.6} {:.1}",
-        count as f64 / s
-    );
+/// The payload JSON of a state as es wrote these rows (compact, no optional fields): the raw
+/// side knows the layout it wrote and skips the header without checking it.
+fn payload(state: &[u8]) -> Result<&[u8]> {
+    let bad = || Error::Operational("raw: a state not in the layout written".into());
+    // Tag, flags, schema (one byte), timestamp (8 bytes), then the previous hash's tag.
+    let mut at = 11;
+    match *state.get(at).ok_or_else(bad)? {
+        0 => at += 1 + 32,
+        1 => at += 2 + usize::from(*state.get(at + 1).ok_or_else(bad)?),
+        _ => return Err(bad()),
+    }
+    state.get(at + 32..).ok_or_else(bad)
 }
+
+/// What the raw side builds from a replay's rows: the aggregate's state, as es builds a `World`.
+#[derive(Default)]
+pub struct RawWorld {
+    ruler: String,
+    history: Vec<String>,
+}
+
+impl RawWorld {
+    /// Decodes one row's payload (a `Created` at version 0, else a `SomethingHappened`) into
+    /// the state, as es decodes and applies it.
+    fn apply(&mut self, version: i64, state: &[u8]) -> Result<()> {
+        let json = payload(state)?;
+        if version == 0 {
+            let c: world::Created = serde_json::from_slice(json).map_err(op)?;
+            self.ruler = c.ruler;
+        } else {
+            let h: world::SomethingHappened = serde_json::from_slice(json).map_err(op)?;
+            self.history.push(h.what);
+        }
+        Ok(())
+    }
+}
+
+/// Decodes a replay's rows (version, state) into a [`RawWorld`].
+fn replay_rows<S: AsRef<[u8]>>(rows: &[(i64, S)]) -> Result<()> {
+    let mut w = RawWorld::default();
+    for (version, state) in rows {
+        w.apply(*version, state.as_ref())?;
+    }
+    std::hint::black_box(w);
+    Ok(())
+}
+
+/// Decodes one log row's payload by its topic into the payload type, as es's log reader
+/// decodes each notification into its event.
+fn decode_logged(topic: &str, state: &[u8]) -> Result<()> {
+    let json = payload(state)?;
+    if topic == <world::Created as EventPayload>::TOPIC {
+        std::hint::black_box(serde_json::from_slice::<world::Created>(json).map_err(op)?);
+    } else {
+        std::hint::black_box(serde_json::from_slice::<world::SomethingHappened>(json).map_err(op)?);
+    }
+    Ok(())
+}
+
+use crate::clock::report;
 
 /// Runs a `raw_*` workload (`raw_save_new`, `raw_append_one`, `raw_replay`, `raw_read_log`).
 pub async fn run(workload: &str, backend: &str, n: usize, replay_len: usize) -> Result<()> {
@@ -50,6 +103,7 @@ pub async fn run(workload: &str, backend: &str, n: usize, replay_len: usize) -> 
         "mysql" => my::run(workload, backend, n, replay_len).await,
         #[cfg(feature = "sqlite")]
         "sqlite-memory" | "sqlite-file" => lite::run(workload, backend, n, replay_len),
+        "memory" => mem::run(workload, backend, n, replay_len),
         _ => {
             eprintln!("no raw limit for backend {backend} in this build");
             Ok(())
@@ -138,6 +192,47 @@ mod pg {
             Ok(started.elapsed().as_secs_f64())
         }
 
+        /// Reads one sequence's rows and decodes them into a [`RawWorld`]; returns how many.
+        pub async fn replay(&mut self, seq: Uuid) -> Result<usize> {
+            let sql = format!(
+                "SELECT originator_version, state FROM {} WHERE originator_id = $1 ORDER BY originator_version",
+                self.table
+            );
+            let got: Vec<(i64, Vec<u8>)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(seq)
+                .fetch_all(&mut self.conn)
+                .await
+                .map_err(op)?;
+            replay_rows(&got)?;
+            Ok(got.len())
+        }
+
+        /// Reads every row in id order, 1,000 a statement, decoding each payload; returns how
+        /// many.
+        pub async fn read_log(&mut self) -> Result<usize> {
+            let sql = format!(
+                "SELECT id, originator_id, originator_version, topic, state FROM {} \
+                 WHERE id > $1 ORDER BY id LIMIT 1000",
+                self.table
+            );
+            let (mut next, mut count) = (0i64, 0usize);
+            loop {
+                let got: Vec<(i64, Uuid, i64, String, Vec<u8>)> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(String::from(&sql)))
+                        .bind(next)
+                        .fetch_all(&mut self.conn)
+                        .await
+                        .map_err(op)?;
+                let Some(last) = got.last() else { break };
+                next = last.0;
+                count += got.len();
+                for (_, _, _, topic, state) in &got {
+                    decode_logged(topic, state)?;
+                }
+            }
+            Ok(count)
+        }
+
         /// Drops the table.
         pub async fn close(mut self) -> Result<()> {
             sqlx::query(sqlx::AssertSqlSafe(String::from(&format!(
@@ -154,15 +249,13 @@ mod pg {
     /// Runs one `raw_*` workload on a side of its own.
     pub async fn run(workload: &str, backend: &str, n: usize, replay_len: usize) -> Result<()> {
         let mut side = PgSide::open().await?;
-        let t = side.table.clone();
-        let result = run_on(&mut side, &t, workload, backend, n, replay_len).await;
+        let result = run_on(&mut side, workload, backend, n, replay_len).await;
         side.close().await?;
         result
     }
 
     async fn run_on(
         side: &mut PgSide,
-        t: &str,
         workload: &str,
         backend: &str,
         n: usize,
@@ -182,18 +275,9 @@ mod pg {
                 let seq = rows[0][0].sequence_id;
                 side.write(rows).await?;
                 let reps = (20_000 / replay_len).max(1);
-                let sql = format!(
-                    "SELECT originator_version, state FROM {t} WHERE originator_id = $1 ORDER BY originator_version"
-                );
                 let started = Instant::now();
                 for _ in 0..reps {
-                    let got: Vec<(i64, Vec<u8>)> =
-                        sqlx::query_as(sqlx::AssertSqlSafe(String::from(&sql)))
-                            .bind(seq)
-                            .fetch_all(&mut side.conn)
-                            .await
-                            .map_err(op)?;
-                    std::hint::black_box(got);
+                    side.replay(seq).await?;
                 }
                 report("raw_replay", backend, reps * replay_len, started);
             }
@@ -203,23 +287,8 @@ mod pg {
                 rows.extend(append_rows(n)?);
                 rows.extend(append_rows(replay_len)?);
                 side.write(rows).await?;
-                let sql = format!(
-                    "SELECT id, originator_id, originator_version, topic, state FROM {t} \
-                     WHERE id > $1 ORDER BY id LIMIT 1000"
-                );
                 let started = Instant::now();
-                let (mut next, mut count) = (0i64, 0usize);
-                loop {
-                    let got: Vec<(i64, Uuid, i64, String, Vec<u8>)> =
-                        sqlx::query_as(sqlx::AssertSqlSafe(String::from(&sql)))
-                            .bind(next)
-                            .fetch_all(&mut side.conn)
-                            .await
-                            .map_err(op)?;
-                    let Some(last) = got.last() else { break };
-                    next = last.0;
-                    count += got.len();
-                }
+                let count = side.read_log().await?;
                 report("raw_read_log", backend, count, started);
             }
             other => eprintln!("unknown raw workload {other}"),
@@ -291,9 +360,37 @@ mod my {
                     .fetch_all(&pool)
                     .await
                     .map_err(op)?;
-                    std::hint::black_box(got);
+                    replay_rows(&got)?;
                 }
                 report("raw_replay", backend, reps * replay_len, started);
+                Ok(())
+            }
+            "raw_read_log" => {
+                let mut rows = save_new_rows(n)?;
+                rows.extend(append_rows(n)?);
+                rows.extend(append_rows(replay_len)?);
+                write(rows, "").await?;
+                let sql = format!(
+                    "SELECT id, originator_id, originator_version, topic, state FROM {t} \
+                     WHERE id > ? ORDER BY id LIMIT 1000"
+                );
+                let started = Instant::now();
+                let (mut next, mut count) = (0i64, 0usize);
+                loop {
+                    let got: Vec<(i64, Vec<u8>, i64, String, Vec<u8>)> =
+                        sqlx::query_as(sqlx::AssertSqlSafe(String::from(&sql)))
+                            .bind(next)
+                            .fetch_all(&pool)
+                            .await
+                            .map_err(op)?;
+                    let Some(last) = got.last() else { break };
+                    next = last.0;
+                    count += got.len();
+                    for (_, _, _, topic, state) in &got {
+                        decode_logged(topic, state)?;
+                    }
+                }
+                report("raw_read_log", backend, count, started);
                 Ok(())
             }
             other => {
@@ -390,9 +487,40 @@ mod lite {
                         .map_err(op)?
                         .collect::<std::result::Result<_, _>>()
                         .map_err(op)?;
-                    std::hint::black_box(got);
+                    replay_rows(&got)?;
                 }
                 report("raw_replay", backend, reps * replay_len, started);
+                Ok(())
+            }
+            "raw_read_log" => {
+                let mut rows = save_new_rows(n)?;
+                rows.extend(append_rows(n)?);
+                rows.extend(append_rows(replay_len)?);
+                write(rows, "")?;
+                let mut st = conn
+                    .prepare_cached(&format!(
+                        "SELECT rowid, originator_id, originator_version, topic, state FROM {t} \
+                         WHERE rowid > ? ORDER BY rowid LIMIT 1000"
+                    ))
+                    .map_err(op)?;
+                let started = Instant::now();
+                let (mut next, mut count) = (0i64, 0usize);
+                loop {
+                    let got: Vec<(i64, Vec<u8>, i64, String, Vec<u8>)> = st
+                        .query_map([next], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                        })
+                        .map_err(op)?
+                        .collect::<std::result::Result<_, _>>()
+                        .map_err(op)?;
+                    let Some(last) = got.last() else { break };
+                    next = last.0;
+                    count += got.len();
+                    for (_, _, _, topic, state) in &got {
+                        decode_logged(topic, state)?;
+                    }
+                }
+                report("raw_read_log", backend, count, started);
                 Ok(())
             }
             other => {
@@ -400,5 +528,79 @@ mod lite {
                 Ok(())
             }
         }
+    }
+}
+
+/// The in-memory limit: the rows in a map and a log behind a lock, as a store in memory keeps
+/// them, read by copying out what is asked for (the states shared, not copied) and decoding.
+mod mem {
+    use super::*;
+    use es_runtime::record::Bytes;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Rows {
+        sequences: HashMap<Uuid, Vec<(i64, Bytes)>>,
+        log: Vec<SequencedItem>,
+    }
+
+    impl Rows {
+        fn write(&mut self, rows: Vec<Vec<SequencedItem>>) {
+            for save in rows {
+                for i in save {
+                    self.sequences
+                        .entry(i.sequence_id)
+                        .or_default()
+                        .push((i.position, i.state.clone()));
+                    self.log.push(i);
+                }
+            }
+        }
+    }
+
+    pub fn run(workload: &str, backend: &str, n: usize, replay_len: usize) -> Result<()> {
+        let store = Mutex::new(Rows::default());
+        let lock = || store.lock().map_err(|_| op("poisoned"));
+        match workload {
+            "raw_replay" => {
+                let rows = append_rows(replay_len)?;
+                let seq = rows[0][0].sequence_id;
+                lock()?.write(rows);
+                let reps = (20_000 / replay_len).max(1);
+                let started = Instant::now();
+                for _ in 0..reps {
+                    let got: Vec<(i64, Bytes)> = lock()?.sequences[&seq].clone();
+                    replay_rows(&got)?;
+                }
+                report("raw_replay", backend, reps * replay_len, started);
+            }
+            "raw_read_log" => {
+                let mut rows = save_new_rows(n)?;
+                rows.extend(append_rows(n)?);
+                rows.extend(append_rows(replay_len)?);
+                lock()?.write(rows);
+                let started = Instant::now();
+                let (mut next, mut count) = (0usize, 0usize);
+                loop {
+                    let got: Vec<SequencedItem> = {
+                        let rows = lock()?;
+                        let end = (next + 1000).min(rows.log.len());
+                        rows.log[next..end].to_vec()
+                    };
+                    if got.is_empty() {
+                        break;
+                    }
+                    next += got.len();
+                    count += got.len();
+                    for i in &got {
+                        decode_logged(&i.topic, &i.state)?;
+                    }
+                }
+                report("raw_read_log", backend, count, started);
+            }
+            other => eprintln!("unknown raw workload {other} for memory"),
+        }
+        Ok(())
     }
 }

@@ -1,6 +1,6 @@
 //! Aggregates: consistency boundaries whose state comes only from their events.
 
-use crate::domain::event::{AnyEvent, Event, EventKind, EventPayload, Timestamp};
+use crate::domain::event::{AnyEvent, Event, EventKind, EventPayload, HashRef, Timestamp};
 use crate::domain::integrity::{self, HashConfig};
 use crate::error::{Error, IntegrityError, Result};
 use serde::{Deserialize, Serialize};
@@ -8,6 +8,74 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use uuid::Uuid;
+
+/// An aggregate's head hash: a SHA-256 digest kept in binary (its hex is made when it is asked
+/// for), or text that is not one (a genesis hash, which can be anything). Replaying checks and
+/// moves the head without making any hex.
+#[derive(Clone, Default)]
+pub(crate) struct Head {
+    digest: Option<[u8; 32]>,
+    /// The text: made from the digest when first asked for, or the text itself.
+    text: std::sync::OnceLock<String>,
+}
+
+impl Head {
+    /// A head from its text (a 64-digit lower-case hex text is kept as its digest too).
+    pub(crate) fn from_text(text: String) -> Self {
+        Head {
+            digest: integrity::parse_hex(text.as_bytes()),
+            text: std::sync::OnceLock::from(text),
+        }
+    }
+
+    /// A head from an event's hash.
+    fn of(hash: &HashRef<'_>) -> Self {
+        match hash {
+            HashRef::Digest(d) => Head {
+                digest: Some(*d),
+                text: std::sync::OnceLock::new(),
+            },
+            HashRef::Text(t) => Head::from_text(t.to_string()),
+        }
+    }
+
+    /// Moves the head to an event's hash.
+    fn set(&mut self, hash: &HashRef<'_>) {
+        match hash {
+            HashRef::Digest(d) => {
+                self.digest = Some(*d);
+                if self.text.get().is_some() {
+                    self.text = std::sync::OnceLock::new();
+                }
+            }
+            HashRef::Text(_) => *self = Head::of(hash),
+        }
+    }
+
+    /// The head as text.
+    pub(crate) fn as_str(&self) -> &str {
+        match &self.digest {
+            Some(d) => self.text.get_or_init(|| integrity::hex(d)),
+            None => self.text.get().map_or("", String::as_str),
+        }
+    }
+
+    /// The head as a hash (a digest, or the text borrowed).
+    pub(crate) fn as_hash(&self) -> HashRef<'_> {
+        match self.digest {
+            Some(d) => HashRef::Digest(d),
+            None => HashRef::Text(std::borrow::Cow::Borrowed(self.as_str())),
+        }
+    }
+
+    /// True when an event's previous hash is this head.
+    fn matches(&self, hash: &HashRef<'_>) -> bool {
+        match (&self.digest, hash) {
+            (Some(a), HashRef::Digest(b)) => a == b,
+            _ => self.as_str() == hash.as_str(&mut [0u8; 64]),
+        }
+    }
+}
 
 /// The bookkeeping every aggregate carries: id, version, timestamps, head hash, pending events.
 ///
@@ -18,7 +86,7 @@ pub struct AggregateMeta {
     pub(crate) version: u64,
     pub(crate) created_on: Timestamp,
     pub(crate) last_modified: Timestamp,
-    pub(crate) head: String,
+    pub(crate) head: Head,
     pub(crate) discarded: bool,
     pub(crate) pending: Vec<Box<dyn AnyEvent>>,
     /// The hash settings new events are hashed with (`None`: the process's default): those of
@@ -31,7 +99,7 @@ impl fmt::Debug for AggregateMeta {
         f.debug_struct("AggregateMeta")
             .field("id", &self.id)
             .field("version", &self.version)
-            .field("head", &self.head)
+            .field("head", &self.head.as_str())
             .field("discarded", &self.discarded)
             .field("pending", &self.pending.len())
             .finish()
@@ -46,7 +114,7 @@ impl PartialEq for AggregateMeta {
             && self.version == o.version
             && self.created_on == o.created_on
             && self.last_modified == o.last_modified
-            && self.head == o.head
+            && self.head.as_str() == o.head.as_str()
             && self.discarded == o.discarded
     }
 }
@@ -66,7 +134,7 @@ impl AggregateMeta {
             version,
             created_on,
             last_modified,
-            head,
+            head: Head::from_text(head),
             discarded,
             pending: Vec::new(),
             hashing: None,
@@ -107,7 +175,7 @@ pub fn rehash_pending(meta: &mut AggregateMeta, hashing: &Arc<HashConfig>) -> Re
             rehashed.push(r);
         }
         meta.pending = rehashed;
-        meta.head = previous;
+        meta.head = Head::from_text(previous);
     }
     meta.hashing = Some(hashing.clone());
     Ok(())
@@ -165,7 +233,7 @@ pub trait Aggregate:
     }
     /// Hash of the last event: determined by the whole history.
     fn head(&self) -> &str {
-        &self.meta().head
+        self.meta().head.as_str()
     }
     /// True once discarded.
     fn is_discarded(&self) -> bool {
@@ -203,7 +271,7 @@ pub trait Aggregate:
 }
 
 /// The envelope of an event being applied, borrowed.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct MetaRef<'a> {
     /// Aggregate id.
     pub originator_id: Uuid,
@@ -212,12 +280,26 @@ pub struct MetaRef<'a> {
     /// When it happened.
     pub timestamp: Timestamp,
     /// Hash of the previous event.
-    pub previous_hash: &'a str,
+    pub previous_hash: HashRef<'a>,
     /// The event's own hash.
-    pub hash: &'a str,
+    pub hash: HashRef<'a>,
     /// The hash settings the event was verified with (`None`: the process's default); the
     /// genesis hash of a first event is theirs, and an aggregate it creates hashes with them.
     pub hashing: Option<&'a Arc<HashConfig>>,
+}
+
+impl<'a> MetaRef<'a> {
+    /// The envelope's id, version and timestamp, with empty hashes (for the caller to set).
+    fn from_envelope(m: &crate::domain::event::EventMeta) -> Self {
+        MetaRef {
+            originator_id: m.originator_id,
+            originator_version: m.originator_version,
+            timestamp: m.timestamp,
+            previous_hash: HashRef::Text(std::borrow::Cow::Borrowed("")),
+            hash: HashRef::Text(std::borrow::Cow::Borrowed("")),
+            hashing: None,
+        }
+    }
 }
 
 impl<'a> From<&'a crate::domain::event::EventMeta> for MetaRef<'a> {
@@ -226,8 +308,8 @@ impl<'a> From<&'a crate::domain::event::EventMeta> for MetaRef<'a> {
             originator_id: m.originator_id,
             originator_version: m.originator_version,
             timestamp: m.timestamp,
-            previous_hash: &m.previous_hash,
-            hash: &m.hash,
+            previous_hash: HashRef::from(m.previous_hash.as_str()),
+            hash: HashRef::from(m.hash.as_str()),
             hashing: None,
         }
     }
@@ -243,15 +325,26 @@ pub fn trigger<A: Aggregate, P: EventPayload<Aggregate = A>>(
     if m.discarded {
         return Err(Error::EntityIsDiscarded(m.id));
     }
+    let previous = m.head.as_hash();
     let event = Event::new_with(
         m.id,
         m.version,
         Timestamp::now(),
-        m.head.clone(),
+        previous.to_text(),
         data,
         m.hashing.as_ref(),
     )?;
-    apply_existing(MetaRef::from(event.meta()), event.data().clone(), aggregate)?;
+    let previous = match previous {
+        HashRef::Digest(d) => HashRef::Digest(d),
+        HashRef::Text(_) => HashRef::from(event.previous_hash()),
+    };
+    let meta = MetaRef {
+        previous_hash: previous,
+        hash: HashRef::Digest(event.digest()),
+        hashing: None,
+        ..MetaRef::from_envelope(event.meta())
+    };
+    apply_existing(meta, event.data().clone(), aggregate)?;
     aggregate.meta_mut().pending.push(Box::new(event));
     Ok(())
 }
@@ -267,11 +360,12 @@ pub fn create<P: EventPayload>(id: Uuid, data: P) -> Result<P::Aggregate> {
         data,
     )?;
     let mut target = None;
-    apply_data(
-        MetaRef::from(event.meta()),
-        event.data().clone(),
-        &mut target,
-    )?;
+    let meta = MetaRef {
+        previous_hash: HashRef::from(event.previous_hash()),
+        hash: HashRef::Digest(event.digest()),
+        ..MetaRef::from_envelope(event.meta())
+    };
+    apply_data(meta, event.data().clone(), &mut target)?;
     let mut aggregate =
         target.ok_or_else(|| Error::MismatchedEvent("created event built nothing".into()))?;
     aggregate.meta_mut().pending.push(Box::new(event));
@@ -319,12 +413,12 @@ pub fn apply_data<P: EventPayload>(
                 .into());
             }
             let genesis = &integrity::or_default(m.hashing).genesis_hash;
-            if m.previous_hash != genesis {
+            if m.previous_hash.as_str(&mut [0u8; 64]) != genesis {
                 return Err(IntegrityError::HeadHash {
                     originator_id: m.originator_id,
                     version: 0,
                     expected: genesis.clone(),
-                    actual: m.previous_hash.to_string(),
+                    actual: m.previous_hash.to_text(),
                 }
                 .into());
             }
@@ -334,7 +428,7 @@ pub fn apply_data<P: EventPayload>(
                 version: 1,
                 created_on: m.timestamp,
                 last_modified: m.timestamp,
-                head: m.hash.to_string(),
+                head: Head::of(&m.hash),
                 discarded: false,
                 pending: Vec::new(),
                 hashing: m
@@ -369,12 +463,12 @@ fn apply_existing<A: Aggregate, P: EventPayload<Aggregate = A>>(
         }
         .into());
     }
-    if m.previous_hash != am.head {
+    if !am.head.matches(&m.previous_hash) {
         return Err(IntegrityError::HeadHash {
             originator_id: am.id,
             version: m.originator_version,
-            expected: am.head.clone(),
-            actual: m.previous_hash.to_string(),
+            expected: am.head.as_str().to_string(),
+            actual: m.previous_hash.to_text(),
         }
         .into());
     }
@@ -382,8 +476,7 @@ fn apply_existing<A: Aggregate, P: EventPayload<Aggregate = A>>(
     let am = aggregate.meta_mut();
     am.version += 1;
     am.last_modified = m.timestamp;
-    am.head.clear();
-    am.head.push_str(m.hash);
+    am.head.set(&m.hash);
     if P::KIND == EventKind::Discarded {
         am.discarded = true;
     }
@@ -504,5 +597,41 @@ impl<A: Aggregate> EventPayload for Discarded<A> {
     const KIND: EventKind = EventKind::Discarded;
     fn mutate(self, _aggregate: &mut A) -> Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    #[test]
+    fn heads_compare_as_text_whatever_their_form() {
+        let d = [0xabu8; 32];
+        let hex = integrity::hex(&d);
+        let from_digest = Head::of(&HashRef::Digest(d));
+        let from_text = Head::from_text(hex.clone());
+        assert_eq!(from_digest.as_str(), hex);
+        assert_eq!(from_text.as_str(), hex);
+        for h in [&from_digest, &from_text] {
+            assert!(h.matches(&HashRef::Digest(d)));
+            assert!(h.matches(&HashRef::Text(Cow::Borrowed(&hex))));
+            assert!(!h.matches(&HashRef::Digest([0xac; 32])));
+            assert!(!h.matches(&HashRef::Text(Cow::Borrowed(&hex.to_uppercase()))));
+        }
+        // Text that is not a digest (a genesis hash) is kept and compared as it is.
+        let genesis = Head::from_text("genesis".into());
+        assert_eq!(genesis.as_str(), "genesis");
+        assert!(genesis.matches(&HashRef::Text(Cow::Borrowed("genesis"))));
+        assert!(!genesis.matches(&HashRef::Digest(d)));
+        assert_eq!(Head::default().as_str(), "");
+        // Moving a head that was shown as text forgets the old text.
+        let mut h = Head::of(&HashRef::Digest(d));
+        assert_eq!(h.as_str(), hex);
+        h.set(&HashRef::Digest([1; 32]));
+        assert_eq!(h.as_str(), integrity::hex(&[1; 32]));
+        h.set(&HashRef::Text(Cow::Borrowed("x")));
+        assert_eq!(h.as_str(), "x");
+        assert!(h.matches(&HashRef::Text(Cow::Borrowed("x"))));
     }
 }

@@ -419,6 +419,16 @@ impl<P> Event<P> {
     pub fn hash(&self) -> &str {
         &self.meta.hash
     }
+    /// This event's hash as its 32 bytes (they lie just before the payload in its compact
+    /// state).
+    pub(crate) fn digest(&self) -> [u8; 32] {
+        let at = self.data_at.0;
+        self.state
+            .get(at.wrapping_sub(32)..at)
+            .and_then(|b| b.try_into().ok())
+            .unwrap_or_default()
+    }
+
     /// The payload JSON exactly as it was hashed.
     pub fn data_json(&self) -> &str {
         std::str::from_utf8(&self.state[self.data_at.0..self.data_at.1]).unwrap_or_default()
@@ -696,13 +706,12 @@ pub fn apply_parsed<P: EventPayload>(s: &StateRef<'_>, target: &mut dyn Any) -> 
         )));
     };
     let data = decode_data::<P>(s)?;
-    let (mut previous, mut own) = ([0u8; 64], [0u8; 64]);
     let m = crate::domain::aggregate::MetaRef {
         originator_id: s.originator_id,
         originator_version: s.originator_version,
         timestamp: s.timestamp,
-        previous_hash: s.previous_hash.as_str(&mut previous),
-        hash: s.hash.as_str(&mut own),
+        previous_hash: s.previous_hash.clone(),
+        hash: s.hash.clone(),
         hashing: Some(s.hashing),
     };
     crate::domain::aggregate::apply_data(m, data, t)

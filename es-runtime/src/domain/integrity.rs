@@ -131,22 +131,31 @@ pub fn hash_canonical_into(canonical: &[u8], out: &mut [u8; 64]) {
     hex_into(&h.finalize(), out);
 }
 
+/// Each byte's two lower-case hex digits.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut t = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = [DIGITS[i >> 4], DIGITS[i & 15]];
+        i += 1;
+    }
+    t
+};
+
 /// Writes the lower-case hex of 32 bytes into a 64-byte buffer.
 pub fn hex_into(bytes: &[u8], out: &mut [u8; 64]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for (i, b) in bytes.iter().take(32).enumerate() {
-        out[2 * i] = DIGITS[(b >> 4) as usize];
-        out[2 * i + 1] = DIGITS[(b & 15) as usize];
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes.iter().take(32)) {
+        pair.copy_from_slice(&HEX_PAIRS[usize::from(*b)]);
     }
 }
 
 /// Lower-case hex of some bytes.
 pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
+    let mut s = Vec::with_capacity(bytes.len() * 2);
     for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
+        s.extend_from_slice(&HEX_PAIRS[usize::from(*b)]);
     }
-    s
+    // Hex digits are ASCII.
+    String::from_utf8(s).unwrap_or_default()
 }

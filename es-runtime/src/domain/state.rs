@@ -29,6 +29,7 @@ use crate::domain::integrity::{self, HashConfig};
 use crate::error::{Error, IntegrityError, Result};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -193,11 +194,95 @@ impl<'a> StateRef<'a> {
 }
 
 thread_local! {
-    /// Scratch for the canonical header while hashing (no allocation per event).
-    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(320));
+    /// Scratch for hashing (no allocation per event).
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+/// A hasher already fed with what stays the same across the events of one type of one
+/// aggregate: the salt and `{"topic":…,"originator_id":"…","originator_version":`.
+struct Prefix {
+    salt: Vec<u8>,
+    topic: String,
+    id: Uuid,
+    hasher: Sha256,
+}
+
+/// How many prefixes each thread keeps (an aggregate's event types, a few aggregates).
+const PREFIXES: usize = 8;
+
+/// Per-thread scratch for hashing: recent prefixes and a buffer for the rest of the header.
+#[derive(Default)]
+struct Scratch {
+    prefixes: Vec<Prefix>,
+    /// The slot the next new prefix takes once all are used.
+    next: usize,
+    buf: Vec<u8>,
+}
+
+impl Scratch {
+    /// The index of the prefix of (`salt`, `topic`, `id`), fed now if it is not kept.
+    fn prefix(&mut self, salt: &[u8], topic: &str, id: Uuid) -> usize {
+        if let Some(i) = self
+            .prefixes
+            .iter()
+            .position(|p| p.id == id && p.topic == topic && p.salt == salt)
+        {
+            return i;
+        }
+        self.buf.clear();
+        write_prefix(&mut self.buf, topic, id);
+        let mut hasher = Sha256::new();
+        hasher.update(salt);
+        hasher.update(&self.buf);
+        if self.prefixes.len() < PREFIXES {
+            self.prefixes.push(Prefix {
+                salt: salt.to_vec(),
+                topic: topic.to_string(),
+                id,
+                hasher,
+            });
+            return self.prefixes.len() - 1;
+        }
+        let i = self.next;
+        self.next = (i + 1) % PREFIXES;
+        let p = &mut self.prefixes[i];
+        p.salt.clear();
+        p.salt.extend_from_slice(salt);
+        p.topic.clear();
+        p.topic.push_str(topic);
+        p.id = id;
+        p.hasher = hasher;
+        i
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn digest(
+        &mut self,
+        salt: &[u8],
+        topic: &str,
+        id: Uuid,
+        version: u64,
+        timestamp: Timestamp,
+        previous_hash: &str,
+        schema: u32,
+        payload: &[u8],
+    ) -> [u8; 32] {
+        let i = self.prefix(salt, topic, id);
+        let mut h = self.prefixes[i].hasher.clone();
+        self.buf.clear();
+        write_rest(&mut self.buf, version, timestamp, previous_hash, schema);
+        h.update(&self.buf);
+        h.update(payload);
+        h.update(b"}");
+        h.finalize().into()
+    }
 }
 
 /// The hash of an event: `SHA-256(salt || format-1 header || payload || "}")`.
+///
+/// Each thread keeps the hasher fed with the salt and the header's start (topic and
+/// originator id) for the last few (topic, originator id) pairs it hashed, so the events of an
+/// aggregate being replayed or triggered hash only the rest of their header and their payload.
 #[allow(clippy::too_many_arguments)]
 pub fn canonical_digest(
     salt: &[u8],
@@ -209,16 +294,28 @@ pub fn canonical_digest(
     schema: u32,
     payload: &[u8],
 ) -> [u8; 32] {
-    SCRATCH.with(|s| {
-        let mut guard = s.try_borrow_mut();
-        let mut own = Vec::new();
-        let buf: &mut Vec<u8> = match guard.as_deref_mut() {
-            Ok(b) => b,
-            Err(_) => &mut own,
-        };
-        buf.clear();
-        write_header(buf, topic, id, version, timestamp, previous_hash, schema);
-        integrity::digest(salt, &[buf, payload, b"}"])
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut s) => s.digest(
+            salt,
+            topic,
+            id,
+            version,
+            timestamp,
+            previous_hash,
+            schema,
+            payload,
+        ),
+        // Not reached (nothing hashes while hashing); a fresh scratch gives the same digest.
+        Err(_) => Scratch::default().digest(
+            salt,
+            topic,
+            id,
+            version,
+            timestamp,
+            previous_hash,
+            schema,
+            payload,
+        ),
     })
 }
 
@@ -248,13 +345,30 @@ pub(crate) fn write_header(
     previous_hash: &str,
     schema: u32,
 ) {
-    let mut num = itoa::Buffer::new();
+    write_prefix(out, topic, id);
+    write_rest(out, version, timestamp, previous_hash, schema);
+}
+
+/// The header's start, the same for every event of one type of one aggregate: up to and
+/// including `"originator_version":`.
+fn write_prefix(out: &mut Vec<u8>, topic: &str, id: Uuid) {
     out.extend_from_slice(b"{\"topic\":");
     write_json_str(out, topic);
     out.extend_from_slice(b",\"originator_id\":\"");
     let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
     out.extend_from_slice(id.as_hyphenated().encode_lower(&mut text).as_bytes());
     out.extend_from_slice(b"\",\"originator_version\":");
+}
+
+/// The header's rest: from the version's value up to and including `"data":`.
+fn write_rest(
+    out: &mut Vec<u8>,
+    version: u64,
+    timestamp: Timestamp,
+    previous_hash: &str,
+    schema: u32,
+) {
+    let mut num = itoa::Buffer::new();
     out.extend_from_slice(num.format(version).as_bytes());
     out.extend_from_slice(b",\"timestamp\":");
     out.extend_from_slice(num.format(timestamp.0).as_bytes());
@@ -641,4 +755,81 @@ pub fn expand_item(item: &crate::record::SequencedItem) -> Cow<'_, [u8]> {
             position: item.position,
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The digest made from scratch, without the per-thread prefixes.
+    #[allow(clippy::too_many_arguments)]
+    fn plain(
+        salt: &[u8],
+        topic: &str,
+        id: Uuid,
+        version: u64,
+        ts: i64,
+        prev: &str,
+        schema: u32,
+        payload: &[u8],
+    ) -> [u8; 32] {
+        let mut header = Vec::new();
+        write_header(&mut header, topic, id, version, Timestamp(ts), prev, schema);
+        integrity::digest(salt, &[&header, payload, b"}"])
+    }
+
+    #[test]
+    fn kept_prefixes_give_the_digest_made_from_scratch() {
+        let ids: Vec<Uuid> = (0..PREFIXES as u128 + 3).map(Uuid::from_u128).collect();
+        let topics = ["a::B.C", "a::B.Created", "with \"quote\"", ""];
+        let salts: [&[u8]; 3] = [b"", b"salt", &[7u8; 200]];
+        // Interleaved, more pairs than are kept, each seen again after others evicted it.
+        for round in 0..3u64 {
+            for (i, id) in ids.iter().enumerate() {
+                for topic in topics {
+                    for salt in salts {
+                        let prev = if i % 2 == 0 { "" } else { "00ff" };
+                        let payload = format!("{{\"n\":{round}}}");
+                        let got = canonical_digest(
+                            salt,
+                            topic,
+                            *id,
+                            round,
+                            Timestamp(i as i64),
+                            prev,
+                            1,
+                            payload.as_bytes(),
+                        );
+                        let want = plain(
+                            salt,
+                            topic,
+                            *id,
+                            round,
+                            i as i64,
+                            prev,
+                            1,
+                            payload.as_bytes(),
+                        );
+                        assert_eq!(got, want, "{topic:?} {id} {salt:?} {round}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_header_is_the_prefix_and_the_rest() {
+        let id = Uuid::from_u128(42);
+        let mut whole = Vec::new();
+        write_header(&mut whole, "t::T", id, 3, Timestamp(-5), "g", 2);
+        let mut parts = Vec::new();
+        write_prefix(&mut parts, "t::T", id);
+        write_rest(&mut parts, 3, Timestamp(-5), "g", 2);
+        assert_eq!(whole, parts);
+        assert_eq!(
+            String::from_utf8(whole).unwrap(),
+            "{\"topic\":\"t::T\",\"originator_id\":\"00000000-0000-0000-0000-00000000002a\",\
+             \"originator_version\":3,\"timestamp\":-5,\"previous_hash\":\"g\",\"schema\":2,\"data\":"
+        );
+    }
 }

@@ -73,8 +73,29 @@ fn conflict(topic: &str, (first, second): (&str, &str)) -> Error {
     }
 }
 
+thread_local! {
+    /// The types this thread resolved last: a replay resolves the same few topics again and
+    /// again. A topic, once resolved, always resolves to the same type (registering another
+    /// type under it fails), so these never go stale.
+    static RECENT: std::cell::Cell<[Option<&'static EventType>; 4]> =
+        const { std::cell::Cell::new([None; 4]) };
+}
+
 /// Finds the event type registered under `topic`.
 pub fn resolve(topic: &str) -> Result<&'static EventType> {
+    let recent = RECENT.with(|r| r.get());
+    if let Some(ty) = recent.iter().flatten().find(|ty| ty.topic == topic) {
+        return Ok(ty);
+    }
+    let ty = resolve_uncached(topic)?;
+    let mut next = recent;
+    next.rotate_right(1);
+    next[0] = Some(ty);
+    RECENT.with(|r| r.set(next));
+    Ok(ty)
+}
+
+fn resolve_uncached(topic: &str) -> Result<&'static EventType> {
     let t = table();
     if let Some(c) = t.conflicts.get(topic) {
         return Err(conflict(topic, *c));
