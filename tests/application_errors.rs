@@ -1,11 +1,12 @@
 //! Bad configuration gives clear errors at construction time.
 
 mod support;
+// The name `case!` expects (see `support::harness`).
+use support as server_support;
 
 use es_runtime::application::{connect, Config};
 use es_runtime::Error;
 
-#[tokio::test]
 async fn unsupported_scheme_names_the_url() {
     let Err(e) = connect("oracle://db/x").await else {
         panic!("an unsupported scheme must fail")
@@ -16,7 +17,6 @@ async fn unsupported_scheme_names_the_url() {
     );
 }
 
-#[tokio::test]
 async fn malformed_cipher_key_fails_before_connecting() {
     let e = Config::from_vars(|k| (k == "CIPHER_KEY").then(|| "not-a-key".to_string()))
         .expect_err("must fail");
@@ -27,7 +27,6 @@ async fn malformed_cipher_key_fails_before_connecting() {
 }
 
 #[cfg(feature = "postgres")]
-#[tokio::test]
 async fn unreachable_postgres_is_operational_naming_the_address() {
     let started = std::time::Instant::now();
     let Err(e) = connect("postgres://postgres@127.0.0.1:1/test").await else {
@@ -51,11 +50,9 @@ async fn build_error(db: std::sync::Arc<dyn es_runtime::application::Database>) 
 }
 
 #[cfg(feature = "postgres")]
-#[tokio::test]
 async fn missing_postgres_tables_are_reported_when_the_application_is_built() {
-    let Some(url) = support::server_url("ES_POSTGRES_URL", "postgres") else {
-        return;
-    };
+    let url =
+        support::server_url("ES_POSTGRES_URL", "postgres").expect("the harness found the server");
     let db = es_runtime::record::postgres::PostgresDatabase::connect_with(&url, 1)
         .await
         .unwrap()
@@ -69,11 +66,8 @@ async fn missing_postgres_tables_are_reported_when_the_application_is_built() {
 }
 
 #[cfg(feature = "mysql")]
-#[tokio::test]
 async fn missing_mysql_tables_are_reported_when_the_application_is_built() {
-    let Some(url) = support::server_url("ES_MYSQL_URL", "mysql") else {
-        return;
-    };
+    let url = support::server_url("ES_MYSQL_URL", "mysql").expect("the harness found the server");
     let db = es_runtime::record::mysql::MySqlDatabase::connect_with(&url, 1)
         .await
         .unwrap()
@@ -84,4 +78,19 @@ async fn missing_mysql_tables_are_reported_when_the_application_is_built() {
         matches!(&e, Error::Configuration(m) if m.contains("stored_events")),
         "{e}"
     );
+}
+
+/// Runs every case; those whose server does not answer are reported as ignored (see
+/// `server_support::harness`).
+fn main() -> std::process::ExitCode {
+    support::harness::run_cases(&[
+        case!(local unsupported_scheme_names_the_url),
+        case!(local malformed_cipher_key_fails_before_connecting),
+        #[cfg(feature = "postgres")]
+        case!(local unreachable_postgres_is_operational_naming_the_address),
+        #[cfg(feature = "postgres")]
+        case!(POSTGRES missing_postgres_tables_are_reported_when_the_application_is_built),
+        #[cfg(feature = "mysql")]
+        case!(MYSQL missing_mysql_tables_are_reported_when_the_application_is_built),
+    ])
 }

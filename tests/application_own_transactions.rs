@@ -3,6 +3,8 @@
 //! writes them. On SQLite (rusqlite), PostgreSQL and MySQL (sqlx).
 
 mod support;
+// The name `case!` expects (see `support::harness`).
+use support as server_support;
 
 use es_runtime::application::Application;
 use es_runtime::prelude::*;
@@ -22,7 +24,6 @@ impl Account {
 }
 
 #[cfg(feature = "sqlite")]
-#[tokio::test]
 async fn sqlite_save_in_keeps_events_pending_until_committed() {
     use es_runtime::record::sqlite::SqliteDatabase;
     use std::sync::Arc;
@@ -115,14 +116,11 @@ macro_rules! server_test {
     ($name:ident, $feature:literal, $env:literal, $backend:literal, $db:ty, $pool_options:ty,
      $id_column:literal, $p:literal, $bind:expr) => {
         #[cfg(feature = $feature)]
-        #[tokio::test]
         async fn $name() {
             use es_runtime::sqlx;
             use std::sync::Arc;
 
-            let Some(url) = support::server_url($env, $backend) else {
-                return;
-            };
+            let url = support::server_url($env, $backend).expect("the harness found the server");
             let pool = <$pool_options>::new().max_connections(3).connect(&url).await.unwrap();
             let db = <$db>::from_pool(pool.clone())
                 .with_table_prefix(es_runtime::application::config::TABLE_PREFIX)
@@ -208,3 +206,16 @@ server_test!(
     "?",
     |id: Uuid| id.as_bytes().to_vec()
 );
+
+/// Runs every case; those whose server does not answer are reported as ignored (see
+/// `server_support::harness`).
+fn main() -> std::process::ExitCode {
+    support::harness::run_cases(&[
+        #[cfg(feature = "sqlite")]
+        case!(local sqlite_save_in_keeps_events_pending_until_committed),
+        #[cfg(feature = "postgres")]
+        case!(POSTGRES postgres_save_in_keeps_events_pending_until_committed),
+        #[cfg(feature = "mysql")]
+        case!(MYSQL mysql_save_in_keeps_events_pending_until_committed),
+    ])
+}

@@ -2,6 +2,8 @@
 //! or roll back together with the events.
 
 mod support;
+// The name `case!` expects (see `support::harness`).
+use support as server_support;
 
 use es_runtime::prelude::*;
 
@@ -25,16 +27,13 @@ macro_rules! outbox_test {
     ($name:ident, $feature:literal, $env:literal, $backend:literal, $db:ty, $pool_options:ty,
      $id_column:literal, $p:literal, $bind:expr) => {
         #[cfg(feature = $feature)]
-        #[tokio::test]
         async fn $name() {
             use es_runtime::application::{Application, Saveable};
             use es_runtime::record::RecordKind;
             use es_runtime::sqlx;
             use std::sync::Arc;
 
-            let Some(url) = support::server_url($env, $backend) else {
-                return;
-            };
+            let url = support::server_url($env, $backend).expect("the harness found the server");
             let pool = <$pool_options>::new()
                 .max_connections(2)
                 .connect(&url)
@@ -133,7 +132,6 @@ outbox_test!(
     |id: Uuid| id.as_bytes().to_vec()
 );
 
-#[tokio::test]
 async fn prepare_batch_keeps_the_events_pending_until_confirmed() {
     let app = es_runtime::application::Application::builder("p")
         .memory()
@@ -155,4 +153,16 @@ async fn prepare_batch_keeps_the_events_pending_until_confirmed() {
     batch.confirm().await.unwrap();
     assert!(a.pending_events().is_empty());
     assert_eq!(app.get::<Account>(a.id()).await.unwrap().owner, "eve");
+}
+
+/// Runs every case; those whose server does not answer are reported as ignored (see
+/// `server_support::harness`).
+fn main() -> std::process::ExitCode {
+    support::harness::run_cases(&[
+        #[cfg(feature = "postgres")]
+        case!(POSTGRES postgres_save_commits_and_rolls_back_with_the_users_rows),
+        #[cfg(feature = "mysql")]
+        case!(MYSQL mysql_save_commits_and_rolls_back_with_the_users_rows),
+        case!(local prepare_batch_keeps_the_events_pending_until_confirmed),
+    ])
 }

@@ -7,6 +7,8 @@
 //! process (PostgreSQL).
 
 mod support;
+// The name `case!` expects (see `support::harness`).
+use support as server_support;
 
 use es_examples::bank::{self, account, Account, Balances, Param, Reviews};
 use es_runtime::application::{Application, Database};
@@ -125,7 +127,6 @@ async fn flaky(
     p
 }
 
-#[tokio::test]
 async fn a_handler_error_writes_nothing_and_names_the_notification_and_the_handler() {
     for (backend, db) in support::databases().await {
         let app = accounts(&db).await;
@@ -176,7 +177,6 @@ async fn a_handler_error_writes_nothing_and_names_the_notification_and_the_handl
     }
 }
 
-#[tokio::test]
 async fn a_crash_between_handler_and_commit_leaves_nothing_and_the_restart_applies_it_once() {
     for (backend, db) in support::databases().await {
         let app = accounts(&db).await;
@@ -224,7 +224,6 @@ async fn a_crash_between_handler_and_commit_leaves_nothing_and_the_restart_appli
     }
 }
 
-#[tokio::test]
 async fn a_rebuild_ends_equal_to_the_incremental_result() {
     for (backend, db) in support::databases().await {
         let app = accounts(&db).await;
@@ -269,7 +268,6 @@ async fn a_rebuild_ends_equal_to_the_incremental_result() {
     }
 }
 
-#[tokio::test]
 async fn two_projections_of_one_log_stay_independent() {
     for (backend, db) in support::databases().await {
         let app = accounts(&db).await;
@@ -321,7 +319,6 @@ async fn two_projections_of_one_log_stay_independent() {
     }
 }
 
-#[tokio::test]
 async fn a_started_projection_follows_saves_and_stops() {
     for (backend, db) in support::databases().await {
         let app = accounts(&db).await;
@@ -348,7 +345,6 @@ async fn a_started_projection_follows_saves_and_stops() {
     }
 }
 
-#[tokio::test]
 async fn a_policy_outbox_row_commits_with_its_events_and_tracking_or_not_at_all() {
     for (backend, db) in support::databases().await {
         let outbox = support::unique("outbox");
@@ -539,7 +535,6 @@ async fn await_state<P: Projection>(
     }
 }
 
-#[tokio::test]
 async fn a_started_projection_retries_a_lost_connection_with_backoff_and_applies_each_event_once() {
     for (backend, db) in support::databases().await {
         let app = accounts(&db).await;
@@ -567,7 +562,6 @@ async fn a_started_projection_retries_a_lost_connection_with_backoff_and_applies
     }
 }
 
-#[tokio::test]
 async fn a_started_projection_stops_when_retries_run_out_or_a_handler_fails_and_says_why() {
     for (backend, db) in support::databases().await {
         let app = accounts(&db).await;
@@ -628,7 +622,6 @@ async fn a_started_projection_stops_when_retries_run_out_or_a_handler_fails_and_
     }
 }
 
-#[tokio::test]
 async fn of_two_started_instances_one_holds_the_lease_and_the_other_takes_over_when_it_stops() {
     for (backend, db) in support::databases().await {
         let app = accounts(&db).await;
@@ -691,12 +684,10 @@ async fn of_two_started_instances_one_holds_the_lease_and_the_other_takes_over_w
 /// projection that follows another object of the same application (as a process elsewhere
 /// would), long before its poll interval.
 #[cfg(feature = "postgres")]
-#[tokio::test]
 async fn a_prompt_from_another_application_object_wakes_a_started_projection_on_postgres() {
     use es_runtime::process::prompt::PostgresPrompts;
-    let Some(url) = support::server_url("ES_POSTGRES_URL", "postgres") else {
-        return;
-    };
+    let url =
+        support::server_url("ES_POSTGRES_URL", "postgres").expect("the harness found the server");
     let db: Arc<dyn Database> = es_runtime::application::connect(&url).await.unwrap();
     let prompts: Arc<dyn es_runtime::process::prompt::Prompts> =
         Arc::new(PostgresPrompts::connect(&url).await.unwrap());
@@ -744,4 +735,22 @@ async fn a_prompt_from_another_application_object_wakes_a_started_projection_on_
         started.elapsed()
     );
     handle.stop().await.unwrap();
+}
+
+/// Runs every case; those whose server does not answer are reported as ignored (see
+/// `server_support::harness`).
+fn main() -> std::process::ExitCode {
+    support::harness::run_cases(&[
+        case!(local a_handler_error_writes_nothing_and_names_the_notification_and_the_handler),
+        case!(local a_crash_between_handler_and_commit_leaves_nothing_and_the_restart_applies_it_once),
+        case!(local a_rebuild_ends_equal_to_the_incremental_result),
+        case!(local two_projections_of_one_log_stay_independent),
+        case!(local a_started_projection_follows_saves_and_stops),
+        case!(local a_policy_outbox_row_commits_with_its_events_and_tracking_or_not_at_all),
+        case!(local a_started_projection_retries_a_lost_connection_with_backoff_and_applies_each_event_once),
+        case!(local a_started_projection_stops_when_retries_run_out_or_a_handler_fails_and_says_why),
+        case!(local of_two_started_instances_one_holds_the_lease_and_the_other_takes_over_when_it_stops),
+        #[cfg(feature = "postgres")]
+        case!(POSTGRES a_prompt_from_another_application_object_wakes_a_started_projection_on_postgres),
+    ])
 }

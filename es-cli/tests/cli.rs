@@ -1,9 +1,11 @@
 //! The `es` binary end to end: a database written by an application, then read, followed,
 //! served, counted and verified by running the built binary; a tampered row is found on SQLite
-//! and on PostgreSQL (when a server answers: see the `es: postgres suite:` line).
+//! and on PostgreSQL (when a server answers: see the `es: postgres suite:` line; otherwise that
+//! case is reported as ignored).
 
-#[path = "../../es-runtime/tests/server_support/probe.rs"]
-mod probe;
+#[path = "../../es-runtime/tests/server_support/mod.rs"]
+mod server_support;
+use server_support::probe;
 
 use es_runtime::application::{Application, Database};
 use es_runtime::mapper::Cipher;
@@ -94,7 +96,6 @@ fn tampered(state: &[u8], from: &str, to: &str) -> Vec<u8> {
     [&state[..at], to, &state[at + from.len()..]].concat()
 }
 
-#[tokio::test]
 async fn reads_counts_and_verifies_an_sqlite_database() {
     let (path, url) = sqlite_file("read");
     let db = sqlite_db(&path);
@@ -150,7 +151,6 @@ async fn reads_counts_and_verifies_an_sqlite_database() {
     let _ = std::fs::remove_file(&path);
 }
 
-#[tokio::test]
 async fn verify_names_a_tampered_sqlite_event() {
     let (path, url) = sqlite_file("tamper");
     let db = sqlite_db(&path);
@@ -185,7 +185,6 @@ async fn verify_names_a_tampered_sqlite_event() {
     let _ = std::fs::remove_file(&path);
 }
 
-#[tokio::test]
 async fn encrypted_events_need_the_cipher_key() {
     let (path, url) = sqlite_file("cipher");
     let key = Cipher::random_key(32).unwrap();
@@ -211,7 +210,6 @@ async fn encrypted_events_need_the_cipher_key() {
     let _ = std::fs::remove_file(&path);
 }
 
-#[tokio::test]
 async fn several_applications_need_app_and_stats_lists_each() {
     let (path, url) = sqlite_file("apps");
     let db: Arc<dyn Database> = Arc::new(sqlite_db(&path));
@@ -246,7 +244,6 @@ fn lines_of(out: &mut impl BufRead, n: usize) -> Vec<String> {
     lines
 }
 
-#[tokio::test]
 async fn log_follow_prints_new_notifications_and_serve_answers_http() {
     let (path, url) = sqlite_file("follow");
     let db = sqlite_db(&path);
@@ -302,11 +299,8 @@ async fn log_follow_prints_new_notifications_and_serve_answers_http() {
     let _ = std::fs::remove_file(&path);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_names_a_tampered_postgres_event() {
-    let Ok(url) = probe::probe(probe::POSTGRES) else {
-        return;
-    };
+    let url = probe::probe(probe::POSTGRES).expect("the harness found the server");
     let prefix = format!("es_cli_{}_", &Uuid::new_v4().simple().to_string()[..10]);
     let db = PostgresDatabase::connect_with(&url, 3)
         .await
@@ -343,4 +337,17 @@ async fn verify_names_a_tampered_postgres_event() {
         err.contains("BROKEN") && err.contains(&format!("{a} v2")),
         "{err}"
     );
+}
+
+/// Runs every case; those whose server does not answer are reported as ignored (see
+/// `server_support::harness`).
+fn main() -> std::process::ExitCode {
+    server_support::harness::run_cases(&[
+        case!(local reads_counts_and_verifies_an_sqlite_database),
+        case!(local verify_names_a_tampered_sqlite_event),
+        case!(local encrypted_events_need_the_cipher_key),
+        case!(local several_applications_need_app_and_stats_lists_each),
+        case!(local log_follow_prints_new_notifications_and_serve_answers_http),
+        case!(POSTGRES verify_names_a_tampered_postgres_event),
+    ])
 }

@@ -40,7 +40,6 @@ fn ids(items: &[Notification]) -> Vec<i64> {
     items.iter().map(|n| n.id).collect()
 }
 
-#[tokio::test]
 async fn sections_link_and_normalise_as_in_the_manual() {
     let records = records();
     let log = RecordNotificationLog::new(records.clone(), 5).unwrap();
@@ -87,7 +86,6 @@ async fn sections_link_and_normalise_as_in_the_manual() {
     assert!(beyond.items.is_empty() && beyond.next_id.is_none());
 }
 
-#[tokio::test]
 async fn bad_section_ids_and_bad_configuration_are_typed_errors() {
     let log = RecordNotificationLog::new(records(), 5).unwrap();
     for bad in [
@@ -116,7 +114,6 @@ async fn bad_section_ids_and_bad_configuration_are_typed_errors() {
     assert_eq!(SectionId::parse("2,3").unwrap().first(), Some(2));
 }
 
-#[tokio::test]
 async fn reader_seeks_reads_bounded_and_lazily_and_keeps_its_position() {
     let records = records();
     let log = Arc::new(RecordNotificationLog::new(records.clone(), 5).unwrap());
@@ -149,7 +146,6 @@ async fn reader_seeks_reads_bounded_and_lazily_and_keeps_its_position() {
     assert_eq!(reader.position(), 100);
 }
 
-#[tokio::test]
 async fn reader_goes_straight_to_its_section_once_it_knows_the_size() {
     let records = records();
     write_n(&records, 100).await;
@@ -169,7 +165,6 @@ async fn reader_goes_straight_to_its_section_once_it_knows_the_size() {
     assert_eq!(reader.sections_read() - before, 1, "one section for a seek");
 }
 
-#[tokio::test]
 async fn a_deleted_record_leaves_a_gap_the_reader_refuses_unless_allowed() {
     let records = records();
     let written = write_n(&records, 7).await;
@@ -311,27 +306,30 @@ async fn tail_while_writing(records: Arc<dyn RecordManager>, follow: Follow) {
     assert!(reader.read_all().await.unwrap().is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reader_never_skips_or_repeats_while_writers_commit_in_memory() {
     tail_while_writing(records(), Follow::Sections(0)).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_streaming_reader_never_skips_or_repeats_while_writers_commit_in_memory() {
     tail_while_writing(records(), Follow::Streamed).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_prefetching_reader_never_skips_or_repeats_while_writers_commit_in_memory() {
     tail_while_writing(records(), Follow::Sections(3)).await;
 }
 
 #[cfg(feature = "sqlite")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reader_never_skips_or_repeats_while_writers_commit_on_sqlite() {
     let dir = std::env::temp_dir().join(format!("es_notify_{}.db", Uuid::new_v4().simple()));
     let url = format!("sqlite://{}", dir.display());
     let db = es_runtime::application::connect(&url).await.unwrap();
+    // A database from `connect` creates the tables of the features in use: an application
+    // makes the events table these raw record managers write to.
+    es_runtime::application::Application::builder("tail")
+        .database(db.clone())
+        .build()
+        .await
+        .unwrap();
     let records = db.record_manager(RecordKind::Events, "tail", 0);
     tail_while_writing(records, Follow::Sections(0)).await;
     tail_while_writing(
@@ -347,18 +345,14 @@ async fn reader_never_skips_or_repeats_while_writers_commit_on_sqlite() {
     let _ = std::fs::remove_file(&dir);
 }
 
-#[cfg(any(feature = "postgres", feature = "mysql"))]
 mod server_support;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 use server_support::server_url;
 
 #[cfg(feature = "postgres")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reader_never_skips_or_repeats_while_writers_commit_on_postgres() {
     use es_runtime::record::postgres::PostgresDatabase;
-    let Some(url) = server_url("ES_POSTGRES_URL", "postgres") else {
-        return;
-    };
+    let url = server_url("ES_POSTGRES_URL", "postgres").expect("the harness found the server");
     let prefix = format!("es_tail_{}_", &Uuid::new_v4().simple().to_string()[..10]);
     let db = PostgresDatabase::connect_with(&url, 6)
         .await
@@ -372,12 +366,9 @@ async fn reader_never_skips_or_repeats_while_writers_commit_on_postgres() {
 }
 
 #[cfg(feature = "mysql")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reader_never_skips_or_repeats_while_writers_commit_on_mysql() {
     use es_runtime::record::mysql::MySqlDatabase;
-    let Some(url) = server_url("ES_MYSQL_URL", "mysql") else {
-        return;
-    };
+    let url = server_url("ES_MYSQL_URL", "mysql").expect("the harness found the server");
     let prefix = format!("es_tail_{}_", &Uuid::new_v4().simple().to_string()[..10]);
     let db = MySqlDatabase::connect_with(&url, 6)
         .await
@@ -420,7 +411,6 @@ impl NotificationLog for GapSpy {
     }
 }
 
-#[tokio::test]
 async fn a_prefetching_reader_reads_seeks_and_counts_like_one_that_does_not() {
     let records = records();
     write_n(&records, 103).await;
@@ -528,7 +518,6 @@ impl NotificationLog for Scripted {
     }
 }
 
-#[tokio::test]
 async fn sections_fetched_after_a_partial_one_are_dropped_and_asked_again() {
     // 1..5 full; 6..10 partial when first asked (only 6 and 7 visible then) and full later;
     // 11..15 already holds 11 when it is fetched ahead: commits landed in between.
@@ -552,7 +541,6 @@ async fn sections_fetched_after_a_partial_one_are_dropped_and_asked_again() {
     assert!(times("11,15") >= 2, "{asked:?}");
 }
 
-#[tokio::test]
 async fn a_section_fetched_ahead_that_fails_is_an_error_and_nothing_is_consumed() {
     let log = Arc::new(Scripted::new());
     for first in [1, 6, 11] {
@@ -587,7 +575,6 @@ async fn a_section_fetched_ahead_that_fails_is_an_error_and_nothing_is_consumed(
     assert_eq!(reader.next_item().await.unwrap().map(|i| i.id), Some(6));
 }
 
-#[tokio::test]
 async fn a_reader_that_knows_the_section_size_fetches_ahead_from_the_start_and_drops_it_at_the_end()
 {
     // The first section is partial when first asked; 6..10 (asked at once, ahead) already
@@ -642,7 +629,6 @@ impl NotificationLog for SectionsOnly {
 /// `for_each` hands out every item after the position, in order, leaves the position at the
 /// last one, and continues from there after more writes; with the log streamed straight from
 /// the records and with a log read by sections alike.
-#[tokio::test]
 async fn for_each_reads_to_the_end_and_continues_from_its_position() {
     for streamed in [true, false] {
         let records = records();
@@ -699,7 +685,6 @@ async fn for_each_reads_to_the_end_and_continues_from_its_position() {
 /// When the callback fails, `for_each` returns its error and the position stays at the item
 /// before the one it failed on: the next read starts with that item again (whether it was
 /// buffered, streamed or read by sections).
-#[tokio::test]
 async fn for_each_that_fails_leaves_the_failed_item_to_be_read_again() {
     for streamed in [true, false] {
         for fail_at in [3, 9, 17] {
@@ -744,7 +729,6 @@ async fn for_each_that_fails_leaves_the_failed_item_to_be_read_again() {
 
 /// A log longer than several pages of notifications (read page by page from a store that does
 /// not stream) is handed out whole and in order.
-#[tokio::test]
 async fn for_each_streams_a_log_longer_than_one_page() {
     let records = records();
     let total = 3 * es_runtime::record::NOTIFICATION_PAGE as i64 + 7;
@@ -828,7 +812,6 @@ impl RecordManager for OutOfOrder {
     }
 }
 
-#[tokio::test]
 async fn notifications_out_of_order_are_a_typed_error_and_the_position_holds() {
     let inner = records();
     write_n(&inner, 5).await;
@@ -846,4 +829,33 @@ async fn notifications_out_of_order_are_a_typed_error_and_the_position_holds() {
     // Id 1 was handed out; 3 came next, a gap, and stopped the read before it was used.
     assert_eq!(taken, vec![1]);
     assert_eq!(reader.position(), 1);
+}
+
+/// Runs every case; those whose server does not answer are reported as ignored (see
+/// `server_support::harness`).
+fn main() -> std::process::ExitCode {
+    server_support::harness::run_cases(&[
+        case!(local sections_link_and_normalise_as_in_the_manual),
+        case!(local bad_section_ids_and_bad_configuration_are_typed_errors),
+        case!(local reader_seeks_reads_bounded_and_lazily_and_keeps_its_position),
+        case!(local reader_goes_straight_to_its_section_once_it_knows_the_size),
+        case!(local a_deleted_record_leaves_a_gap_the_reader_refuses_unless_allowed),
+        case!(local reader_never_skips_or_repeats_while_writers_commit_in_memory),
+        case!(local a_streaming_reader_never_skips_or_repeats_while_writers_commit_in_memory),
+        case!(local a_prefetching_reader_never_skips_or_repeats_while_writers_commit_in_memory),
+        #[cfg(feature = "sqlite")]
+        case!(local reader_never_skips_or_repeats_while_writers_commit_on_sqlite),
+        #[cfg(feature = "postgres")]
+        case!(POSTGRES reader_never_skips_or_repeats_while_writers_commit_on_postgres),
+        #[cfg(feature = "mysql")]
+        case!(MYSQL reader_never_skips_or_repeats_while_writers_commit_on_mysql),
+        case!(local a_prefetching_reader_reads_seeks_and_counts_like_one_that_does_not),
+        case!(local sections_fetched_after_a_partial_one_are_dropped_and_asked_again),
+        case!(local a_section_fetched_ahead_that_fails_is_an_error_and_nothing_is_consumed),
+        case!(local a_reader_that_knows_the_section_size_fetches_ahead_from_the_start_and_drops_it_at_the_end),
+        case!(local for_each_reads_to_the_end_and_continues_from_its_position),
+        case!(local for_each_that_fails_leaves_the_failed_item_to_be_read_again),
+        case!(local for_each_streams_a_log_longer_than_one_page),
+        case!(local notifications_out_of_order_are_a_typed_error_and_the_position_holds),
+    ])
 }

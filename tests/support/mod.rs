@@ -18,6 +18,12 @@ pub fn unique(tag: &str) -> String {
 #[path = "../../es-runtime/tests/server_support/probe.rs"]
 pub mod probe;
 
+/// The runner of suites with server cases (`harness = false` in the root `Cargo.toml`): a case
+/// whose server does not answer is reported as ignored, not passed. Its `case!` macro names
+/// `crate::server_support`: such a suite says `use support as server_support;`.
+#[path = "../../es-runtime/tests/server_support/harness.rs"]
+pub mod harness;
+
 /// The URL in `var` (or the conventional local address) if a server answers there, else
 /// `None`; the first call per backend prints whether it runs (a failure when servers are
 /// required and none answers).

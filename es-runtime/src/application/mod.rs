@@ -218,11 +218,11 @@ pub struct ApplicationBuilder {
 impl ApplicationBuilder {
     /// With `true`, [`build`](ApplicationBuilder::build) creates the tables this application
     /// needs if they are missing, and only those: its event table, plus the snapshot table
-    /// when snapshotting is on ([`Table`](crate::record::Table) lists them). Features
-    /// configured later create their own in turn: a
-    /// [`ProcessApplication`](crate::process::ProcessApplication) on this application its
-    /// tracking table (and the snapshot table for parked notifications), a
-    /// [`Projector`](crate::process::Projector) on a creating database its tracking table.
+    /// when snapshotting is on ([`Table`] lists them). Features configured later create
+    /// their own in turn: a [`ProcessApplication`](crate::process::ProcessApplication) on
+    /// this application its tracking table (and the snapshot table for parked
+    /// notifications), a [`Projector`](crate::process::projection::Projector) on a creating
+    /// database its tracking table.
     /// The schema version is recorded as the migrations record it.
     ///
     /// By default it creates nothing: a missing table is an [`Error::Configuration`] naming

@@ -5,10 +5,13 @@
 //! 2. [`infrastructure`]: stored items, the mapper, record managers, the event store (§8);
 //! 3. [`application`]: applications, repositories, configuration (§9);
 //! 4. [`notifications`]: the application sequence, notification logs and readers (§10);
-//! 5. [`projections`]: following a log and keeping a read model (§11);
+//! 5. [`projections`]: read models in your own tables, written exactly once, run as
+//!    followers (§11);
 //! 6. [`processes`]: process applications, policies, systems and runners (§12);
 //! 7. [`snapshots`]: snapshotting aggregates (§13);
-//! 8. [`deployment`]: databases, encryption, serving logs over HTTP, the `es` tool (§14).
+//! 8. [`deployment`]: configuration, tables and migrations, one process per application and
+//!    pipeline (supervisor, leases, prompts, health), serving logs over HTTP, the `es` tool
+//!    (§14).
 
 #[doc = include_str!("domain.md")]
 pub mod domain {}
