@@ -8,6 +8,9 @@ use es_runtime::mapper::Mapper;
 use es_runtime::prelude::*;
 use es_runtime::record::SequencedItem;
 
+/// A notification row as the raw readers fetch it: id, originator id, version, topic, state.
+type LogRow = (i64, Vec<u8>, i64, String, Vec<u8>);
+
 /// Pre-mapped rows: `n` saves of (Created, SomethingHappened), as es would write them.
 pub fn save_new_rows(n: usize) -> Result<Vec<Vec<SequencedItem>>> {
     let m = Mapper::new();
@@ -377,12 +380,11 @@ mod my {
                 let started = Instant::now();
                 let (mut next, mut count) = (0i64, 0usize);
                 loop {
-                    let got: Vec<(i64, Vec<u8>, i64, String, Vec<u8>)> =
-                        sqlx::query_as(sqlx::AssertSqlSafe(String::from(&sql)))
-                            .bind(next)
-                            .fetch_all(&pool)
-                            .await
-                            .map_err(op)?;
+                    let got: Vec<LogRow> = sqlx::query_as(sqlx::AssertSqlSafe(String::from(&sql)))
+                        .bind(next)
+                        .fetch_all(&pool)
+                        .await
+                        .map_err(op)?;
                     let Some(last) = got.last() else { break };
                     next = last.0;
                     count += got.len();
@@ -506,7 +508,7 @@ mod lite {
                 let started = Instant::now();
                 let (mut next, mut count) = (0i64, 0usize);
                 loop {
-                    let got: Vec<(i64, Vec<u8>, i64, String, Vec<u8>)> = st
+                    let got: Vec<LogRow> = st
                         .query_map([next], |r| {
                             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
                         })
