@@ -105,7 +105,12 @@ pub(super) fn start<P: Projection>(mut projector: Projector<P>) -> ProjectionHan
         lease_interval: projector.lease_interval,
     };
     let projector = Arc::new(projector);
-    let state = StateCell::new(State::Running);
+    // With leases it is standing by until the loop has taken its lease.
+    let state = StateCell::new(if settings.leases.is_some() {
+        State::WaitingForLease
+    } else {
+        State::Running
+    });
     let failure = Arc::new(Mutex::new(None));
     let main = {
         let (f, state, failure, prompt) = (
