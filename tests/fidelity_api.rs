@@ -125,6 +125,41 @@ impl RecordManager for Counting {
     }
 }
 
+/// A process application on a record manager without transactions of its own (the default
+/// `begin_tx`): the notifications its policy ignores are tracked one write each.
+#[tokio::test]
+async fn a_process_application_on_a_record_manager_without_transactions() {
+    use es_examples::orders::{self, Order};
+    let orders_app = Application::builder("orders").build().await.unwrap();
+    let mut o = Order::create(None).unwrap();
+    o.set_is_reserved(Uuid::new_v4()).unwrap();
+    o.set_is_paid(Uuid::new_v4()).unwrap();
+    orders_app.save(&mut o).await.unwrap();
+    let records = Arc::new(Counting {
+        inner: InMemoryDatabase::new().record_manager(RecordKind::Events, "reservations", 0),
+        writes: AtomicUsize::new(0),
+    });
+    let reservations = Application::builder("reservations")
+        .records(records.clone())
+        .build()
+        .await
+        .unwrap();
+    let pa = es_runtime::process::ProcessApplication::new(
+        Arc::new(reservations),
+        orders::reservations_policy(),
+    )
+    .following(&orders_app)
+    .unwrap();
+    let p = pa.pull().await.unwrap();
+    assert_eq!((p.processed, p.events), (3, 1));
+    for id in 1..=3 {
+        assert!(records.has_tracking_record("orders", id).await.unwrap());
+    }
+    // The created order's reservation with its tracking record, then one write for each of
+    // the two notifications the policy has no handler for.
+    assert_eq!(records.writes.load(Ordering::SeqCst), 3);
+}
+
 #[tokio::test]
 async fn a_record_manager_implemented_with_the_re_exported_async_trait() {
     let records = Arc::new(Counting {

@@ -531,3 +531,76 @@ async fn an_application_can_follow_itself() {
         }
     }
 }
+
+/// Notifications the policy has no handler for cost no transaction of their own: their
+/// tracking records go with the next write (in its transaction), or, when a pull ends with
+/// them, all in one. Every notification is still tracked, and a restart resumes after them.
+#[tokio::test]
+async fn ignored_notifications_are_tracked_with_the_next_write() {
+    for (backend, db) in support::databases().await {
+        let orders = app(&db, &support::unique("orders")).await;
+        let reservations = app(&db, &support::unique("reservations")).await;
+        // 1 Created (handled), 2 Reserved and 3 Paid (ignored), 4 Created, 5 and 6 ignored.
+        for _ in 0..2 {
+            let mut o = Order::create(None).unwrap();
+            orders.save(&mut o).await.unwrap();
+            o.set_is_reserved(Uuid::new_v4()).unwrap();
+            o.set_is_paid(Uuid::new_v4()).unwrap();
+            orders.save(&mut o).await.unwrap();
+        }
+        assert_eq!(max_id(&orders).await, 6);
+        let pa = ProcessApplication::new(reservations.clone(), orders::reservations_policy())
+            .following(&orders)
+            .unwrap();
+        let p = pa.pull().await.unwrap();
+        assert_eq!((p.processed, p.skipped, p.events), (6, 0, 2), "{backend}");
+        for id in 1..=6 {
+            assert!(
+                reservations
+                    .records()
+                    .has_tracking_record(orders.name(), id)
+                    .await
+                    .unwrap(),
+                "{backend}: notification {id} tracked"
+            );
+        }
+        // A new instance (a restart) resumes after the last one, ignored as it was.
+        let again = ProcessApplication::new(reservations.clone(), orders::reservations_policy())
+            .following(&orders)
+            .unwrap();
+        assert_eq!(
+            again.positions().await.unwrap(),
+            [(orders.name().to_string(), 6)],
+            "{backend}"
+        );
+        assert_eq!(again.pull().await.unwrap(), Default::default(), "{backend}");
+        assert_eq!(max_id(&reservations).await, 2, "{backend}");
+
+        // On PostgreSQL the rows say which transaction wrote them: 2 and 3 went with 4, the
+        // two at the end of the pull went together.
+        #[cfg(feature = "postgres")]
+        if backend == "postgres" {
+            let url = support::server_url("ES_POSTGRES_URL", "postgres").unwrap();
+            let admin = sqlx::PgPool::connect(&url).await.unwrap();
+            let xids: Vec<String> = sqlx::query_scalar(
+                "SELECT xmin::text FROM es_notification_tracking \
+                 WHERE application_name = $1 AND upstream_application_name = $2 \
+                 ORDER BY notification_id",
+            )
+            .bind(reservations.name())
+            .bind(orders.name())
+            .fetch_all(&admin)
+            .await
+            .unwrap();
+            assert_eq!(xids.len(), 6);
+            assert_ne!(xids[0], xids[1]);
+            assert_eq!(
+                (&xids[1], &xids[2]),
+                (&xids[3], &xids[3]),
+                "with the next write"
+            );
+            assert_eq!(xids[4], xids[5], "together at the end of the pull");
+            assert_ne!(xids[3], xids[4]);
+        }
+    }
+}

@@ -585,6 +585,32 @@ impl Application {
         causal_dependencies: Option<String>,
         tx: Option<crate::record::tx::Tx>,
     ) -> Result<()> {
+        self.save_processed(aggregates, tracking, causal_dependencies, tx, &[])
+            .await
+    }
+
+    /// [`Application::save_tracked_in`], with the tracking records `more` (notifications a
+    /// process application had nothing to do for) written in the same transaction.
+    pub(crate) async fn save_processed(
+        &self,
+        aggregates: &mut [&mut dyn Saveable],
+        tracking: Option<Tracking>,
+        causal_dependencies: Option<String>,
+        tx: Option<crate::record::tx::Tx>,
+        more: &[Tracking],
+    ) -> Result<()> {
+        let tx = match tx {
+            None if !more.is_empty() => match self.records().begin_tx().await {
+                Ok(tx) => Some(tx),
+                // A record manager of the user's own without transactions: the records first.
+                Err(Error::Configuration(_)) => {
+                    self.write_tracking(more).await?;
+                    None
+                }
+                Err(e) => return Err(e),
+            },
+            tx => tx,
+        };
         // The events stay pending until the write succeeds: a failed save leaves the
         // aggregates as they were (re-hashed with this application's settings, if they were
         // made outside it).
@@ -601,12 +627,24 @@ impl Application {
         match (batch, tx) {
             (Some(batch), None) => self.events.write_batch(&batch).await?,
             (batch, Some(tx)) => {
-                tx.commit_tracked(batch.as_ref(), &[])
-                    .await
-                    .map_err(|e| match e {
-                        Error::RecordConflict(m) => Error::Concurrency(m),
-                        other => other,
-                    })?
+                let written = async {
+                    tx.commit_tracked(batch.as_ref(), more)
+                        .await
+                        .map_err(|e| match e {
+                            Error::RecordConflict(m) => Error::Concurrency(m),
+                            other => other,
+                        })
+                };
+                match &batch {
+                    // Traced and counted like any other save.
+                    Some(b) => {
+                        let app = self.records().application_name();
+                        let span = crate::telemetry::save_span(app, b);
+                        let written = crate::telemetry::timed(span, written).await;
+                        crate::telemetry::count_save(app, b, written)?
+                    }
+                    None => written.await?,
+                }
             }
             (None, None) => {}
         }
@@ -615,6 +653,31 @@ impl Application {
             self.publish_saved(self.stored_lists(aggregates)).await;
         }
         self.saved(aggregates).await
+    }
+
+    /// Writes tracking records with no events, in one transaction where the record manager
+    /// has them (one write each otherwise). Records already written (by another instance of
+    /// a process application) are left as they are.
+    pub(crate) async fn write_tracking(&self, rows: &[Tracking]) -> Result<()> {
+        let ignore_conflict = |r: Result<()>| match r {
+            Err(Error::RecordConflict(_)) | Err(Error::Concurrency(_)) => Ok(()),
+            other => other,
+        };
+        match self.records().begin_tx().await {
+            Ok(tx) => ignore_conflict(tx.commit_tracked(None, rows).await),
+            Err(Error::Configuration(_)) => {
+                for t in rows {
+                    let batch = RecordBatch {
+                        items: Vec::new(),
+                        tracking: Some(t.clone()),
+                        causal_dependencies: None,
+                    };
+                    ignore_conflict(self.records().write(&batch).await)?;
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// After the events of `aggregates` are stored: forgets them, refreshes the cache and

@@ -19,7 +19,8 @@ pub const DEFAULT_PAGE_SIZE: usize = 100;
 /// What one pull did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Progress {
-    /// Notifications processed and tracked by this pull.
+    /// Notifications processed and tracked by this pull (those the policy has no handler
+    /// for included: they are passed over, and tracked).
     pub processed: usize,
     /// Notifications found already tracked (by another instance, or before a restart), so
     /// skipped without running the policy's results again.
@@ -51,6 +52,10 @@ pub(super) struct Follow {
     pub(super) source: Source,
     mapper: Mapper,
     positioned: bool,
+    /// Tracking records of notifications the policy has no handler for, not yet written:
+    /// they go with the next write of this upstream's processing, in its transaction, or
+    /// in one transaction of their own when a pull ends (see [`ProcessApplication::pull`]).
+    pub(super) deferred: Vec<Tracking>,
 }
 
 /// Where notifications come from: an upstream's record manager directly (local upstreams:
@@ -133,6 +138,9 @@ fn log_parked(application: &str, p: &ParkedNotification) {
 pub(super) enum Outcome {
     Recorded(usize),
     AlreadyTracked,
+    /// The policy has no handler for the event: nothing to write but its tracking record,
+    /// which the caller defers.
+    Ignored,
 }
 
 pub(crate) type Prompter = Arc<dyn Fn() -> PolicyFuture + Send + Sync>;
@@ -147,6 +155,11 @@ pub(crate) type Prompter = Arc<dyn Fn() -> PolicyFuture + Send + Sync>;
 /// writes nothing, so the notification is processed again on the next pull. Where to resume
 /// in each upstream log comes from the tracking records, so a new instance (after a crash or
 /// a restart) continues where the last commit left off.
+///
+/// A notification the policy has no handler for (none for its type, and no
+/// [`Policy::on_other`]) needs no transaction of its own: its tracking record is written with
+/// the next notification's, in the same transaction, or together with the others left when a
+/// pull ends. A crash before then only means passing over those notifications again.
 ///
 /// Another instance that processes the same notification first makes this one's write
 /// conflict on the tracking record (or its policy fail, on state that already holds the
@@ -277,6 +290,7 @@ impl ProcessApplication {
             },
             mapper: upstream.mapper().clone(),
             positioned: false,
+            deferred: Vec::new(),
         });
         Ok(self)
     }
@@ -295,6 +309,7 @@ impl ProcessApplication {
             source: Source::Log(NotificationLogReader::new(log)),
             mapper,
             positioned: false,
+            deferred: Vec::new(),
         });
         self
     }
@@ -496,6 +511,8 @@ impl ProcessApplication {
             })?;
         f.source.seek(position)?;
         f.positioned = true;
+        // Read again, they are deferred again.
+        f.deferred.retain(|t| t.notification_id <= position);
         Ok(())
     }
 
@@ -554,7 +571,16 @@ impl ProcessApplication {
         Ok(())
     }
 
+    /// Processes notifications of `f`, then writes the tracking records left deferred (also
+    /// after a failure: what was passed over before it stays passed over).
     async fn pull_follow(&self, f: &mut Follow, budget: usize) -> Result<Progress> {
+        let pulled = self.pull_follow_deferring(f, budget).await;
+        let flushed = self.flush_deferred(f).await;
+        let done = pulled?;
+        flushed.map(|()| done)
+    }
+
+    async fn pull_follow_deferring(&self, f: &mut Follow, budget: usize) -> Result<Progress> {
         self.position(f).await?;
         let mut done = Progress::default();
         'pages: while done.processed + done.skipped < budget {
@@ -593,6 +619,13 @@ impl ProcessApplication {
                         done.processed += 1;
                         done.events += events;
                     }
+                    Ok(Outcome::Ignored) => {
+                        done.processed += 1;
+                        f.deferred.push(Tracking {
+                            upstream_application: f.name.clone(),
+                            notification_id: id,
+                        });
+                    }
                     Ok(Outcome::AlreadyTracked) => {
                         done.skipped += 1;
                         // Someone else is ahead: continue after what they have tracked.
@@ -623,10 +656,29 @@ impl ProcessApplication {
         Ok(done)
     }
 
+    /// Writes the deferred tracking records of `f` in one transaction. Those another
+    /// instance wrote first (a conflict) are dropped: they only said "nothing to do".
+    pub(super) async fn flush_deferred(&self, f: &mut Follow) -> Result<()> {
+        if f.deferred.is_empty() {
+            return Ok(());
+        }
+        self.app.write_tracking(&f.deferred).await?;
+        f.deferred.clear();
+        Ok(())
+    }
+
     /// One process event: the policy's response to one notification, recorded atomically
     /// with its tracking record.
-    pub(super) async fn process(&self, f: &Follow, n: Notification) -> Result<Outcome> {
+    pub(super) async fn process(&self, f: &mut Follow, n: Notification) -> Result<Outcome> {
         let event = f.mapper.from_item(&n.item)?;
+        if self.policy.ignores(event.topic()) {
+            crate::telemetry::count_processed(
+                self.app.name(),
+                &f.name,
+                event.timestamp().as_micros(),
+            );
+            return Ok(Outcome::Ignored);
+        }
         let tracking = Tracking {
             upstream_application: f.name.clone(),
             notification_id: n.id,
@@ -651,10 +703,17 @@ impl ProcessApplication {
                 touched.iter_mut().map(|t| t.saveable()).collect();
             match self
                 .app
-                .save_tracked_in(&mut saveables, Some(tracking.clone()), deps, tx)
+                .save_processed(
+                    &mut saveables,
+                    Some(tracking.clone()),
+                    deps,
+                    tx,
+                    &f.deferred,
+                )
                 .await
             {
                 Ok(()) => {
+                    f.deferred.clear();
                     crate::telemetry::record("events", events as u64);
                     crate::telemetry::record("attempts", attempt as u64);
                     crate::telemetry::count_processed(
@@ -667,6 +726,12 @@ impl ProcessApplication {
                 Err(e) if e.is_conflict() => {
                     if self.is_tracked(f, n.id).await? {
                         return Ok(Outcome::AlreadyTracked);
+                    }
+                    if !f.deferred.is_empty() {
+                        // Perhaps a deferred record that another instance wrote first: those
+                        // only said "nothing to do", so go on without them.
+                        f.deferred.clear();
+                        continue;
                     }
                     if attempt >= self.attempts {
                         return Err(e);

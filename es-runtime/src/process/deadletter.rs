@@ -202,6 +202,15 @@ impl ProcessApplication {
                 done.events = events;
             }
             Ok(Outcome::AlreadyTracked) => done.skipped = 1,
+            Ok(Outcome::Ignored) => {
+                // The policy no longer handles it: tracked, with nothing written.
+                f.deferred.push(Tracking {
+                    upstream_application: upstream.to_string(),
+                    notification_id,
+                });
+                self.flush_deferred(f).await?;
+                done.processed = 1;
+            }
             Err(e) => {
                 parked.error = e.to_string();
                 parked.parked_at_micros = now_micros();

@@ -130,6 +130,12 @@ impl Policy {
         self.handlers.contains_key(topic)
     }
 
+    /// True if events of `topic` have no handler at all (none of their own, and no
+    /// [`Policy::on_other`]): a process application then only tracks them.
+    pub fn ignores(&self, topic: &str) -> bool {
+        self.other.is_none() && !self.handlers.contains_key(topic)
+    }
+
     /// Runs the handlers of `event` with `ctx` (what a process application does for each
     /// notification; call it directly to test a policy). The aggregates the handlers saved
     /// are then in `ctx` ([`ProcessContext::saved`], [`ProcessContext::pending_events`]).
