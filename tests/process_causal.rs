@@ -11,38 +11,9 @@ use es_runtime::process::{Policy, Runner, State, System};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A command: make a new item (`item: None`) or touch an existing one.
-#[aggregate]
-pub struct Ticket {
-    item: Option<Uuid>,
-}
-
-#[aggregate]
-impl Ticket {
-    #[event(Created)]
-    pub fn create(item: Option<Uuid>) -> Self {
-        Ticket { item }
-    }
-}
-
-/// What the items application keeps.
-#[aggregate]
-pub struct Item {
-    touches: u32,
-}
-
-#[aggregate]
-impl Item {
-    #[event(Created)]
-    pub fn create() -> Self {
-        Item { touches: 0 }
-    }
-
-    #[event(Touched)]
-    pub fn touch(&mut self) {
-        self.touches += 1;
-    }
-}
+#[path = "support/tickets.rs"]
+mod tickets;
+use tickets::{item, ticket, Item, Ticket};
 
 type Seen = Arc<Mutex<Vec<(&'static str, i64)>>>;
 

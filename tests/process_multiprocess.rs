@@ -23,38 +23,12 @@ const NS: &str = "ES_TEST_NAMESPACE";
 const SYSTEM: &str = "ES_TEST_SYSTEM";
 const DB_URL: &str = "ES_TEST_DB_URL";
 
+#[path = "support/tickets.rs"]
+mod tickets;
+use tickets::{item, ticket, Item, Ticket};
+
 /// The audit of pipeline 1 is slow: `tickets | items | audit`, with audit entries that say
 /// when they were made, so the parent can check the order across processes.
-#[aggregate]
-pub struct Ticket {
-    item: Option<Uuid>,
-}
-
-#[aggregate]
-impl Ticket {
-    #[event(Created)]
-    pub fn create(item: Option<Uuid>) -> Self {
-        Ticket { item }
-    }
-}
-
-#[aggregate]
-pub struct Item {
-    touches: u32,
-}
-
-#[aggregate]
-impl Item {
-    #[event(Created)]
-    pub fn create() -> Self {
-        Item { touches: 0 }
-    }
-    #[event(Touched)]
-    pub fn touch(&mut self) {
-        self.touches += 1;
-    }
-}
-
 #[aggregate]
 pub struct Entry {
     what: String,
