@@ -604,7 +604,7 @@ impl Application {
                 Ok(tx) => Some(tx),
                 // A record manager of the user's own without transactions: the records first.
                 Err(Error::Configuration(_)) => {
-                    self.write_tracking(more).await?;
+                    self.write_tracking_each(more).await?;
                     None
                 }
                 Err(e) => return Err(e),
@@ -659,25 +659,25 @@ impl Application {
     /// has them (one write each otherwise). Records already written (by another instance of
     /// a process application) are left as they are.
     pub(crate) async fn write_tracking(&self, rows: &[Tracking]) -> Result<()> {
-        let ignore_conflict = |r: Result<()>| match r {
-            Err(Error::RecordConflict(_)) | Err(Error::Concurrency(_)) => Ok(()),
-            other => other,
-        };
         match self.records().begin_tx().await {
             Ok(tx) => ignore_conflict(tx.commit_tracked(None, rows).await),
-            Err(Error::Configuration(_)) => {
-                for t in rows {
-                    let batch = RecordBatch {
-                        items: Vec::new(),
-                        tracking: Some(t.clone()),
-                        causal_dependencies: None,
-                    };
-                    ignore_conflict(self.records().write(&batch).await)?;
-                }
-                Ok(())
-            }
+            Err(Error::Configuration(_)) => self.write_tracking_each(rows).await,
             Err(e) => Err(e),
         }
+    }
+
+    /// [`Application::write_tracking`] for a record manager without transactions: one write
+    /// each.
+    async fn write_tracking_each(&self, rows: &[Tracking]) -> Result<()> {
+        for t in rows {
+            let batch = RecordBatch {
+                items: Vec::new(),
+                tracking: Some(t.clone()),
+                causal_dependencies: None,
+            };
+            ignore_conflict(self.records().write(&batch).await)?;
+        }
+        Ok(())
     }
 
     /// After the events of `aggregates` are stored: forgets them, refreshes the cache and
@@ -857,5 +857,14 @@ async fn write_snapshot(
     match snaps.write(&RecordBatch::items(vec![item])).await {
         Ok(()) | Err(Error::RecordConflict(_)) => Ok(()),
         Err(e) => Err(e),
+    }
+}
+
+/// A write refused because the record is there already counts as done: tracking records of
+/// notifications with nothing to do, written first by another instance.
+fn ignore_conflict(r: Result<()>) -> Result<()> {
+    match r {
+        Err(Error::RecordConflict(_)) | Err(Error::Concurrency(_)) => Ok(()),
+        other => other,
     }
 }
