@@ -70,3 +70,34 @@ fn the_default_limit_is_64_mib() {
     assert_eq!(DEFAULT_MAX_STATE_SIZE, 64 << 20);
     assert_eq!(Mapper::new().max_state_size(), 64 << 20);
 }
+
+/// A ciphertext can begin with any byte, also with one a plain state begins with (`{`, the
+/// compact or the compressed marker): read without the cipher key, every encrypted state
+/// says it may be encrypted, whatever its first byte. (The `es` tool's test once met a
+/// ciphertext beginning with the compact marker, and its error did not say so.)
+#[test]
+fn encrypted_states_read_without_the_key_say_they_may_be_encrypted() {
+    use es_runtime::mapper::Cipher;
+    let cipher = Cipher::from_base64(&Cipher::random_key(32).unwrap()).unwrap();
+    let mapper = Mapper::new();
+    let mut first_bytes = std::collections::HashSet::new();
+    for _ in 0..3000 {
+        let stored = cipher
+            .encrypt(br#"{"topic":"tests::Thing.Created","data":{}}"#)
+            .unwrap();
+        first_bytes.insert(stored[0]);
+        let item = SequencedItem {
+            sequence_id: Uuid::new_v4(),
+            position: 0,
+            topic: "tests::Thing.Created".into(),
+            state: stored.into(),
+        };
+        let err = mapper.from_item(&item).unwrap_err();
+        assert!(err.to_string().contains("encrypted"), "{err}");
+    }
+    // The states that look like plain ones came up too (3000 random first bytes).
+    assert!(
+        [b'{', 1, 2].iter().all(|b| first_bytes.contains(b)),
+        "{first_bytes:?}"
+    );
+}

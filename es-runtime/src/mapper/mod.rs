@@ -212,6 +212,17 @@ impl Mapper {
         decode_parsed_any(&parsed)
     }
 
+    /// Adds, to an unreadable state's error, that a mapper without a cipher may be reading
+    /// encrypted states: a ciphertext can begin with any byte, also one of a plain state's.
+    fn unreadable(&self, e: Error) -> Error {
+        match e {
+            Error::DataIntegrity(IntegrityError::Corrupt(m)) if self.cipher.is_none() => {
+                IntegrityError::Corrupt(format!("{m} ({ENCRYPTED_HINT})")).into()
+            }
+            other => other,
+        }
+    }
+
     /// Decodes a stored item and applies it to an `Option<A>` passed as `&mut dyn Any`, with
     /// the same checks as [`Mapper::from_item`] but without building the event (replay).
     pub fn apply_item(&self, item: &SequencedItem, target: &mut dyn std::any::Any) -> Result<()> {
@@ -227,7 +238,8 @@ impl Mapper {
             sequence_id: item.sequence_id,
             position: item.position,
         };
-        let parsed = StateRef::parse_with(json, Some(columns), self.hashing())?;
+        let parsed = StateRef::parse_with(json, Some(columns), self.hashing())
+            .map_err(|e| self.unreadable(e))?;
         if self.cipher.is_none() && parsed.topic != item.topic {
             return Err(IntegrityError::Corrupt(format!(
                 "stored topic {:?} does not match the topic {:?} inside the state",
@@ -329,7 +341,12 @@ impl Mapper {
                 flate2::read::ZlibDecoder::new(&data[1..])
                     .take(limit as u64 + 1)
                     .read_to_end(&mut out)
-                    .map_err(|e| IntegrityError::Corrupt(format!("compressed state is damaged: {e}")))?;
+                    .map_err(|e| {
+                        self.unreadable(
+                            IntegrityError::Corrupt(format!("compressed state is damaged: {e}"))
+                                .into(),
+                        )
+                    })?;
                 if out.len() > limit {
                     return Err(IntegrityError::Corrupt(format!(
                         "compressed state inflates past the limit of {limit} bytes \
@@ -339,15 +356,20 @@ impl Mapper {
                 }
                 Ok(Cow::Owned(out))
             }
-            _ => Err(IntegrityError::Corrupt(if self.cipher.is_none() {
-                "state is neither an event state nor a compressed one (is it encrypted? configure the cipher key)".into()
-            } else {
-                "decrypted state is neither an event state nor a compressed one".into()
-            })
-            .into()),
+            _ => Err(self.unreadable(
+                IntegrityError::Corrupt(if self.cipher.is_none() {
+                    "state is neither an event state nor a compressed one".into()
+                } else {
+                    "decrypted state is neither an event state nor a compressed one".into()
+                })
+                .into(),
+            )),
         }
     }
 }
+
+/// What an unreadable state's error says when the mapper has no cipher.
+const ENCRYPTED_HINT: &str = "is it encrypted? configure the cipher key";
 
 /// The compact state of `event` with other `flags` (the version or topic inside).
 fn relayout(event: &dyn AnyEvent, flags: u8) -> Result<Vec<u8>> {
